@@ -1,0 +1,243 @@
+//! Authorization: default deny. [`decide`] is a pure function of who is asking and
+//! what they ask; [`crate::service::Hub::authorize`] records every decision in the
+//! audit log and hands back an [`Authorized`] value, which is the only way to reach
+//! the service methods that change or read protected data.
+
+use crate::model::{Role, User};
+use crate::names::OrgCode;
+use serde::Serialize;
+
+/// Who is acting: a signed-in user, or the operator at the CLI (`system`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Principal {
+    pub user_id: Option<i64>,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub org: Option<OrgCode>,
+    pub subject_id: Option<String>,
+}
+
+impl Principal {
+    pub fn from_user(u: &User) -> Principal {
+        Principal {
+            user_id: Some(u.id),
+            username: u.username.as_str().to_string(),
+            display_name: u.display_name.clone(),
+            role: u.role,
+            org: u.org.clone(),
+            subject_id: u.subject_id.clone(),
+        }
+    }
+
+    /// The operator running an administrative CLI command on the server itself.
+    pub fn system() -> Principal {
+        Principal {
+            user_id: None,
+            username: "system".into(),
+            display_name: "system".into(),
+            role: Role::PlatformAdmin,
+            org: None,
+            subject_id: None,
+        }
+    }
+}
+
+/// Things one may ask to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action<'a> {
+    CreateOrg,
+    ReadOrgs,
+    CreateUser {
+        org: Option<&'a OrgCode>,
+    },
+    ReadUsers {
+        org: Option<&'a OrgCode>,
+    },
+    /// Register a dataset or change its schema / metadata.
+    ManageDataset {
+        provider: &'a OrgCode,
+    },
+    ReadCatalog,
+    ReadAudit,
+}
+
+impl Action<'_> {
+    /// Audit name of the action.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::CreateOrg => "org.create",
+            Action::ReadOrgs => "org.read",
+            Action::CreateUser { .. } => "user.create",
+            Action::ReadUsers { .. } => "user.read",
+            Action::ManageDataset { .. } => "dataset.manage",
+            Action::ReadCatalog => "catalog.read",
+            Action::ReadAudit => "audit.read",
+        }
+    }
+}
+
+/// The result of a decision.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Allowed. `on_behalf_of` is set when a platform admin acts for another
+    /// organisation; that is recorded in the audit log.
+    Allow { on_behalf_of: Option<OrgCode> },
+    Deny {
+        reason_en: &'static str,
+        reason_zh: &'static str,
+    },
+}
+
+const NOT_ADMIN: Decision = Decision::Deny {
+    reason_en: "only a platform administrator may do this",
+    reason_zh: "仅平台管理员可执行此操作",
+};
+
+fn admin_for(p: &Principal, org: Option<&OrgCode>) -> Decision {
+    let on_behalf_of = match org {
+        Some(o) if p.org.as_ref() != Some(o) => Some(o.clone()),
+        _ => None,
+    };
+    Decision::Allow { on_behalf_of }
+}
+
+/// Default deny: every rule that allows is written out here.
+pub fn decide(p: &Principal, action: &Action<'_>) -> Decision {
+    let admin = p.role == Role::PlatformAdmin;
+    match action {
+        Action::CreateOrg | Action::ReadAudit => {
+            if admin {
+                Decision::Allow { on_behalf_of: None }
+            } else {
+                NOT_ADMIN
+            }
+        }
+        Action::CreateUser { org } | Action::ReadUsers { org } => {
+            if admin {
+                admin_for(p, *org)
+            } else {
+                NOT_ADMIN
+            }
+        }
+        Action::ReadOrgs => Decision::Allow { on_behalf_of: None },
+        Action::ReadCatalog => {
+            if p.role.is_government() {
+                Decision::Allow { on_behalf_of: None }
+            } else {
+                Decision::Deny {
+                    reason_en: "the government data catalog is for government staff; the public uses the open-data portal",
+                    reason_zh: "政务信息资源目录仅面向政务人员，公众请使用公共数据开放平台",
+                }
+            }
+        }
+        Action::ManageDataset { provider } => {
+            if admin {
+                admin_for(p, Some(provider))
+            } else if p.role == Role::DataOfficer && p.org.as_ref() == Some(*provider) {
+                Decision::Allow { on_behalf_of: None }
+            } else if p.role == Role::DataOfficer {
+                Decision::Deny {
+                    reason_en:
+                        "a data officer may only manage datasets provided by their own organisation",
+                    reason_zh: "部门数据专员只能管理本单位提供的数据集",
+                }
+            } else {
+                Decision::Deny {
+                    reason_en: "only the provider's data officer or a platform administrator may manage this dataset",
+                    reason_zh: "仅数据提供单位的数据专员或平台管理员可管理该数据集",
+                }
+            }
+        }
+    }
+}
+
+/// Proof that a decision allowed an action. Only [`crate::service::Hub::authorize`]
+/// constructs it.
+#[derive(Debug, Clone)]
+pub struct Authorized {
+    pub(crate) principal: Principal,
+    pub(crate) action: &'static str,
+    pub(crate) on_behalf_of: Option<OrgCode>,
+}
+
+impl Authorized {
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+    pub fn on_behalf_of(&self) -> Option<&OrgCode> {
+        self.on_behalf_of.as_ref()
+    }
+    pub fn action(&self) -> &'static str {
+        self.action
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(role: Role, org: Option<&str>) -> Principal {
+        Principal {
+            user_id: Some(1),
+            username: "u".into(),
+            display_name: "u".into(),
+            role,
+            org: org.map(|o| OrgCode::parse(o).unwrap()),
+            subject_id: None,
+        }
+    }
+
+    #[test]
+    fn default_deny_for_everyone_but_admin() {
+        let gaj = OrgCode::parse("cz-gaj").unwrap();
+        for role in Role::ALL {
+            let p = user(*role, Some("cz-rsj"));
+            let manage = decide(&p, &Action::ManageDataset { provider: &gaj });
+            let create_org = decide(&p, &Action::CreateOrg);
+            if *role == Role::PlatformAdmin {
+                assert_eq!(
+                    manage,
+                    Decision::Allow {
+                        on_behalf_of: Some(gaj.clone())
+                    }
+                );
+                assert!(matches!(create_org, Decision::Allow { .. }));
+            } else {
+                assert!(matches!(manage, Decision::Deny { .. }), "{role:?}");
+                assert!(matches!(create_org, Decision::Deny { .. }), "{role:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn officers_manage_only_their_own_org() {
+        let gaj = OrgCode::parse("cz-gaj").unwrap();
+        let own = user(Role::DataOfficer, Some("cz-gaj"));
+        assert_eq!(
+            decide(&own, &Action::ManageDataset { provider: &gaj }),
+            Decision::Allow { on_behalf_of: None }
+        );
+        let other = user(Role::DataOfficer, Some("cz-rsj"));
+        assert!(matches!(
+            decide(&other, &Action::ManageDataset { provider: &gaj }),
+            Decision::Deny { .. }
+        ));
+    }
+
+    #[test]
+    fn public_cannot_read_internal_catalog() {
+        assert!(matches!(
+            decide(&user(Role::Citizen, None), &Action::ReadCatalog),
+            Decision::Deny { .. }
+        ));
+        assert!(matches!(
+            decide(&user(Role::Enterprise, None), &Action::ReadCatalog),
+            Decision::Deny { .. }
+        ));
+        assert!(matches!(
+            decide(&user(Role::Approver, Some("x")), &Action::ReadCatalog),
+            Decision::Allow { .. }
+        ));
+    }
+}

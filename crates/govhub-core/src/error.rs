@@ -1,0 +1,160 @@
+//! The domain error: a stable [`Code`] from one table, an English and a Chinese
+//! message a clerk can act on, and (for internal errors) a source that is logged but
+//! never shown to clients. The HTTP status for each code is chosen in the server
+//! crate (`govhub-server/src/error.rs`), the only place that knows about HTTP.
+
+use std::fmt;
+
+macro_rules! codes {
+    ($( $variant:ident => $s:literal, $title_en:literal, $title_zh:literal; )*) => {
+        /// Every error code govhub returns. The string form is the wire format and never
+        /// changes once released; `docs/errors.md` lists them all (a test checks).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code { $( $variant, )* }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[ $( Code::$variant, )* ];
+            pub fn as_str(self) -> &'static str {
+                match self { $( Code::$variant => $s, )* }
+            }
+            /// A short English title for documentation.
+            pub fn title_en(self) -> &'static str {
+                match self { $( Code::$variant => $title_en, )* }
+            }
+            /// A short Chinese title for documentation.
+            pub fn title_zh(self) -> &'static str {
+                match self { $( Code::$variant => $title_zh, )* }
+            }
+        }
+    };
+}
+
+codes! {
+    // Authentication and authorization
+    Unauthenticated => "unauthenticated", "Sign-in required", "需要登录";
+    InvalidCredentials => "invalid_credentials", "Wrong username or password", "用户名或密码错误";
+    SessionExpired => "session_expired", "Session or token expired", "会话或令牌已过期";
+    AccountDisabled => "account_disabled", "Account disabled", "账号已停用";
+    Forbidden => "forbidden", "Not permitted", "无权操作";
+    CsrfFailed => "csrf_failed", "Form expired or forged", "表单已失效或来源不可信";
+    // Request shape
+    MalformedJson => "malformed_json", "Body is not valid JSON", "请求体不是合法的JSON";
+    UnknownField => "unknown_field", "Unknown field in request", "请求包含未知字段";
+    InvalidRequest => "invalid_request", "Invalid request", "请求参数不合法";
+    UnsupportedMediaType => "unsupported_media_type", "Unsupported content type", "不支持的内容类型";
+    PayloadTooLarge => "payload_too_large", "Request body too large", "请求体过大";
+    NotFound => "not_found", "Not found", "资源不存在";
+    // Organisations and users
+    OrgExists => "org_exists", "Organisation code already exists", "机构代码已存在";
+    UnknownOrg => "unknown_org", "Unknown organisation", "机构不存在";
+    UserExists => "user_exists", "Username already taken", "用户名已存在";
+    InvalidOrg => "invalid_org", "Invalid organisation data", "机构信息不合法";
+    InvalidUser => "invalid_user", "Invalid user data", "用户信息不合法";
+    // Catalog
+    DatasetExists => "dataset_exists", "Dataset code already exists", "数据集编码已存在";
+    UnknownDataset => "unknown_dataset", "Unknown dataset", "数据集不存在";
+    InvalidDataset => "invalid_dataset", "Invalid dataset metadata", "数据集元数据不合法";
+    InvalidSchema => "invalid_schema", "Invalid table schema", "表结构（Table Schema）不合法";
+    // Platform
+    RateLimited => "rate_limited", "Too many requests", "请求过于频繁";
+    Unavailable => "unavailable", "Service unavailable", "服务暂不可用";
+    Internal => "internal", "Internal error", "系统内部错误";
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A domain error. Construct with [`Error::new`] (messages in both languages) or
+/// [`Error::internal`] (details logged, a generic message returned).
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Error {
+    pub code: Code,
+    pub message: String,
+    pub message_zh: String,
+    /// For a field-level problem: which field (e.g. `schema.fields[2].type`).
+    pub field: Option<String>,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Error {
+    pub fn new(code: Code, message: impl Into<String>, message_zh: impl Into<String>) -> Self {
+        Error {
+            code,
+            message: message.into(),
+            message_zh: message_zh.into(),
+            field: None,
+            source: None,
+        }
+    }
+
+    /// An error with only the code's default titles as messages.
+    pub fn bare(code: Code) -> Self {
+        Error::new(code, code.title_en(), code.title_zh())
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// An unexpected failure: the source is kept for the log, the client sees only
+    /// "internal error".
+    pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Error {
+            code: Code::Internal,
+            message: "internal error; the request id identifies it in the server log".into(),
+            message_zh: "系统内部错误，请凭请求编号联系平台运维".into(),
+            field: None,
+            source: Some(source.into()),
+        }
+    }
+
+    pub fn forbidden(reason_en: impl Into<String>, reason_zh: impl Into<String>) -> Self {
+        Error::new(Code::Forbidden, reason_en, reason_zh)
+    }
+
+    pub fn not_found(what_en: &str, what_zh: &str, key: &str) -> Self {
+        Error::new(
+            Code::NotFound,
+            format!("{what_en} '{key}' not found"),
+            format!("{what_zh}“{key}”不存在"),
+        )
+    }
+
+    pub fn invalid(code: Code, field: &str, en: impl Into<String>, zh: impl Into<String>) -> Self {
+        Error::new(code, en, zh).with_field(field)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_and_snake_case() {
+        let mut seen = HashSet::new();
+        for c in Code::ALL {
+            assert!(seen.insert(c.as_str()), "duplicate code {}", c.as_str());
+            assert!(c
+                .as_str()
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch == '_'));
+        }
+    }
+
+    #[test]
+    fn internal_errors_hide_details() {
+        let e = Error::internal(std::io::Error::other("disk on fire at /var/secret"));
+        assert_eq!(e.code, Code::Internal);
+        assert!(!e.message.contains("secret"));
+        assert!(e.source.is_some());
+    }
+}

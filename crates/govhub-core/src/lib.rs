@@ -1,0 +1,19 @@
+//! # govhub-core
+//!
+//! The domain of govhub: national-standard identifiers, validated names, the catalog
+//! and its Frictionless table schemas, authorization, the storage port ([`store::Store`])
+//! and the services ([`service::Hub`]) that tie them together. It knows nothing of HTTP
+//! or SQL: `cargo tree -p govhub-core` shows no web framework and no database driver.
+
+pub mod authz;
+pub mod clock;
+pub mod error;
+pub mod input;
+pub mod model;
+pub mod names;
+pub mod schema;
+pub mod service;
+pub mod standards;
+pub mod store;
+
+pub use error::{Code, Error, Result};

@@ -1,0 +1,135 @@
+//! Cryptography for govhub. Every other crate goes through this one, so the choice of
+//! algorithms and parameters lives in one place and can be reviewed in one place.
+//!
+//! * Passwords: Argon2id (RustCrypto `argon2`), PHC strings with a random salt.
+//! * Bearer tokens and session ids: 256 random bits from the OS generator, shown once;
+//!   the store keeps only their SM3 digest (a fast keyed lookup is fine because the
+//!   secret has full entropy — a slow hash buys nothing there and would cap throughput).
+//! * SM3 (GM/T 0004) digests.
+
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand::RngCore;
+use sm3::{Digest, Sm3};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    #[error("stored password hash is malformed: {0}")]
+    MalformedHash(String),
+}
+
+/// Argon2id with the OWASP-recommended minimum (19 MiB, 2 passes, 1 lane).
+fn argon2() -> Result<Argon2<'static>, CryptoError> {
+    let params =
+        Params::new(19 * 1024, 2, 1, None).map_err(|e| CryptoError::Hash(e.to_string()))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// Hash a password into a PHC string (`$argon2id$v=19$...`).
+pub fn hash_password(password: &str) -> Result<String, CryptoError> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()?
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| CryptoError::Hash(e.to_string()))
+}
+
+/// Check a password against a PHC string. A wrong password is `Ok(false)`; a malformed
+/// stored hash is an error (it means the store is damaged, not that the user mistyped).
+pub fn verify_password(password: &str, phc: &str) -> Result<bool, CryptoError> {
+    let parsed = PasswordHash::new(phc).map_err(|e| CryptoError::MalformedHash(e.to_string()))?;
+    match argon2()?.verify_password(password.as_bytes(), &parsed) {
+        Ok(()) => Ok(true),
+        Err(argon2::password_hash::Error::Password) => Ok(false),
+        Err(e) => Err(CryptoError::Hash(e.to_string())),
+    }
+}
+
+/// Burn the same time as a real verification, for sign-ins naming an unknown user, so
+/// response times do not reveal which usernames exist.
+pub fn dummy_verify(password: &str) {
+    static DUMMY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if let Some(phc) = DUMMY.get_or_init(|| hash_password("govhub-dummy-password").ok()) {
+        let _ = verify_password(password, phc);
+    }
+}
+
+/// A fresh secret token: 32 random bytes, hex encoded with a readable prefix
+/// (`ghp_` for personal API tokens, `ghs_` for web sessions, …).
+pub fn new_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+/// SM3 digest, lower-case hex.
+pub fn sm3_hex(data: &[u8]) -> String {
+    hex::encode(Sm3::digest(data))
+}
+
+/// The digest under which a token is stored and looked up.
+pub fn token_digest(token: &str) -> String {
+    sm3_hex(token.as_bytes())
+}
+
+/// Constant-time comparison of two byte strings (for CSRF tokens and the like).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sm3_known_answer_abc() {
+        // GM/T 0004-2012 Appendix A, example 1.
+        assert_eq!(
+            sm3_hex(b"abc"),
+            "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+        );
+    }
+
+    #[test]
+    fn sm3_known_answer_64_bytes() {
+        // GM/T 0004-2012 Appendix A, example 2: "abcd" repeated 16 times.
+        let msg = "abcd".repeat(16);
+        assert_eq!(
+            sm3_hex(msg.as_bytes()),
+            "debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732"
+        );
+    }
+
+    #[test]
+    fn password_round_trip() {
+        let phc = hash_password("正确的密码 horse").unwrap();
+        assert!(phc.starts_with("$argon2id$"));
+        assert!(verify_password("正确的密码 horse", &phc).unwrap());
+        assert!(!verify_password("wrong", &phc).unwrap());
+        assert!(verify_password("x", "not a hash").is_err());
+    }
+
+    #[test]
+    fn tokens_are_unique_and_prefixed() {
+        let a = new_token("ghp_");
+        let b = new_token("ghp_");
+        assert_ne!(a, b);
+        assert!(a.starts_with("ghp_"));
+        assert_eq!(a.len(), 4 + 64);
+        assert_eq!(token_digest(&a).len(), 64);
+    }
+
+    #[test]
+    fn constant_time_eq_works() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}
