@@ -82,7 +82,9 @@ impl Action<'_> {
 pub enum Decision {
     /// Allowed. `on_behalf_of` is set when a platform admin acts for another
     /// organisation; that is recorded in the audit log.
-    Allow { on_behalf_of: Option<OrgCode> },
+    Allow {
+        on_behalf_of: Option<OrgCode>,
+    },
     Deny {
         reason_en: &'static str,
         reason_zh: &'static str,
@@ -126,7 +128,8 @@ pub fn decide(p: &Principal, action: &Action<'_>) -> Decision {
                 Decision::Allow { on_behalf_of: None }
             } else {
                 Decision::Deny {
-                    reason_en: "the government data catalog is for government staff; the public uses the open-data portal",
+                    reason_en:
+                        "the government data catalog is for government staff; the public uses the open-data portal",
                     reason_zh: "政务信息资源目录仅面向政务人员，公众请使用公共数据开放平台",
                 }
             }
@@ -138,8 +141,7 @@ pub fn decide(p: &Principal, action: &Action<'_>) -> Decision {
                 Decision::Allow { on_behalf_of: None }
             } else if p.role == Role::DataOfficer {
                 Decision::Deny {
-                    reason_en:
-                        "a data officer may only manage datasets provided by their own organisation",
+                    reason_en: "a data officer may only manage datasets provided by their own organisation",
                     reason_zh: "部门数据专员只能管理本单位提供的数据集",
                 }
             } else {
@@ -196,12 +198,7 @@ mod tests {
             let manage = decide(&p, &Action::ManageDataset { provider: &gaj });
             let create_org = decide(&p, &Action::CreateOrg);
             if *role == Role::PlatformAdmin {
-                assert_eq!(
-                    manage,
-                    Decision::Allow {
-                        on_behalf_of: Some(gaj.clone())
-                    }
-                );
+                assert_eq!(manage, Decision::Allow { on_behalf_of: Some(gaj.clone()) });
                 assert!(matches!(create_org, Decision::Allow { .. }));
             } else {
                 assert!(matches!(manage, Decision::Deny { .. }), "{role:?}");
@@ -214,30 +211,15 @@ mod tests {
     fn officers_manage_only_their_own_org() {
         let gaj = OrgCode::parse("cz-gaj").unwrap();
         let own = user(Role::DataOfficer, Some("cz-gaj"));
-        assert_eq!(
-            decide(&own, &Action::ManageDataset { provider: &gaj }),
-            Decision::Allow { on_behalf_of: None }
-        );
+        assert_eq!(decide(&own, &Action::ManageDataset { provider: &gaj }), Decision::Allow { on_behalf_of: None });
         let other = user(Role::DataOfficer, Some("cz-rsj"));
-        assert!(matches!(
-            decide(&other, &Action::ManageDataset { provider: &gaj }),
-            Decision::Deny { .. }
-        ));
+        assert!(matches!(decide(&other, &Action::ManageDataset { provider: &gaj }), Decision::Deny { .. }));
     }
 
     #[test]
     fn public_cannot_read_internal_catalog() {
-        assert!(matches!(
-            decide(&user(Role::Citizen, None), &Action::ReadCatalog),
-            Decision::Deny { .. }
-        ));
-        assert!(matches!(
-            decide(&user(Role::Enterprise, None), &Action::ReadCatalog),
-            Decision::Deny { .. }
-        ));
-        assert!(matches!(
-            decide(&user(Role::Approver, Some("x")), &Action::ReadCatalog),
-            Decision::Allow { .. }
-        ));
+        assert!(matches!(decide(&user(Role::Citizen, None), &Action::ReadCatalog), Decision::Deny { .. }));
+        assert!(matches!(decide(&user(Role::Enterprise, None), &Action::ReadCatalog), Decision::Deny { .. }));
+        assert!(matches!(decide(&user(Role::Approver, Some("x")), &Action::ReadCatalog), Decision::Allow { .. }));
     }
 }

@@ -83,13 +83,7 @@ pub struct Error {
 
 impl Error {
     pub fn new(code: Code, message: impl Into<String>, message_zh: impl Into<String>) -> Self {
-        Error {
-            code,
-            message: message.into(),
-            message_zh: message_zh.into(),
-            field: None,
-            source: None,
-        }
+        Error { code, message: message.into(), message_zh: message_zh.into(), field: None, source: None }
     }
 
     /// An error with only the code's default titles as messages.
@@ -119,11 +113,7 @@ impl Error {
     }
 
     pub fn not_found(what_en: &str, what_zh: &str, key: &str) -> Self {
-        Error::new(
-            Code::NotFound,
-            format!("{what_en} '{key}' not found"),
-            format!("{what_zh}“{key}”不存在"),
-        )
+        Error::new(Code::NotFound, format!("{what_en} '{key}' not found"), format!("{what_zh}“{key}”不存在"))
     }
 
     pub fn invalid(code: Code, field: &str, en: impl Into<String>, zh: impl Into<String>) -> Self {
@@ -143,10 +133,7 @@ mod tests {
         let mut seen = HashSet::new();
         for c in Code::ALL {
             assert!(seen.insert(c.as_str()), "duplicate code {}", c.as_str());
-            assert!(c
-                .as_str()
-                .chars()
-                .all(|ch| ch.is_ascii_lowercase() || ch == '_'));
+            assert!(c.as_str().chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'));
         }
     }
 

@@ -61,12 +61,7 @@ impl TryFrom<OrgInput> for NewOrg {
     fn try_from(i: OrgInput) -> Result<Self, Error> {
         let code = OrgCode::parse(&i.code).map_err(|e| e.with_field("code"))?;
         let name = check_name("name", &i.name, 100, Code::InvalidOrg)?;
-        let parent = i
-            .parent
-            .as_deref()
-            .map(OrgCode::parse)
-            .transpose()
-            .map_err(|e| e.with_field("parent"))?;
+        let parent = i.parent.as_deref().map(OrgCode::parse).transpose().map_err(|e| e.with_field("parent"))?;
         let admin_code = i
             .admin_code
             .as_deref()
@@ -96,21 +91,11 @@ impl TryFrom<OrgInput> for NewOrg {
             })
             .transpose()?;
         let kind = match i.kind.as_deref() {
-            Some(k) => OrgKind::parse(k).map_err(|e| Error {
-                code: Code::InvalidOrg,
-                ..e
-            })?,
+            Some(k) => OrgKind::parse(k).map_err(|e| Error { code: Code::InvalidOrg, ..e })?,
             None if parent.is_none() => OrgKind::City,
             None => OrgKind::Department,
         };
-        Ok(NewOrg {
-            code,
-            name,
-            kind,
-            parent,
-            admin_code,
-            uscc,
-        })
+        Ok(NewOrg { code, name, kind, parent, admin_code, uscc })
     }
 }
 
@@ -161,15 +146,8 @@ impl TryFrom<UserInput> for NewUser {
                 format!("密码长度应为{MIN_PASSWORD_LEN}-256位"),
             ));
         }
-        let org = i
-            .org
-            .as_deref()
-            .map(OrgCode::parse)
-            .transpose()
-            .map_err(|e| Error {
-                code: Code::InvalidUser,
-                ..e
-            })?;
+        let org =
+            i.org.as_deref().map(OrgCode::parse).transpose().map_err(|e| Error { code: Code::InvalidUser, ..e })?;
         if role.requires_org() && org.is_none() {
             return Err(Error::invalid(
                 Code::InvalidUser,
@@ -226,14 +204,7 @@ impl TryFrom<UserInput> for NewUser {
             Some(d) => check_name("display_name", d, 100, Code::InvalidUser)?,
             None => username.as_str().to_string(),
         };
-        Ok(NewUser {
-            username,
-            password: i.password,
-            role,
-            org,
-            display_name,
-            subject_id,
-        })
+        Ok(NewUser { username, password: i.password, role, org, display_name, subject_id })
     }
 }
 
@@ -301,13 +272,8 @@ impl TryFrom<DatasetInput> for NewDataset {
     fn try_from(i: DatasetInput) -> Result<Self, Error> {
         let code = DatasetCode::parse(&i.code).map_err(|e| e.with_field("code"))?;
         let name = check_name("name", &i.name, 200, Code::InvalidDataset)?;
-        let provider = OrgCode::parse(&i.provider).map_err(|e| {
-            Error {
-                code: Code::UnknownOrg,
-                ..e
-            }
-            .with_field("provider")
-        })?;
+        let provider =
+            OrgCode::parse(&i.provider).map_err(|e| Error { code: Code::UnknownOrg, ..e }.with_field("provider"))?;
         let sharing_class = SharingClass::parse(&i.sharing_class)?;
         let open_class = OpenClass::parse(&i.open_class)?;
         let grade = Grade::parse(&i.grade)?;
@@ -329,9 +295,7 @@ impl TryFrom<DatasetInput> for NewDataset {
             ));
         }
         if sharing_class == SharingClass::NotShared
-            && i.sharing_condition
-                .as_deref()
-                .is_none_or(|s| s.trim().is_empty())
+            && i.sharing_condition.as_deref().is_none_or(|s| s.trim().is_empty())
         {
             return Err(Error::invalid(
                 Code::InvalidDataset,
@@ -381,11 +345,8 @@ impl TryFrom<DatasetInput> for NewDataset {
             Some(s) => s.trim().to_string(),
             None => String::new(),
         };
-        let category = i
-            .category
-            .as_deref()
-            .map(|c| check_name("category", c, 100, Code::InvalidDataset))
-            .transpose()?;
+        let category =
+            i.category.as_deref().map(|c| check_name("category", c, 100, Code::InvalidDataset)).transpose()?;
         let schema = TableSchema::parse(&i.schema)?;
         Ok(NewDataset {
             code,
@@ -394,10 +355,7 @@ impl TryFrom<DatasetInput> for NewDataset {
             summary,
             category,
             sharing_class,
-            sharing_condition: i
-                .sharing_condition
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty()),
+            sharing_condition: i.sharing_condition.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
             open_class,
             grade,
             update_cycle,

@@ -165,26 +165,19 @@ impl Role {
         }
     }
     pub fn parse(s: &str) -> Result<Role, Error> {
-        Role::ALL
-            .iter()
-            .copied()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                let all: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
-                Error::invalid(
-                    Code::InvalidUser,
-                    "role",
-                    format!("unknown role \"{s}\" (known: {})", all.join(", ")),
-                    format!("未知角色“{s}”（可用：{}）", all.join("、")),
-                )
-            })
+        Role::ALL.iter().copied().find(|r| r.as_str() == s).ok_or_else(|| {
+            let all: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+            Error::invalid(
+                Code::InvalidUser,
+                "role",
+                format!("unknown role \"{s}\" (known: {})", all.join(", ")),
+                format!("未知角色“{s}”（可用：{}）", all.join("、")),
+            )
+        })
     }
     /// Government staff belong to an organisation; the public does not.
     pub fn requires_org(self) -> bool {
-        matches!(
-            self,
-            Role::DataOfficer | Role::Approver | Role::AppDeveloper | Role::ServiceOfficer
-        )
+        matches!(self, Role::DataOfficer | Role::Approver | Role::AppDeveloper | Role::ServiceOfficer)
     }
     /// Roles that work inside government (see the internal catalog, org pages…).
     pub fn is_government(self) -> bool {
@@ -346,14 +339,7 @@ impl Outcome {
         }
     }
     pub fn parse(s: &str) -> Option<Outcome> {
-        [
-            Outcome::Allowed,
-            Outcome::Denied,
-            Outcome::Succeeded,
-            Outcome::Failed,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
+        [Outcome::Allowed, Outcome::Denied, Outcome::Succeeded, Outcome::Failed].into_iter().find(|o| o.as_str() == s)
     }
 }
 

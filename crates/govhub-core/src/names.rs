@@ -29,11 +29,21 @@ macro_rules! code_newtype {
                     Err(Error::new(
                         $code,
                         format!(
-                            concat!($what_en, " '{}' is invalid: use 1-", $max, " ASCII letters, digits, '-' or '_', starting with a letter or digit"),
+                            concat!(
+                                $what_en,
+                                " '{}' is invalid: use 1-",
+                                $max,
+                                " ASCII letters, digits, '-' or '_', starting with a letter or digit"
+                            ),
                             input
                         ),
                         format!(
-                            concat!($what_zh, "“{}”不合法：应为1-", $max, "位英文字母、数字、“-”或“_”，以字母或数字开头"),
+                            concat!(
+                                $what_zh,
+                                "“{}”不合法：应为1-",
+                                $max,
+                                "位英文字母、数字、“-”或“_”，以字母或数字开头"
+                            ),
                             input
                         ),
                     ))
@@ -63,20 +73,8 @@ macro_rules! code_newtype {
     };
 }
 
-code_newtype!(
-    OrgCode,
-    Code::InvalidOrg,
-    "organisation code",
-    "机构代码",
-    64
-);
-code_newtype!(
-    DatasetCode,
-    Code::InvalidDataset,
-    "dataset code",
-    "数据集编码",
-    64
-);
+code_newtype!(OrgCode, Code::InvalidOrg, "organisation code", "机构代码", 64);
+code_newtype!(DatasetCode, Code::InvalidDataset, "dataset code", "数据集编码", 64);
 
 impl DatasetCode {
     /// The SQL-safe stem used for the dataset's typed tables: lower-case, `-` → `_`.
@@ -94,9 +92,7 @@ pub struct Username(String);
 impl Username {
     pub fn parse(input: &str) -> Result<Self, Error> {
         let ok = (2..=64).contains(&input.len())
-            && input
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'));
+            && input.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'));
         if ok {
             Ok(Username(input.to_ascii_lowercase()))
         } else {
@@ -144,10 +140,7 @@ mod tests {
         assert!(OrgCode::parse("a b").is_err());
         assert!(OrgCode::parse("公安局").is_err());
         assert!(DatasetCode::parse("x;drop table").is_err());
-        assert_eq!(
-            DatasetCode::parse("GA-HJRK").unwrap().table_stem(),
-            "ga_hjrk"
-        );
+        assert_eq!(DatasetCode::parse("GA-HJRK").unwrap().table_stem(), "ga_hjrk");
     }
 
     #[test]

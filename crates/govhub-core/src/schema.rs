@@ -83,18 +83,9 @@ impl FieldType {
     /// Formats valid for this type. Date/time types also take `any` and `%`-patterns.
     fn formats(self) -> &'static [&'static str] {
         match self {
-            FieldType::String => &[
-                "default",
-                "email",
-                "uri",
-                "binary",
-                "uuid",
-                "wkt",
-                "id-number",
-                "uscc",
-                "admin-code",
-                "mobile",
-            ],
+            FieldType::String => {
+                &["default", "email", "uri", "binary", "uuid", "wkt", "id-number", "uscc", "admin-code", "mobile"]
+            }
             FieldType::Date | FieldType::Time | FieldType::Datetime => &["default", "any"],
             FieldType::Geopoint => &["default", "array", "object"],
             FieldType::Geojson => &["default", "topojson"],
@@ -117,22 +108,12 @@ impl FieldType {
     }
 
     fn has_length(self) -> bool {
-        matches!(
-            self,
-            FieldType::String | FieldType::Array | FieldType::Object | FieldType::List
-        )
+        matches!(self, FieldType::String | FieldType::Array | FieldType::Object | FieldType::List)
     }
 
     /// Whether this type can form (part of) a primary or unique key.
     fn is_keyable(self) -> bool {
-        !matches!(
-            self,
-            FieldType::Object
-                | FieldType::Array
-                | FieldType::Geojson
-                | FieldType::List
-                | FieldType::Any
-        )
+        !matches!(self, FieldType::Object | FieldType::Array | FieldType::Geojson | FieldType::List | FieldType::Any)
     }
 }
 
@@ -245,10 +226,7 @@ pub struct TableSchema {
     pub foreign_keys: Vec<ForeignKey>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unique_keys: Vec<Vec<String>>,
-    #[serde(
-        default = "default_missing",
-        skip_serializing_if = "is_default_missing"
-    )]
+    #[serde(default = "default_missing", skip_serializing_if = "is_default_missing")]
     pub missing_values: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fields_match: Option<String>,
@@ -324,12 +302,7 @@ const SCHEMA_KEYS: &[&str] = &[
 pub const MAX_FIELDS: usize = 500;
 
 fn err(path: &str, en: String, zh: String) -> Error {
-    Error::invalid(
-        Code::InvalidSchema,
-        path,
-        format!("{path}: {en}"),
-        format!("{path}：{zh}"),
-    )
+    Error::invalid(Code::InvalidSchema, path, format!("{path}: {en}"), format!("{path}：{zh}"))
 }
 
 fn check_keys(obj: &Map<String, Value>, allowed: &[&str], path: &str) -> Result<(), Error> {
@@ -352,20 +325,12 @@ fn string_list(v: &Value, path: &str) -> Result<Vec<String>, Error> {
             .iter()
             .enumerate()
             .map(|(i, it)| {
-                it.as_str().map(str::to_string).ok_or_else(|| {
-                    err(
-                        &format!("{path}[{i}]"),
-                        "must be a string".into(),
-                        "应为字符串".into(),
-                    )
-                })
+                it.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| err(&format!("{path}[{i}]"), "must be a string".into(), "应为字符串".into()))
             })
             .collect(),
-        _ => Err(err(
-            path,
-            "must be a string or an array of strings".into(),
-            "应为字符串或字符串数组".into(),
-        )),
+        _ => Err(err(path, "must be a string or an array of strings".into(), "应为字符串或字符串数组".into())),
     }
 }
 
@@ -383,20 +348,15 @@ fn bound_fits(t: FieldType, v: &Value) -> bool {
     match t {
         FieldType::Integer | FieldType::Year => v.as_i64().is_some(),
         FieldType::Number => v.is_number(),
-        FieldType::Date => v
-            .as_str()
-            .is_some_and(|s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()),
-        FieldType::Time => v
-            .as_str()
-            .is_some_and(|s| chrono::NaiveTime::parse_from_str(s, "%H:%M:%S").is_ok()),
+        FieldType::Date => v.as_str().is_some_and(|s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()),
+        FieldType::Time => v.as_str().is_some_and(|s| chrono::NaiveTime::parse_from_str(s, "%H:%M:%S").is_ok()),
         FieldType::Datetime => v.as_str().is_some_and(|s| {
             chrono::DateTime::parse_from_rfc3339(s).is_ok()
                 || chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").is_ok()
         }),
-        FieldType::Yearmonth => v.as_str().is_some_and(|s| {
-            s.len() == 7
-                && chrono::NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d").is_ok()
-        }),
+        FieldType::Yearmonth => v
+            .as_str()
+            .is_some_and(|s| s.len() == 7 && chrono::NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d").is_ok()),
         FieldType::Duration => v.as_str().is_some_and(|s| s.starts_with('P')),
         _ => false,
     }
@@ -414,27 +374,18 @@ fn enum_value_fits(t: FieldType, v: &Value) -> bool {
         }
         FieldType::Number => v.is_number() || v.as_str().is_some_and(|s| s.parse::<f64>().is_ok()),
         FieldType::Boolean => v.is_boolean(),
-        FieldType::Date
-        | FieldType::Time
-        | FieldType::Datetime
-        | FieldType::Yearmonth
-        | FieldType::Duration => bound_fits(t, v),
+        FieldType::Date | FieldType::Time | FieldType::Datetime | FieldType::Yearmonth | FieldType::Duration => {
+            bound_fits(t, v)
+        }
         _ => true,
     }
 }
 
 fn parse_constraints(t: FieldType, v: &Value, path: &str) -> Result<Constraints, Error> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| err(path, "must be an object".into(), "应为对象".into()))?;
+    let obj = v.as_object().ok_or_else(|| err(path, "must be an object".into(), "应为对象".into()))?;
     check_keys(obj, CONSTRAINT_KEYS, path)?;
-    let c: Constraints = serde_json::from_value(v.clone()).map_err(|e| {
-        err(
-            path,
-            format!("malformed constraints: {e}"),
-            format!("约束格式错误：{e}"),
-        )
-    })?;
+    let c: Constraints = serde_json::from_value(v.clone())
+        .map_err(|e| err(path, format!("malformed constraints: {e}"), format!("约束格式错误：{e}")))?;
     let tn = t.as_str();
     if (c.min_length.is_some() || c.max_length.is_some()) && !t.has_length() {
         return Err(err(
@@ -475,10 +426,7 @@ fn parse_constraints(t: FieldType, v: &Value, path: &str) -> Result<Constraints,
             }
         }
     }
-    if let (Some(lo), Some(hi)) = (
-        c.minimum.as_ref().and_then(bound_key),
-        c.maximum.as_ref().and_then(bound_key),
-    ) {
+    if let (Some(lo), Some(hi)) = (c.minimum.as_ref().and_then(bound_key), c.maximum.as_ref().and_then(bound_key)) {
         if lo > hi {
             return Err(err(
                 &format!("{path}.minimum"),
@@ -496,13 +444,7 @@ fn parse_constraints(t: FieldType, v: &Value, path: &str) -> Result<Constraints,
             ));
         }
         if let Err(e) = regex::Regex::new(&format!("^(?:{p})$")) {
-            let first = e
-                .to_string()
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .trim()
-                .to_string();
+            let first = e.to_string().lines().last().unwrap_or_default().trim().to_string();
             return Err(err(
                 &format!("{path}.pattern"),
                 format!("pattern \"{p}\" does not compile: {first}"),
@@ -512,11 +454,7 @@ fn parse_constraints(t: FieldType, v: &Value, path: &str) -> Result<Constraints,
     }
     if let Some(values) = &c.enum_values {
         if values.is_empty() {
-            return Err(err(
-                &format!("{path}.enum"),
-                "enum must not be empty".into(),
-                "枚举值不能为空".into(),
-            ));
+            return Err(err(&format!("{path}.enum"), "enum must not be empty".into(), "枚举值不能为空".into()));
         }
         for (i, v) in values.iter().enumerate() {
             if !enum_value_fits(t, v) {
@@ -540,18 +478,12 @@ fn parse_constraints(t: FieldType, v: &Value, path: &str) -> Result<Constraints,
 
 fn parse_field(v: &Value, i: usize) -> Result<Field, Error> {
     let path = format!("schema.fields[{i}]");
-    let obj = v
-        .as_object()
-        .ok_or_else(|| err(&path, "must be an object".into(), "应为对象".into()))?;
+    let obj = v.as_object().ok_or_else(|| err(&path, "must be an object".into(), "应为对象".into()))?;
     let name = obj
         .get("name")
         .and_then(Value::as_str)
         .ok_or_else(|| {
-            err(
-                &format!("{path}.name"),
-                "is required and must be a string".into(),
-                "必填且应为字符串".into(),
-            )
+            err(&format!("{path}.name"), "is required and must be a string".into(), "必填且应为字符串".into())
         })?
         .to_string();
     let path = format!("schema.fields[{i}] (\"{name}\")");
@@ -566,13 +498,7 @@ fn parse_field(v: &Value, i: usize) -> Result<Field, Error> {
     let type_name = match obj.get("type") {
         None => "string",
         Some(Value::String(s)) => s.as_str(),
-        Some(_) => {
-            return Err(err(
-                &format!("{path}.type"),
-                "must be a string".into(),
-                "应为字符串".into(),
-            ))
-        }
+        Some(_) => return Err(err(&format!("{path}.type"), "must be a string".into(), "应为字符串".into())),
     };
     let field_type = FieldType::parse(type_name).ok_or_else(|| {
         let all: Vec<&str> = FieldType::ALL.iter().map(|t| t.as_str()).collect();
@@ -585,10 +511,8 @@ fn parse_field(v: &Value, i: usize) -> Result<Field, Error> {
     let format = match obj.get("format") {
         None => None,
         Some(Value::String(f)) => {
-            let date_pattern = matches!(
-                field_type,
-                FieldType::Date | FieldType::Time | FieldType::Datetime
-            ) && f.contains('%');
+            let date_pattern =
+                matches!(field_type, FieldType::Date | FieldType::Time | FieldType::Datetime) && f.contains('%');
             if !field_type.formats().contains(&f.as_str()) && !date_pattern {
                 return Err(err(
                     &format!("{path}.format"),
@@ -597,22 +521,12 @@ fn parse_field(v: &Value, i: usize) -> Result<Field, Error> {
                         type_name,
                         field_type.formats().join(", ")
                     ),
-                    format!(
-                        "格式“{f}”不适用于类型“{}”（可用：{}）",
-                        type_name,
-                        field_type.formats().join("、")
-                    ),
+                    format!("格式“{f}”不适用于类型“{}”（可用：{}）", type_name, field_type.formats().join("、")),
                 ));
             }
             Some(f.clone())
         }
-        Some(_) => {
-            return Err(err(
-                &format!("{path}.format"),
-                "must be a string".into(),
-                "应为字符串".into(),
-            ))
-        }
+        Some(_) => return Err(err(&format!("{path}.format"), "must be a string".into(), "应为字符串".into())),
     };
     let constraints = match obj.get("constraints") {
         None => Constraints::default(),
@@ -622,11 +536,7 @@ fn parse_field(v: &Value, i: usize) -> Result<Field, Error> {
         None => false,
         Some(Value::Bool(b)) => *b,
         Some(_) => {
-            return Err(err(
-                &format!("{path}.sensitive"),
-                "must be true or false".into(),
-                "应为true或false".into(),
-            ))
+            return Err(err(&format!("{path}.sensitive"), "must be true or false".into(), "应为true或false".into()))
         }
     };
     let title = opt_string(obj, "title", &path)?;
@@ -635,14 +545,7 @@ fn parse_field(v: &Value, i: usize) -> Result<Field, Error> {
     for (k, v) in obj {
         if !matches!(
             k.as_str(),
-            "name"
-                | "title"
-                | "description"
-                | "type"
-                | "format"
-                | "constraints"
-                | "sensitive"
-                | "example"
+            "name" | "title" | "description" | "type" | "format" | "constraints" | "sensitive" | "example"
         ) {
             extra.insert(k.clone(), v.clone());
         }
@@ -664,46 +567,26 @@ fn opt_string(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option<
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(err(
-            &format!("{path}.{key}"),
-            "must be a string".into(),
-            "应为字符串".into(),
-        )),
+        Some(_) => Err(err(&format!("{path}.{key}"), "must be a string".into(), "应为字符串".into())),
     }
 }
 
 impl TableSchema {
     /// Parse and validate a Table Schema given as JSON.
     pub fn parse(v: &Value) -> Result<TableSchema, Error> {
-        let obj = v.as_object().ok_or_else(|| {
-            err(
-                "schema",
-                "must be a JSON object".into(),
-                "应为JSON对象".into(),
-            )
-        })?;
+        let obj = v.as_object().ok_or_else(|| err("schema", "must be a JSON object".into(), "应为JSON对象".into()))?;
         check_keys(obj, SCHEMA_KEYS, "schema")?;
-        let fields_v = obj.get("fields").and_then(Value::as_array).ok_or_else(|| {
-            err(
-                "schema.fields",
-                "is required and must be an array".into(),
-                "必填且应为数组".into(),
-            )
-        })?;
+        let fields_v = obj
+            .get("fields")
+            .and_then(Value::as_array)
+            .ok_or_else(|| err("schema.fields", "is required and must be an array".into(), "必填且应为数组".into()))?;
         if fields_v.is_empty() {
-            return Err(err(
-                "schema.fields",
-                "must name at least one field".into(),
-                "至少需要一个字段".into(),
-            ));
+            return Err(err("schema.fields", "must name at least one field".into(), "至少需要一个字段".into()));
         }
         if fields_v.len() > MAX_FIELDS {
             return Err(err(
                 "schema.fields",
-                format!(
-                    "at most {MAX_FIELDS} fields are allowed, found {}",
-                    fields_v.len()
-                ),
+                format!("at most {MAX_FIELDS} fields are allowed, found {}", fields_v.len()),
                 format!("字段数不能超过{MAX_FIELDS}个，实际{}个", fields_v.len()),
             ));
         }
@@ -733,10 +616,7 @@ impl TableSchema {
                     Some(t) if keyed && !t.is_keyable() => {
                         return Err(err(
                             &format!("{path}[{j}]"),
-                            format!(
-                                "field \"{n}\" of type \"{}\" cannot be part of a key",
-                                t.as_str()
-                            ),
+                            format!("field \"{n}\" of type \"{}\" cannot be part of a key", t.as_str()),
                             format!("类型为“{}”的字段“{n}”不能作为键", t.as_str()),
                         ))
                     }
@@ -759,34 +639,21 @@ impl TableSchema {
         check_names(&primary_key, "schema.primaryKey", true)?;
         let mut foreign_keys = Vec::new();
         if let Some(fk) = obj.get("foreignKeys") {
-            let arr = fk.as_array().ok_or_else(|| {
-                err(
-                    "schema.foreignKeys",
-                    "must be an array".into(),
-                    "应为数组".into(),
-                )
-            })?;
+            let arr =
+                fk.as_array().ok_or_else(|| err("schema.foreignKeys", "must be an array".into(), "应为数组".into()))?;
             for (i, item) in arr.iter().enumerate() {
                 let path = format!("schema.foreignKeys[{i}]");
-                let o = item
-                    .as_object()
-                    .ok_or_else(|| err(&path, "must be an object".into(), "应为对象".into()))?;
+                let o = item.as_object().ok_or_else(|| err(&path, "must be an object".into(), "应为对象".into()))?;
                 check_keys(o, &["fields", "reference"], &path)?;
-                let fields_l = string_list(
-                    o.get("fields").unwrap_or(&Value::Null),
-                    &format!("{path}.fields"),
-                )?;
+                let fields_l = string_list(o.get("fields").unwrap_or(&Value::Null), &format!("{path}.fields"))?;
                 check_names(&fields_l, &format!("{path}.fields"), true)?;
-                let r = o
-                    .get("reference")
-                    .and_then(Value::as_object)
-                    .ok_or_else(|| {
-                        err(
-                            &format!("{path}.reference"),
-                            "is required and must be an object".into(),
-                            "必填且应为对象".into(),
-                        )
-                    })?;
+                let r = o.get("reference").and_then(Value::as_object).ok_or_else(|| {
+                    err(
+                        &format!("{path}.reference"),
+                        "is required and must be an object".into(),
+                        "必填且应为对象".into(),
+                    )
+                })?;
                 check_keys(r, &["resource", "fields"], &format!("{path}.reference"))?;
                 let resource = match r.get("resource") {
                     None => String::new(),
@@ -799,23 +666,13 @@ impl TableSchema {
                         ))
                     }
                 };
-                let ref_fields = string_list(
-                    r.get("fields").unwrap_or(&Value::Null),
-                    &format!("{path}.reference.fields"),
-                )?;
+                let ref_fields =
+                    string_list(r.get("fields").unwrap_or(&Value::Null), &format!("{path}.reference.fields"))?;
                 if ref_fields.len() != fields_l.len() {
                     return Err(err(
                         &format!("{path}.reference.fields"),
-                        format!(
-                            "names {} fields but {path}.fields names {}",
-                            ref_fields.len(),
-                            fields_l.len()
-                        ),
-                        format!(
-                            "字段数{}与fields的字段数{}不一致",
-                            ref_fields.len(),
-                            fields_l.len()
-                        ),
+                        format!("names {} fields but {path}.fields names {}", ref_fields.len(), fields_l.len()),
+                        format!("字段数{}与fields的字段数{}不一致", ref_fields.len(), fields_l.len()),
                     ));
                 }
                 if resource.is_empty() {
@@ -823,22 +680,14 @@ impl TableSchema {
                 }
                 foreign_keys.push(ForeignKey {
                     fields: fields_l,
-                    reference: ForeignKeyReference {
-                        resource,
-                        fields: ref_fields,
-                    },
+                    reference: ForeignKeyReference { resource, fields: ref_fields },
                 });
             }
         }
         let mut unique_keys = Vec::new();
         if let Some(uk) = obj.get("uniqueKeys") {
-            let arr = uk.as_array().ok_or_else(|| {
-                err(
-                    "schema.uniqueKeys",
-                    "must be an array".into(),
-                    "应为数组".into(),
-                )
-            })?;
+            let arr =
+                uk.as_array().ok_or_else(|| err("schema.uniqueKeys", "must be an array".into(), "应为数组".into()))?;
             for (i, item) in arr.iter().enumerate() {
                 let names = string_list(item, &format!("schema.uniqueKeys[{i}]"))?;
                 check_names(&names, &format!("schema.uniqueKeys[{i}]"), true)?;
@@ -849,27 +698,21 @@ impl TableSchema {
             None => default_missing(),
             Some(v) => {
                 let arr = v.as_array().ok_or_else(|| {
-                    err(
-                        "schema.missingValues",
-                        "must be an array of strings".into(),
-                        "应为字符串数组".into(),
-                    )
+                    err("schema.missingValues", "must be an array of strings".into(), "应为字符串数组".into())
                 })?;
                 arr.iter()
                     .enumerate()
                     .map(|(i, x)| match x {
                         Value::String(s) => Ok(s.clone()),
-                        Value::Object(o) => o
-                            .get("value")
-                            .and_then(Value::as_str)
-                            .map(str::to_string)
-                            .ok_or_else(|| {
+                        Value::Object(o) => {
+                            o.get("value").and_then(Value::as_str).map(str::to_string).ok_or_else(|| {
                                 err(
                                     &format!("schema.missingValues[{i}]"),
                                     "needs a string \"value\"".into(),
                                     "需要字符串value".into(),
                                 )
-                            }),
+                            })
+                        }
                         _ => Err(err(
                             &format!("schema.missingValues[{i}]"),
                             "must be a string".into(),
@@ -881,9 +724,7 @@ impl TableSchema {
         };
         let fields_match = match obj.get("fieldsMatch") {
             None => None,
-            Some(Value::String(s))
-                if ["exact", "equal", "subset", "superset", "partial"].contains(&s.as_str()) =>
-            {
+            Some(Value::String(s)) if ["exact", "equal", "subset", "superset", "partial"].contains(&s.as_str()) => {
                 Some(s.clone())
             }
             Some(other) => {
@@ -894,14 +735,7 @@ impl TableSchema {
                 ))
             }
         };
-        Ok(TableSchema {
-            fields,
-            primary_key,
-            foreign_keys,
-            unique_keys,
-            missing_values,
-            fields_match,
-        })
+        Ok(TableSchema { fields, primary_key, foreign_keys, unique_keys, missing_values, fields_match })
     }
 
     pub fn to_json(&self) -> Value {
@@ -932,10 +766,7 @@ impl TableSchema {
         if added.is_empty() {
             return SchemaChange::Compatible;
         }
-        if added
-            .iter()
-            .all(|f| !f.constraints.required && !f.constraints.unique)
-        {
+        if added.iter().all(|f| !f.constraints.required && !f.constraints.unique) {
             SchemaChange::AddFields(added)
         } else {
             SchemaChange::NewVersion
@@ -1012,42 +843,15 @@ mod tests {
             (json!([]), "schema"),
             (json!({"fields": []}), "schema.fields"),
             (json!({"fields": [{"name": "A"}]}), ".name"),
-            (
-                json!({"fields": [{"name": "a"}, {"name": "a"}]}),
-                "fields[1].name",
-            ),
-            (
-                json!({"fields": [{"name": "a", "format": "id-number", "type": "integer"}]}),
-                ".format",
-            ),
-            (
-                json!({"fields": [{"name": "a", "sensitve": true}]}),
-                "schema.fields[0] (\"a\")",
-            ),
-            (
-                json!({"fields": [{"name": "a", "constraints": {"minLength": 5, "maxLength": 2}}]}),
-                "minLength",
-            ),
-            (
-                json!({"fields": [{"name": "a", "type": "integer", "constraints": {"minimum": "x"}}]}),
-                "minimum",
-            ),
-            (
-                json!({"fields": [{"name": "a", "type": "integer", "constraints": {"pattern": "x"}}]}),
-                "pattern",
-            ),
-            (
-                json!({"fields": [{"name": "a", "constraints": {"enum": []}}]}),
-                "enum",
-            ),
-            (
-                json!({"fields": [{"name": "a", "constraints": {"requird": true}}]}),
-                "constraints",
-            ),
-            (
-                json!({"fields": [{"name": "a", "type": "object"}], "primaryKey": "a"}),
-                "primaryKey[0]",
-            ),
+            (json!({"fields": [{"name": "a"}, {"name": "a"}]}), "fields[1].name"),
+            (json!({"fields": [{"name": "a", "format": "id-number", "type": "integer"}]}), ".format"),
+            (json!({"fields": [{"name": "a", "sensitve": true}]}), "schema.fields[0] (\"a\")"),
+            (json!({"fields": [{"name": "a", "constraints": {"minLength": 5, "maxLength": 2}}]}), "minLength"),
+            (json!({"fields": [{"name": "a", "type": "integer", "constraints": {"minimum": "x"}}]}), "minimum"),
+            (json!({"fields": [{"name": "a", "type": "integer", "constraints": {"pattern": "x"}}]}), "pattern"),
+            (json!({"fields": [{"name": "a", "constraints": {"enum": []}}]}), "enum"),
+            (json!({"fields": [{"name": "a", "constraints": {"requird": true}}]}), "constraints"),
+            (json!({"fields": [{"name": "a", "type": "object"}], "primaryKey": "a"}), "primaryKey[0]"),
             (
                 json!({"fields": [{"name": "a"}], "foreignKeys": [{"fields": "a", "reference": {"resource": "", "fields": "zz"}}]}),
                 "reference.fields[0]",
@@ -1062,20 +866,13 @@ mod tests {
         for (v, path) in cases {
             let e = TableSchema::parse(&v).expect_err(&v.to_string());
             assert_eq!(e.code, Code::InvalidSchema);
-            assert!(
-                e.field.as_deref().unwrap_or_default().contains(path),
-                "{v}: {:?} lacks {path}",
-                e.field
-            );
+            assert!(e.field.as_deref().unwrap_or_default().contains(path), "{v}: {:?} lacks {path}", e.field);
         }
     }
 
     #[test]
     fn date_patterns_are_formats() {
-        assert!(TableSchema::parse(
-            &json!({"fields": [{"name": "d", "type": "date", "format": "%Y%m%d"}]})
-        )
-        .is_ok());
+        assert!(TableSchema::parse(&json!({"fields": [{"name": "d", "type": "date", "format": "%Y%m%d"}]})).is_ok());
     }
 
     #[test]
@@ -1085,44 +882,26 @@ mod tests {
 
         let mut v = person();
         v["fields"][1]["title"] = json!("姓名（中文）");
-        assert_eq!(
-            base.change_to(&TableSchema::parse(&v).unwrap()),
-            SchemaChange::Compatible
-        );
+        assert_eq!(base.change_to(&TableSchema::parse(&v).unwrap()), SchemaChange::Compatible);
 
         let mut v = person();
-        v["fields"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"name": "bz", "title": "备注"}));
+        v["fields"].as_array_mut().unwrap().push(json!({"name": "bz", "title": "备注"}));
         match base.change_to(&TableSchema::parse(&v).unwrap()) {
             SchemaChange::AddFields(f) => assert_eq!(f[0].name, "bz"),
             other => panic!("{other:?}"),
         }
 
         let mut v = person();
-        v["fields"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"name": "bz", "constraints": {"required": true}}));
-        assert_eq!(
-            base.change_to(&TableSchema::parse(&v).unwrap()),
-            SchemaChange::NewVersion
-        );
+        v["fields"].as_array_mut().unwrap().push(json!({"name": "bz", "constraints": {"required": true}}));
+        assert_eq!(base.change_to(&TableSchema::parse(&v).unwrap()), SchemaChange::NewVersion);
 
         let mut v = person();
         v["fields"][6]["type"] = json!("number");
-        assert_eq!(
-            base.change_to(&TableSchema::parse(&v).unwrap()),
-            SchemaChange::NewVersion
-        );
+        assert_eq!(base.change_to(&TableSchema::parse(&v).unwrap()), SchemaChange::NewVersion);
 
         let mut v = person();
         v["fields"].as_array_mut().unwrap().remove(7);
-        assert_eq!(
-            base.change_to(&TableSchema::parse(&v).unwrap()),
-            SchemaChange::NewVersion
-        );
+        assert_eq!(base.change_to(&TableSchema::parse(&v).unwrap()), SchemaChange::NewVersion);
     }
 
     proptest! {

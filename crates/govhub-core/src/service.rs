@@ -24,10 +24,7 @@ pub struct HubSettings {
 
 impl Default for HubSettings {
     fn default() -> Self {
-        HubSettings {
-            session_ttl: Duration::hours(8),
-            token_ttl: Duration::hours(12),
-        }
+        HubSettings { session_ttl: Duration::hours(8), token_ttl: Duration::hours(12) }
     }
 }
 
@@ -84,11 +81,7 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: HubSettings) -> Hub {
-        Hub {
-            store,
-            clock,
-            settings,
-        }
+        Hub { store, clock, settings }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -125,65 +118,27 @@ impl Hub {
             detail,
             request_id: ctx.request_id.clone(),
         };
-        self.store
-            .append_audit(&ev)
-            .await
-            .map(|_| ())
-            .map_err(store_err)
+        self.store.append_audit(&ev).await.map(|_| ()).map_err(store_err)
     }
 
     /// Decide, record the decision, and return proof or a `forbidden` error.
     /// Denials are always audited; allowed reads are audited here, allowed changes
     /// when they complete ([`Hub::finish`]).
-    pub async fn authorize(
-        &self,
-        p: &Principal,
-        action: Action<'_>,
-        target: &str,
-        ctx: &Ctx,
-    ) -> Result<Authorized> {
+    pub async fn authorize(&self, p: &Principal, action: Action<'_>, target: &str, ctx: &Ctx) -> Result<Authorized> {
         let name = action.name();
         match decide(p, &action) {
             Decision::Allow { on_behalf_of } => {
                 let is_read = matches!(
                     action,
-                    Action::ReadOrgs
-                        | Action::ReadCatalog
-                        | Action::ReadUsers { .. }
-                        | Action::ReadAudit
+                    Action::ReadOrgs | Action::ReadCatalog | Action::ReadUsers { .. } | Action::ReadAudit
                 );
                 if is_read {
-                    self.audit(
-                        p,
-                        name,
-                        target,
-                        Outcome::Allowed,
-                        on_behalf_of.as_ref(),
-                        Value::Null,
-                        ctx,
-                    )
-                    .await?;
+                    self.audit(p, name, target, Outcome::Allowed, on_behalf_of.as_ref(), Value::Null, ctx).await?;
                 }
-                Ok(Authorized {
-                    principal: p.clone(),
-                    action: name,
-                    on_behalf_of,
-                })
+                Ok(Authorized { principal: p.clone(), action: name, on_behalf_of })
             }
-            Decision::Deny {
-                reason_en,
-                reason_zh,
-            } => {
-                self.audit(
-                    p,
-                    name,
-                    target,
-                    Outcome::Denied,
-                    None,
-                    json!({ "reason": reason_en }),
-                    ctx,
-                )
-                .await?;
+            Decision::Deny { reason_en, reason_zh } => {
+                self.audit(p, name, target, Outcome::Denied, None, json!({ "reason": reason_en }), ctx).await?;
                 Err(Error::forbidden(reason_en, reason_zh))
             }
         }
@@ -200,31 +155,14 @@ impl Hub {
     ) -> Result<T> {
         let (outcome, detail) = match &result {
             Ok(_) => (Outcome::Succeeded, detail),
-            Err(e) => (
-                Outcome::Failed,
-                json!({ "code": e.code.as_str(), "detail": detail }),
-            ),
+            Err(e) => (Outcome::Failed, json!({ "code": e.code.as_str(), "detail": detail })),
         };
-        self.audit(
-            &auth.principal,
-            auth.action,
-            target,
-            outcome,
-            auth.on_behalf_of.as_ref(),
-            detail,
-            ctx,
-        )
-        .await?;
+        self.audit(&auth.principal, auth.action, target, outcome, auth.on_behalf_of.as_ref(), detail, ctx).await?;
         result
     }
 
     /// Audit log, newest first (platform admins).
-    pub async fn list_audit(
-        &self,
-        p: &Principal,
-        q: &AuditQuery,
-        ctx: &Ctx,
-    ) -> Result<Vec<AuditEvent>> {
+    pub async fn list_audit(&self, p: &Principal, q: &AuditQuery, ctx: &Ctx) -> Result<Vec<AuditEvent>> {
         self.authorize(p, Action::ReadAudit, "audit", ctx).await?;
         self.store.list_audit(q).await.map_err(store_err)
     }
@@ -233,23 +171,10 @@ impl Hub {
 
     /// Password sign-in. A wrong password, an unknown user and a disabled account all
     /// take the same time; the first two give the same error.
-    pub async fn sign_in(
-        &self,
-        username: &str,
-        password: &str,
-        kind: SessionKind,
-        ctx: &Ctx,
-    ) -> Result<Issued> {
-        let anon = Principal {
-            username: username.chars().take(64).collect(),
-            ..Principal::system()
-        };
+    pub async fn sign_in(&self, username: &str, password: &str, kind: SessionKind, ctx: &Ctx) -> Result<Issued> {
+        let anon = Principal { username: username.chars().take(64).collect(), ..Principal::system() };
         let user = match Username::parse(username) {
-            Ok(u) => self
-                .store
-                .get_user_by_username(&u)
-                .await
-                .map_err(store_err)?,
+            Ok(u) => self.store.get_user_by_username(&u).await.map_err(store_err)?,
             Err(_) => None,
         };
         let Some(user) = user else {
@@ -268,9 +193,7 @@ impl Hub {
             return Err(Error::bare(Code::InvalidCredentials));
         };
         let (pw, hash) = (password.to_string(), user.password_hash.clone());
-        let ok = tokio_blocking(move || govhub_crypto::verify_password(&pw, &hash))
-            .await?
-            .map_err(Error::internal)?;
+        let ok = tokio_blocking(move || govhub_crypto::verify_password(&pw, &hash)).await?.map_err(Error::internal)?;
         let principal = Principal::from_user(&user);
         if !ok {
             self.audit(
@@ -315,10 +238,7 @@ impl Hub {
             created_at: now,
             expires_at: now + ttl,
         };
-        self.store
-            .insert_session(&session)
-            .await
-            .map_err(store_err)?;
+        self.store.insert_session(&session).await.map_err(store_err)?;
         self.audit(
             &principal,
             "auth.sign_in",
@@ -329,20 +249,12 @@ impl Hub {
             ctx,
         )
         .await?;
-        Ok(Issued {
-            token,
-            session,
-            user,
-        })
+        Ok(Issued { token, session, user })
     }
 
     /// Resolve a session cookie or bearer token. Unknown → `unauthenticated`;
     /// expired → `session_expired` (and the row is removed).
-    pub async fn authenticate(
-        &self,
-        token: &str,
-        kind: SessionKind,
-    ) -> Result<(Principal, Session)> {
+    pub async fn authenticate(&self, token: &str, kind: SessionKind) -> Result<(Principal, Session)> {
         let hash = govhub_crypto::token_digest(token);
         let session = self
             .store
@@ -368,27 +280,15 @@ impl Hub {
     }
 
     pub async fn sign_out(&self, token: &str) -> Result<()> {
-        self.store
-            .delete_session(&govhub_crypto::token_digest(token))
-            .await
-            .map_err(store_err)
+        self.store.delete_session(&govhub_crypto::token_digest(token)).await.map_err(store_err)
     }
 
     /// Create a user. `p` is a platform admin, or [`Principal::system`] at the CLI.
     pub async fn create_user(&self, p: &Principal, input: NewUser, ctx: &Ctx) -> Result<User> {
-        let auth = self
-            .authorize(
-                p,
-                Action::CreateUser {
-                    org: input.org.as_ref(),
-                },
-                input.username.as_str(),
-                ctx,
-            )
-            .await?;
+        let auth =
+            self.authorize(p, Action::CreateUser { org: input.org.as_ref() }, input.username.as_str(), ctx).await?;
         let target = input.username.as_str().to_string();
-        let detail =
-            json!({"role": input.role.as_str(), "org": input.org.as_ref().map(OrgCode::as_str)});
+        let detail = json!({"role": input.role.as_str(), "org": input.org.as_ref().map(OrgCode::as_str)});
         let result = self.create_user_inner(input).await;
         self.finish(&auth, &target, result, detail, ctx).await
     }
@@ -398,9 +298,8 @@ impl Hub {
             self.require_org(org, "org").await?;
         }
         let pw = input.password.clone();
-        let password_hash = tokio_blocking(move || govhub_crypto::hash_password(&pw))
-            .await?
-            .map_err(Error::internal)?;
+        let password_hash =
+            tokio_blocking(move || govhub_crypto::hash_password(&pw)).await?.map_err(Error::internal)?;
         let rec = NewUserRecord {
             username: input.username,
             display_name: input.display_name,
@@ -413,46 +312,28 @@ impl Hub {
         self.store.insert_user(&rec).await.map_err(store_err)
     }
 
-    pub async fn list_users(
-        &self,
-        p: &Principal,
-        org: Option<&OrgCode>,
-        ctx: &Ctx,
-    ) -> Result<Vec<User>> {
-        self.authorize(
-            p,
-            Action::ReadUsers { org },
-            org.map(OrgCode::as_str).unwrap_or("*"),
-            ctx,
-        )
-        .await?;
+    pub async fn list_users(&self, p: &Principal, org: Option<&OrgCode>, ctx: &Ctx) -> Result<Vec<User>> {
+        self.authorize(p, Action::ReadUsers { org }, org.map(OrgCode::as_str).unwrap_or("*"), ctx).await?;
         self.store.list_users(org).await.map_err(store_err)
     }
 
     // ------------------------------------------------------------ organisations
 
     async fn require_org(&self, code: &OrgCode, field: &str) -> Result<Org> {
-        self.store
-            .get_org(code)
-            .await
-            .map_err(store_err)?
-            .ok_or_else(|| {
-                Error::invalid(
-                    Code::UnknownOrg,
-                    field,
-                    format!("organisation '{code}' does not exist"),
-                    format!("机构“{code}”不存在"),
-                )
-            })
+        self.store.get_org(code).await.map_err(store_err)?.ok_or_else(|| {
+            Error::invalid(
+                Code::UnknownOrg,
+                field,
+                format!("organisation '{code}' does not exist"),
+                format!("机构“{code}”不存在"),
+            )
+        })
     }
 
     pub async fn create_org(&self, p: &Principal, input: NewOrg, ctx: &Ctx) -> Result<Org> {
-        let auth = self
-            .authorize(p, Action::CreateOrg, input.code.as_str(), ctx)
-            .await?;
+        let auth = self.authorize(p, Action::CreateOrg, input.code.as_str(), ctx).await?;
         let target = input.code.as_str().to_string();
-        let detail =
-            json!({"name": input.name, "parent": input.parent.as_ref().map(OrgCode::as_str)});
+        let detail = json!({"name": input.name, "parent": input.parent.as_ref().map(OrgCode::as_str)});
         let result = async {
             if let Some(parent) = &input.parent {
                 self.require_org(parent, "parent").await?;
@@ -488,8 +369,7 @@ impl Hub {
 
     pub async fn get_org(&self, p: &Principal, code: &str, ctx: &Ctx) -> Result<Org> {
         self.authorize(p, Action::ReadOrgs, code, ctx).await?;
-        let code =
-            OrgCode::parse(code).map_err(|_| Error::not_found("organisation", "机构", code))?;
+        let code = OrgCode::parse(code).map_err(|_| Error::not_found("organisation", "机构", code))?;
         self.store
             .get_org(&code)
             .await
@@ -511,20 +391,12 @@ impl Hub {
                 Error::invalid(
                     Code::InvalidSchema,
                     &path,
-                    format!(
-                        "{path}: dataset \"{}\" is not in the catalog",
-                        fk.reference.resource
-                    ),
+                    format!("{path}: dataset \"{}\" is not in the catalog", fk.reference.resource),
                     format!("{path}：数据集“{}”不在目录中", fk.reference.resource),
                 )
             };
             let code = DatasetCode::parse(&fk.reference.resource).map_err(|_| missing())?;
-            let target = self
-                .store
-                .get_dataset(&code)
-                .await
-                .map_err(store_err)?
-                .ok_or_else(missing)?;
+            let target = self.store.get_dataset(&code).await.map_err(store_err)?.ok_or_else(missing)?;
             for f in &fk.reference.fields {
                 if target.schema.field(f).is_none() {
                     let fpath = format!("schema.foreignKeys[{i}].reference.fields");
@@ -540,22 +412,9 @@ impl Hub {
         Ok(())
     }
 
-    pub async fn create_dataset(
-        &self,
-        p: &Principal,
-        input: NewDataset,
-        ctx: &Ctx,
-    ) -> Result<Dataset> {
-        let auth = self
-            .authorize(
-                p,
-                Action::ManageDataset {
-                    provider: &input.provider,
-                },
-                input.code.as_str(),
-                ctx,
-            )
-            .await?;
+    pub async fn create_dataset(&self, p: &Principal, input: NewDataset, ctx: &Ctx) -> Result<Dataset> {
+        let auth =
+            self.authorize(p, Action::ManageDataset { provider: &input.provider }, input.code.as_str(), ctx).await?;
         let target = input.code.as_str().to_string();
         let detail = json!({"provider": input.provider.as_str(), "name": input.name});
         let result = async {
@@ -584,7 +443,10 @@ impl Hub {
             self.store.create_dataset(&dataset).await.map_err(|e| match e {
                 StoreError::Conflict { .. } => Error::new(
                     Code::DatasetExists,
-                    format!("dataset code '{}' already exists (codes differing only in case or '-'/'_' count as the same)", dataset.code),
+                    format!(
+                        "dataset code '{}' already exists (codes differing only in case or '-'/'_' count as the same)",
+                        dataset.code
+                    ),
                     format!("数据集编码“{}”已存在（仅大小写或“-”“_”不同的编码视为相同）", dataset.code),
                 )
                 .with_field("code"),
@@ -597,19 +459,10 @@ impl Hub {
     }
 
     async fn load_dataset(&self, code: &str) -> Result<Dataset> {
-        let nf = || {
-            Error::new(
-                Code::UnknownDataset,
-                format!("dataset '{code}' not found"),
-                format!("数据集“{code}”不存在"),
-            )
-        };
+        let nf =
+            || Error::new(Code::UnknownDataset, format!("dataset '{code}' not found"), format!("数据集“{code}”不存在"));
         let code = DatasetCode::parse(code).map_err(|_| nf())?;
-        self.store
-            .get_dataset(&code)
-            .await
-            .map_err(store_err)?
-            .ok_or_else(nf)
+        self.store.get_dataset(&code).await.map_err(store_err)?.ok_or_else(nf)
     }
 
     pub async fn get_dataset(&self, p: &Principal, code: &str, ctx: &Ctx) -> Result<Dataset> {
@@ -617,42 +470,24 @@ impl Hub {
         self.load_dataset(code).await
     }
 
-    pub async fn search_datasets(
-        &self,
-        p: &Principal,
-        q: &DatasetQuery,
-        ctx: &Ctx,
-    ) -> Result<Page<Dataset>> {
+    pub async fn search_datasets(&self, p: &Principal, q: &DatasetQuery, ctx: &Ctx) -> Result<Page<Dataset>> {
         self.authorize(p, Action::ReadCatalog, "*", ctx).await?;
         let mut q = q.clone();
         q.limit = q.limit.clamp(1, 500);
         self.store.search_datasets(&q).await.map_err(store_err)
     }
 
-    pub async fn schema_versions(
-        &self,
-        p: &Principal,
-        code: &str,
-        ctx: &Ctx,
-    ) -> Result<Vec<SchemaVersion>> {
+    pub async fn schema_versions(&self, p: &Principal, code: &str, ctx: &Ctx) -> Result<Vec<SchemaVersion>> {
         self.authorize(p, Action::ReadCatalog, code, ctx).await?;
         let d = self.load_dataset(code).await?;
         self.store.schema_versions(&d.code).await.map_err(store_err)
     }
 
     /// Columns of the dataset's current typed table, as the database has them.
-    pub async fn dataset_columns(
-        &self,
-        p: &Principal,
-        code: &str,
-        ctx: &Ctx,
-    ) -> Result<Vec<ColumnInfo>> {
+    pub async fn dataset_columns(&self, p: &Principal, code: &str, ctx: &Ctx) -> Result<Vec<ColumnInfo>> {
         self.authorize(p, Action::ReadCatalog, code, ctx).await?;
         let d = self.load_dataset(code).await?;
-        self.store
-            .table_columns(&d.table_name)
-            .await
-            .map_err(store_err)
+        self.store.table_columns(&d.table_name).await.map_err(store_err)
     }
 
     /// Replace a dataset's schema. Documentation-only changes and added optional
@@ -665,16 +500,7 @@ impl Hub {
         ctx: &Ctx,
     ) -> Result<(Dataset, SchemaUpdate)> {
         let current = self.load_dataset(code).await?;
-        let auth = self
-            .authorize(
-                p,
-                Action::ManageDataset {
-                    provider: &current.provider,
-                },
-                code,
-                ctx,
-            )
-            .await?;
+        let auth = self.authorize(p, Action::ManageDataset { provider: &current.provider }, code, ctx).await?;
         let result = async {
             let new_schema = TableSchema::parse(schema)?;
             self.check_foreign_keys(&current.code, &new_schema).await?;
@@ -687,19 +513,14 @@ impl Hub {
                     return Ok((current, SchemaUpdate::Unchanged))
                 }
                 SchemaChange::Compatible => (SchemaEvolution::Document, SchemaUpdate::Unchanged),
-                SchemaChange::AddFields(f) => {
-                    (SchemaEvolution::AddColumns(f), SchemaUpdate::FieldsAdded)
-                }
+                SchemaChange::AddFields(f) => (SchemaEvolution::AddColumns(f), SchemaUpdate::FieldsAdded),
                 SchemaChange::NewVersion => {
                     next.schema_version += 1;
                     next.table_name = Dataset::table_name_for(&next.code, next.schema_version);
                     (SchemaEvolution::NewVersion, SchemaUpdate::NewVersion)
                 }
             };
-            self.store
-                .evolve_schema(&next, &evolution)
-                .await
-                .map_err(store_err)?;
+            self.store.evolve_schema(&next, &evolution).await.map_err(store_err)?;
             Ok((next, kind))
         }
         .await;
@@ -722,7 +543,5 @@ impl Hub {
 
 /// Run CPU-heavy work (argon2) off the async workers when a Tokio runtime is present.
 async fn tokio_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(Error::internal)
+    tokio::task::spawn_blocking(f).await.map_err(Error::internal)
 }

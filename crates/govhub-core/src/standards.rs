@@ -25,9 +25,7 @@ pub enum StandardError {
     FutureBirthDate(String),
     #[error("check character should be '{expected}', found '{found}'")]
     IdNumberCheck { expected: char, found: char },
-    #[error(
-        "organisation-code check character (position 17) should be '{expected}', found '{found}'"
-    )]
+    #[error("organisation-code check character (position 17) should be '{expected}', found '{found}'")]
     UsccOrgCheck { expected: char, found: char },
     #[error("check character (position 18) should be '{expected}', found '{found}'")]
     UsccCheck { expected: char, found: char },
@@ -46,9 +44,9 @@ impl StandardError {
             StandardError::UsccOrgCheck { .. } | StandardError::UsccCheck { .. } => "uscc-check",
             StandardError::AdminCode(_) => "admin-code",
             StandardError::Mobile(_) => "mobile",
-            StandardError::Length { .. }
-            | StandardError::Character { .. }
-            | StandardError::Province(_) => "format-error",
+            StandardError::Length { .. } | StandardError::Character { .. } | StandardError::Province(_) => {
+                "format-error"
+            }
         }
     }
 
@@ -87,11 +85,7 @@ const ID_CHECK: &[u8; 11] = b"10X98765432";
 /// The ISO 7064 MOD 11-2 check character over the first 17 digits.
 /// `digits` must be 17 ASCII digits (callers check).
 pub fn id_number_check_char(digits: &str) -> char {
-    let s: u32 = digits
-        .bytes()
-        .zip(ID_WEIGHTS)
-        .map(|(b, w)| u32::from(b.wrapping_sub(b'0')) * w)
-        .sum();
+    let s: u32 = digits.bytes().zip(ID_WEIGHTS).map(|(b, w)| u32::from(b.wrapping_sub(b'0')) * w).sum();
     char::from(ID_CHECK[(s % 11) as usize])
 }
 
@@ -113,10 +107,7 @@ impl IdNumber {
     pub fn parse_on(input: &str, today: NaiveDate) -> Result<Parsed<IdNumber>, StandardError> {
         let chars: Vec<char> = input.chars().collect();
         if chars.len() != 18 {
-            return Err(StandardError::Length {
-                expected: 18,
-                found: chars.len(),
-            });
+            return Err(StandardError::Length { expected: 18, found: chars.len() });
         }
         for (i, c) in chars.iter().enumerate().take(17) {
             if !c.is_ascii_digit() {
@@ -145,15 +136,9 @@ impl IdNumber {
         }
         let expected = id_number_check_char(&body);
         if expected != last {
-            return Err(StandardError::IdNumberCheck {
-                expected,
-                found: chars[17],
-            });
+            return Err(StandardError::IdNumberCheck { expected, found: chars[17] });
         }
-        Ok(Parsed {
-            value: IdNumber(format!("{body}{last}")),
-            warnings,
-        })
+        Ok(Parsed { value: IdNumber(format!("{body}{last}")), warnings })
     }
 
     /// Parse with today's date as the bound (UTC+8 date would differ by at most a day).
@@ -213,9 +198,7 @@ impl fmt::Display for IdNumber {
 
 /// The 31-character USCC alphabet (no I, O, S, V, Z).
 pub const USCC_ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-const USCC_WEIGHTS: [u32; 17] = [
-    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
-];
+const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
 const ORG_WEIGHTS: [u32; 8] = [3, 7, 9, 10, 5, 8, 4, 2];
 
 fn uscc_value(c: u8) -> Option<u32> {
@@ -269,10 +252,7 @@ impl Uscc {
     pub fn parse_lenient(input: &str) -> Result<UsccParse, StandardError> {
         let chars: Vec<char> = input.chars().collect();
         if chars.len() != 18 {
-            return Err(StandardError::Length {
-                expected: 18,
-                found: chars.len(),
-            });
+            return Err(StandardError::Length { expected: 18, found: chars.len() });
         }
         for (i, c) in chars.iter().enumerate() {
             if !c.is_ascii() || uscc_value(*c as u8).is_none() {
@@ -293,17 +273,11 @@ impl Uscc {
         if check_failure.is_none() {
             if let Some(expected) = uscc_check_char(&input[..17]) {
                 if expected != chars[17] {
-                    check_failure = Some(StandardError::UsccCheck {
-                        expected,
-                        found: chars[17],
-                    });
+                    check_failure = Some(StandardError::UsccCheck { expected, found: chars[17] });
                 }
             }
         }
-        Ok(UsccParse {
-            value: Uscc(input.to_string()),
-            check_failure,
-        })
+        Ok(UsccParse { value: Uscc(input.to_string()), check_failure })
     }
 
     /// Strict parse: check failures are errors.
@@ -444,20 +418,10 @@ impl Mobile {
         let digits: String = input.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
         let digits = digits
             .strip_prefix("+86")
-            .or_else(|| {
-                if digits.len() == 13 {
-                    digits.strip_prefix("86")
-                } else {
-                    None
-                }
-            })
+            .or_else(|| if digits.len() == 13 { digits.strip_prefix("86") } else { None })
             .unwrap_or(&digits);
         let b = digits.as_bytes();
-        if b.len() != 11
-            || !b.iter().all(u8::is_ascii_digit)
-            || b[0] != b'1'
-            || !(b'3'..=b'9').contains(&b[1])
-        {
+        if b.len() != 11 || !b.iter().all(u8::is_ascii_digit) || b[0] != b'1' || !(b'3'..=b'9').contains(&b[1]) {
             return Err(StandardError::Mobile(input.to_string()));
         }
         Ok(Mobile(digits.to_string()))
@@ -490,18 +454,13 @@ mod tests {
 
     #[test]
     fn id_number_known_valid() {
-        for v in [
-            "11010519491231002X",
-            "440524188001010014",
-            "320402199003071235",
-        ] {
+        for v in ["11010519491231002X", "440524188001010014", "320402199003071235"] {
             let p = IdNumber::parse_on(v, today()).unwrap();
             assert_eq!(p.value.as_str(), v);
             assert!(p.warnings.is_empty());
         }
         // Abolished county codes stay valid inside issued numbers.
-        let n =
-            IdNumber::compose("320405", NaiveDate::from_ymd_opt(1980, 5, 1).unwrap(), 12).unwrap();
+        let n = IdNumber::compose("320405", NaiveDate::from_ymd_opt(1980, 5, 1).unwrap(), 12).unwrap();
         assert!(IdNumber::parse_on(n.as_str(), today()).is_ok());
     }
 
@@ -509,33 +468,17 @@ mod tests {
     fn id_number_known_invalid() {
         assert_eq!(
             IdNumber::parse_on("320402199003071230", today()),
-            Err(StandardError::IdNumberCheck {
-                expected: '5',
-                found: '0'
-            })
+            Err(StandardError::IdNumberCheck { expected: '5', found: '0' })
         );
-        assert_eq!(
-            IdNumber::parse_on("320404200002300014", today()),
-            Err(StandardError::BirthDate("20000230".into()))
-        );
-        assert!(matches!(
-            IdNumber::parse_on("32040219900307123", today()),
-            Err(StandardError::Length { .. })
-        ));
+        assert_eq!(IdNumber::parse_on("320404200002300014", today()), Err(StandardError::BirthDate("20000230".into())));
+        assert!(matches!(IdNumber::parse_on("32040219900307123", today()), Err(StandardError::Length { .. })));
         assert!(matches!(
             IdNumber::parse_on("3204021990030712A5", today()),
             Err(StandardError::Character { pos: 17, .. })
         ));
-        assert!(matches!(
-            IdNumber::parse_on("990402199003071235", today()),
-            Err(StandardError::Province(_))
-        ));
-        let future =
-            IdNumber::compose("320402", NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(), 1).unwrap();
-        assert!(matches!(
-            IdNumber::parse_on(future.as_str(), today()),
-            Err(StandardError::FutureBirthDate(_))
-        ));
+        assert!(matches!(IdNumber::parse_on("990402199003071235", today()), Err(StandardError::Province(_))));
+        let future = IdNumber::compose("320402", NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(), 1).unwrap();
+        assert!(matches!(IdNumber::parse_on(future.as_str(), today()), Err(StandardError::FutureBirthDate(_))));
     }
 
     #[test]
@@ -547,9 +490,7 @@ mod tests {
 
     #[test]
     fn id_number_attributes() {
-        let n = IdNumber::parse_on("320402199003071235", today())
-            .unwrap()
-            .value;
+        let n = IdNumber::parse_on("320402199003071235", today()).unwrap().value;
         assert_eq!(n.county_code(), "320402");
         assert_eq!(n.birth_date(), NaiveDate::from_ymd_opt(1990, 3, 7));
         assert!(n.is_male());
@@ -563,14 +504,8 @@ mod tests {
         assert!(bad.check_failure.is_some());
         assert!(Uscc::parse("91320402123456780X").is_err());
         // Alphabet errors (I, O, S, V, Z) and length are hard errors.
-        assert!(matches!(
-            Uscc::parse_lenient("91320402I23456788Q"),
-            Err(StandardError::Character { pos: 9, .. })
-        ));
-        assert!(matches!(
-            Uscc::parse_lenient("9132040212345678"),
-            Err(StandardError::Length { .. })
-        ));
+        assert!(matches!(Uscc::parse_lenient("91320402I23456788Q"), Err(StandardError::Character { pos: 9, .. })));
+        assert!(matches!(Uscc::parse_lenient("9132040212345678"), Err(StandardError::Length { .. })));
     }
 
     #[test]
@@ -591,26 +526,16 @@ mod tests {
 
     #[test]
     fn mobiles() {
-        assert_eq!(
-            Mobile::parse("13812345678").unwrap().as_str(),
-            "13812345678"
-        );
-        assert_eq!(
-            Mobile::parse("+86 138-1234-5678").unwrap().as_str(),
-            "13812345678"
-        );
-        assert_eq!(
-            Mobile::parse("8613812345678").unwrap().as_str(),
-            "13812345678"
-        );
+        assert_eq!(Mobile::parse("13812345678").unwrap().as_str(), "13812345678");
+        assert_eq!(Mobile::parse("+86 138-1234-5678").unwrap().as_str(), "13812345678");
+        assert_eq!(Mobile::parse("8613812345678").unwrap().as_str(), "13812345678");
         for bad in ["12812345678", "1381234567", "138123456789", "abc", ""] {
             assert!(Mobile::parse(bad).is_err(), "{bad}");
         }
     }
 
     fn arb_date() -> impl Strategy<Value = NaiveDate> {
-        (1900i32..2026, 1u32..=12, 1u32..=28)
-            .prop_map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d).unwrap())
+        (1900i32..2026, 1u32..=12, 1u32..=28).prop_map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d).unwrap())
     }
 
     proptest! {

@@ -100,11 +100,7 @@ pub trait Store: Send + Sync + 'static {
     async fn update_dataset_metadata(&self, dataset: &Dataset) -> Result<(), StoreError>;
     /// Apply a schema change atomically; `dataset` carries the new schema (and, for
     /// `NewVersion`, the new version number and table name).
-    async fn evolve_schema(
-        &self,
-        dataset: &Dataset,
-        evolution: &SchemaEvolution,
-    ) -> Result<(), StoreError>;
+    async fn evolve_schema(&self, dataset: &Dataset, evolution: &SchemaEvolution) -> Result<(), StoreError>;
     async fn schema_versions(&self, code: &DatasetCode) -> Result<Vec<SchemaVersion>, StoreError>;
     /// Columns of a typed table, in table order (operators' view of the data).
     async fn table_columns(&self, table: &str) -> Result<Vec<ColumnInfo>, StoreError>;

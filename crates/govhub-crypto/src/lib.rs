@@ -7,9 +7,7 @@
 //!   secret has full entropy — a slow hash buys nothing there and would cap throughput).
 //! * SM3 (GM/T 0004) digests.
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::RngCore;
 use sm3::{Digest, Sm3};
@@ -24,8 +22,7 @@ pub enum CryptoError {
 
 /// Argon2id with the OWASP-recommended minimum (19 MiB, 2 passes, 1 lane).
 fn argon2() -> Result<Argon2<'static>, CryptoError> {
-    let params =
-        Params::new(19 * 1024, 2, 1, None).map_err(|e| CryptoError::Hash(e.to_string()))?;
+    let params = Params::new(19 * 1024, 2, 1, None).map_err(|e| CryptoError::Hash(e.to_string()))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
@@ -91,20 +88,14 @@ mod tests {
     #[test]
     fn sm3_known_answer_abc() {
         // GM/T 0004-2012 Appendix A, example 1.
-        assert_eq!(
-            sm3_hex(b"abc"),
-            "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
-        );
+        assert_eq!(sm3_hex(b"abc"), "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0");
     }
 
     #[test]
     fn sm3_known_answer_64_bytes() {
         // GM/T 0004-2012 Appendix A, example 2: "abcd" repeated 16 times.
         let msg = "abcd".repeat(16);
-        assert_eq!(
-            sm3_hex(msg.as_bytes()),
-            "debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732"
-        );
+        assert_eq!(sm3_hex(msg.as_bytes()), "debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732");
     }
 
     #[test]
