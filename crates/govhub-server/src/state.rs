@@ -1,0 +1,32 @@
+//! Shared state handed to every handler.
+
+use govhub_core::service::Hub;
+use std::sync::Arc;
+
+/// Server settings that are not the domain's business.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Mark cookies `Secure` (set when served over HTTPS, directly or behind a proxy).
+    pub secure_cookies: bool,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { secure_cookies: false, max_body_bytes: 10 * 1024 * 1024 }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub hub: Hub,
+    pub config: Arc<ServerConfig>,
+    pub ui: Arc<crate::ui::Templates>,
+}
+
+impl AppState {
+    pub fn new(hub: Hub, config: ServerConfig) -> Result<AppState, crate::ui::TemplateError> {
+        Ok(AppState { hub, config: Arc::new(config), ui: Arc::new(crate::ui::Templates::load()?) })
+    }
+}
