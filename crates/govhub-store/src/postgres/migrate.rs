@@ -1,0 +1,45 @@
+//! Applying the PostgreSQL migrations inside one transaction holding an advisory lock,
+//! so that two nodes starting together apply them once.
+
+use crate::migrate::{pending, Applied, Migration};
+use crate::postgres::{db, get, pool_err};
+use crate::records::StoreResult;
+use deadpool_postgres::Pool;
+
+pub const MIGRATIONS: &[Migration] = &[Migration { version: 1, sql: include_str!("migrations/0001_init.sql") }];
+
+/// Advisory lock key held while migrating ("govhub" in ASCII).
+const LOCK_KEY: i64 = 0x676f_7668_7562;
+
+pub async fn run(pool: &Pool) -> StoreResult<()> {
+    let mut client = pool.get().await.map_err(pool_err)?;
+    let tx = client.transaction().await.map_err(db)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await.map_err(db)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    BIGINT PRIMARY KEY,
+             checksum   TEXT NOT NULL,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )
+    .await
+    .map_err(db)?;
+    let applied = tx
+        .query("SELECT version, checksum FROM schema_migrations ORDER BY version", &[])
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| Ok(Applied { version: get(r, 0)?, checksum: get(r, 1)? }))
+        .collect::<StoreResult<Vec<_>>>()?;
+    for m in pending("postgres", MIGRATIONS, &applied)? {
+        tracing::info!(version = m.version, "applying PostgreSQL migration");
+        tx.batch_execute(m.sql).await.map_err(db)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, checksum, applied_at) VALUES ($1, $2, now())",
+            &[&m.version, &m.checksum()],
+        )
+        .await
+        .map_err(db)?;
+    }
+    tx.commit().await.map_err(db)
+}
