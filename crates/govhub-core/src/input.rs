@@ -365,3 +365,57 @@ impl TryFrom<DatasetInput> for NewDataset {
         })
     }
 }
+
+/// `PATCH /api/v1/datasets/{code}`: change catalog metadata (not the schema, which has
+/// its own endpoint). Absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DatasetPatch {
+    pub name: Option<String>,
+    pub summary: Option<String>,
+    pub category: Option<String>,
+    pub sharing_class: Option<String>,
+    pub sharing_condition: Option<String>,
+    pub open_class: Option<String>,
+    pub grade: Option<String>,
+    pub update_cycle: Option<String>,
+    pub publish_date: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+impl DatasetPatch {
+    /// Apply to a dataset's metadata and re-validate the whole entry with the same
+    /// rules as registration.
+    pub fn apply(self, d: &Dataset) -> Result<Dataset, Error> {
+        let input = DatasetInput {
+            code: d.code.to_string(),
+            name: self.name.unwrap_or_else(|| d.name.clone()),
+            provider: d.provider.to_string(),
+            sharing_class: self.sharing_class.unwrap_or_else(|| d.sharing_class.as_str().to_string()),
+            open_class: self.open_class.unwrap_or_else(|| d.open_class.as_str().to_string()),
+            grade: self.grade.unwrap_or_else(|| d.grade.as_str().to_string()),
+            update_cycle: self.update_cycle.unwrap_or_else(|| d.update_cycle.as_str().to_string()),
+            schema: d.schema.to_json(),
+            summary: Some(self.summary.unwrap_or_else(|| d.summary.clone())),
+            category: self.category.or_else(|| d.category.clone()).filter(|c| !c.trim().is_empty()),
+            sharing_condition: self.sharing_condition.or_else(|| d.sharing_condition.clone()),
+            publish_date: self.publish_date.or_else(|| d.publish_date.map(|p| p.format("%Y-%m-%d").to_string())),
+            tags: self.tags.unwrap_or_else(|| d.tags.clone()),
+        };
+        let n = NewDataset::try_from(input)?;
+        Ok(Dataset {
+            name: n.name,
+            summary: n.summary,
+            category: n.category,
+            sharing_class: n.sharing_class,
+            sharing_condition: n.sharing_condition,
+            open_class: n.open_class,
+            grade: n.grade,
+            update_cycle: n.update_cycle,
+            publish_date: n.publish_date.or(d.publish_date),
+            tags: n.tags,
+            ..d.clone()
+        })
+    }
+}

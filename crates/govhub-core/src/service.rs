@@ -4,7 +4,7 @@
 use crate::authz::{decide, Action, Authorized, Decision, Principal};
 use crate::clock::Clock;
 use crate::error::{Code, Error, Result};
-use crate::input::{NewDataset, NewOrg, NewUser};
+use crate::input::{DatasetPatch, NewDataset, NewOrg, NewUser};
 use crate::model::*;
 use crate::names::{DatasetCode, OrgCode, Username};
 use crate::schema::{SchemaChange, TableSchema};
@@ -488,6 +488,20 @@ impl Hub {
         self.authorize(p, Action::ReadCatalog, code, ctx).await?;
         let d = self.load_dataset(code).await?;
         self.store.table_columns(&d.table_name).await.map_err(store_err)
+    }
+
+    /// Change a dataset's catalog metadata (the provider's officer or a platform admin).
+    pub async fn update_dataset(&self, p: &Principal, code: &str, patch: DatasetPatch, ctx: &Ctx) -> Result<Dataset> {
+        let current = self.load_dataset(code).await?;
+        let auth = self.authorize(p, Action::ManageDataset { provider: &current.provider }, code, ctx).await?;
+        let result = async {
+            let mut next = patch.apply(&current)?;
+            next.updated_at = self.clock.now();
+            self.store.update_dataset_metadata(&next).await.map_err(store_err)?;
+            Ok(next)
+        }
+        .await;
+        self.finish(&auth, code, result, json!({"change": "metadata"}), ctx).await
     }
 
     /// Replace a dataset's schema. Documentation-only changes and added optional

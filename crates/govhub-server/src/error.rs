@@ -96,6 +96,8 @@ pub async fn render_errors(mut req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let status = resp.status();
     let payload = resp.extensions_mut().remove::<ErrorPayload>();
+    // A framework error keeps its own status (405 stays 405); ours get the table's.
+    let mut keep_status = false;
     let error = match payload {
         Some(ErrorPayload(e)) => Some(e),
         None if status.is_client_error() || status.is_server_error() => {
@@ -103,6 +105,7 @@ pub async fn render_errors(mut req: Request, next: Next) -> Response {
             if has_body_type && status != StatusCode::PAYLOAD_TOO_LARGE {
                 None
             } else {
+                keep_status = true;
                 let code = match status {
                     StatusCode::NOT_FOUND => Code::NotFound,
                     StatusCode::PAYLOAD_TOO_LARGE => Code::PayloadTooLarge,
@@ -135,7 +138,7 @@ pub async fn render_errors(mut req: Request, next: Next) -> Response {
         }
         return resp;
     };
-    let status = status_for(error.code);
+    let status = if keep_status { status } else { status_for(error.code) };
     if error.code == Code::Internal {
         tracing::error!(request_id = %request_id, %method, %path, error = ?error.source, "internal error");
     } else {
@@ -178,5 +181,20 @@ mod tests {
         }
         assert_eq!(status_for(Code::Internal), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(status_for(Code::DatasetExists), StatusCode::CONFLICT);
+    }
+}
+
+#[cfg(test)]
+mod doc_tests {
+    use super::*;
+
+    /// docs/errors.md lists every code with its HTTP status.
+    #[test]
+    fn errors_doc_lists_every_code() {
+        let doc = include_str!("../../../docs/errors.md");
+        for c in Code::ALL {
+            let row = format!("| `{}` | {} |", c.as_str(), status_for(*c).as_u16());
+            assert!(doc.contains(&row), "docs/errors.md lacks the row starting {row}");
+        }
     }
 }

@@ -1,1 +1,264 @@
-fn main() {}
+//! `govhub`: the city's digital base in one binary.
+
+mod config;
+mod demo;
+mod seed;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use config::{FileConfig, Overrides, Settings};
+use govhub_core::authz::Principal;
+use govhub_core::clock::SystemClock;
+use govhub_core::input::{NewOrg, NewUser, OrgInput, UserInput};
+use govhub_core::service::{Ctx, Hub, HubSettings};
+use govhub_server::state::{AppState, ServerConfig};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "govhub", version, about = "govhub — 政务数据共享交换平台: a city's government data hub")]
+struct Cli {
+    /// Data directory (the SQLite file lives here by default).
+    #[arg(long, global = true, env = "GOVHUB_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Store URL: sqlite://PATH (default: <data-dir>/govhub.db) or postgres://…
+    #[arg(long, global = true, env = "GOVHUB_DATABASE")]
+    database: Option<String>,
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "GOVHUB_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Generate the synthetic demo city of Changzhou on first start, then serve it.
+    Demo(ServeArgs),
+    /// Administrative tasks on the store.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Print the OpenAPI document of the JSON API.
+    Openapi,
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "GOVHUB_LISTEN")]
+    listen: Option<String>,
+    /// Mark cookies Secure (when served over HTTPS).
+    #[arg(long, env = "GOVHUB_SECURE_COOKIES")]
+    secure_cookies: Option<bool>,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "GOVHUB_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a user (creates and migrates the store if needed).
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        /// File holding the password (first line); `-` for standard input.
+        #[arg(long)]
+        password_file: PathBuf,
+        /// platform-admin, data-officer, approver, app-developer, service-officer, citizen, enterprise
+        #[arg(long)]
+        role: String,
+        /// Organisation code (required for government staff roles).
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// A citizen's ID number or an enterprise's USCC.
+        #[arg(long)]
+        subject_id: Option<String>,
+    },
+    /// Create an organisation.
+    CreateOrg {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        parent: Option<String>,
+        #[arg(long)]
+        admin_code: Option<String>,
+        #[arg(long)]
+        uscc: Option<String>,
+        /// city, department, district or other
+        #[arg(long)]
+        kind: Option<String>,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GOVHUB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+fn settings(cli: &Cli, serve: Option<&ServeArgs>) -> Result<Settings> {
+    let file = FileConfig::load(cli.config.as_deref())?;
+    let over = Overrides {
+        listen: serve.and_then(|s| s.listen.clone()),
+        data_dir: cli.data_dir.clone(),
+        database: cli.database.clone(),
+        secure_cookies: serve.and_then(|s| s.secure_cookies),
+        max_body_bytes: serve.and_then(|s| s.max_body_bytes),
+    };
+    Settings::resolve(file, over)
+}
+
+async fn open_hub(s: &Settings) -> Result<Hub> {
+    if s.database.starts_with("sqlite:") || !s.database.contains("://") {
+        std::fs::create_dir_all(&s.data_dir)
+            .with_context(|| format!("creating data directory {}", s.data_dir.display()))?;
+    }
+    let store =
+        govhub_store::open(&s.database).await.with_context(|| format!("opening store {}", redact(&s.database)))?;
+    let hub_settings = HubSettings {
+        session_ttl: chrono::Duration::minutes(s.session_ttl_minutes),
+        token_ttl: chrono::Duration::minutes(s.token_ttl_minutes),
+    };
+    Ok(Hub::new(store, Arc::new(SystemClock), hub_settings))
+}
+
+/// Hide a password in a database URL before printing it.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn run_server(hub: Hub, s: &Settings, banner: impl FnOnce(&str)) -> Result<()> {
+    let config = ServerConfig { secure_cookies: s.secure_cookies, max_body_bytes: s.max_body_bytes };
+    let state = AppState::new(hub, config).context("loading templates")?;
+    let listener = tokio::net::TcpListener::bind(&s.listen).await.with_context(|| format!("binding {}", s.listen))?;
+    let addr = listener.local_addr()?;
+    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+    banner(&format!("http://{host}:{}", addr.port()));
+    tracing::info!(listen = %addr, database = %redact(&s.database), "govhub serving");
+    govhub_server::serve(listener, state, shutdown_signal()).await.context("server failed")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+fn read_password(path: &PathBuf) -> Result<String> {
+    let text = if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_line(&mut s)?;
+        s
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("reading password file {}", path.display()))?
+    };
+    let pw = text.lines().next().unwrap_or_default().to_string();
+    if pw.is_empty() {
+        bail!("the password file is empty");
+    }
+    Ok(pw)
+}
+
+fn domain(e: govhub_core::Error) -> anyhow::Error {
+    anyhow::anyhow!("{} [{}]\n{}", e.message, e.code, e.message_zh)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    match &cli.command {
+        Command::Serve(args) => {
+            let s = settings(&cli, Some(args))?;
+            let hub = open_hub(&s).await?;
+            run_server(hub, &s, |url| println!("govhub listening on {url}")).await
+        }
+        Command::Demo(args) => {
+            let s = settings(&cli, Some(args))?;
+            let hub = open_hub(&s).await?;
+            let seeded = seed::ensure_demo_city(&hub).await?;
+            run_server(hub, &s, |url| seed::print_banner(url, seeded)).await
+        }
+        Command::Admin(AdminCommand::CreateUser { username, password_file, role, org, display_name, subject_id }) => {
+            let s = settings(&cli, None)?;
+            let password = read_password(password_file)?;
+            let hub = open_hub(&s).await?;
+            let input = UserInput {
+                username: username.clone(),
+                password,
+                role: role.clone(),
+                org: org.clone(),
+                display_name: display_name.clone(),
+                subject_id: subject_id.clone(),
+            };
+            let user = hub
+                .create_user(&Principal::system(), NewUser::try_from(input).map_err(domain)?, &Ctx::default())
+                .await
+                .map_err(domain)?;
+            println!("created user {} ({}) in {}", user.username, user.role.as_str(), redact(&s.database));
+            Ok(())
+        }
+        Command::Admin(AdminCommand::CreateOrg { code, name, parent, admin_code, uscc, kind }) => {
+            let s = settings(&cli, None)?;
+            let hub = open_hub(&s).await?;
+            let input = OrgInput {
+                code: code.clone(),
+                name: name.clone(),
+                parent: parent.clone(),
+                admin_code: admin_code.clone(),
+                uscc: uscc.clone(),
+                kind: kind.clone(),
+            };
+            let org = hub
+                .create_org(&Principal::system(), NewOrg::try_from(input).map_err(domain)?, &Ctx::default())
+                .await
+                .map_err(domain)?;
+            println!("created organisation {} {}", org.code, org.name);
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", serde_json::to_string_pretty(&govhub_server::api::openapi())?);
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("sqlite://./x.db"), "sqlite://./x.db");
+    }
+}

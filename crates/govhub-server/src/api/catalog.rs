@@ -5,7 +5,7 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use govhub_core::input::{DatasetInput, NewDataset};
+use govhub_core::input::{DatasetInput, DatasetPatch, NewDataset};
 use govhub_core::model::{DatasetQuery, Grade, OpenClass, SharingClass};
 use govhub_core::names::OrgCode;
 use govhub_core::{Code, Error};
@@ -145,4 +145,20 @@ pub async fn columns(
 ) -> Result<Json<Vec<ColumnView>>, ApiError> {
     let c = st.hub.dataset_columns(&auth.principal, &code, &auth.ctx).await?;
     Ok(Json(c.iter().map(ColumnView::from).collect()))
+}
+
+/// Change catalog metadata (name, summary, category, classes, grade, update cycle,
+/// publish date, tags). The schema has its own endpoint.
+#[utoipa::path(patch, path = "/api/v1/datasets/{code}", tag = "catalog", security(("bearer" = [])),
+    params(("code" = String, Path, description = "dataset code")), request_body = DatasetPatch,
+    responses((status = 200, body = DatasetView), (status = 422, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn patch_dataset(
+    State(st): State<AppState>,
+    auth: Auth,
+    Path(code): Path<String>,
+    AppJson(patch): AppJson<DatasetPatch>,
+) -> Result<Json<DatasetView>, ApiError> {
+    let d = st.hub.update_dataset(&auth.principal, &code, patch, &auth.ctx).await?;
+    Ok(Json(DatasetView::from(&d)))
 }

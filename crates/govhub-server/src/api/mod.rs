@@ -58,7 +58,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(directory::create_user, directory::list_users))
         .routes(routes!(directory::list_audit))
         .routes(routes!(catalog::create_dataset, catalog::list_datasets))
-        .routes(routes!(catalog::get_dataset))
+        .routes(routes!(catalog::get_dataset, catalog::patch_dataset))
         .routes(routes!(catalog::put_schema))
         .routes(routes!(catalog::schema_versions))
         .routes(routes!(catalog::columns))
