@@ -1,1 +1,926 @@
+//! The conformance suite every [`Store`] implementation must pass. It is test-support
+//! code: scenarios assert (and panic) rather than return errors.
+//!
+//! Each scenario uses its own organisation and dataset codes, so [`run_all`] can run on
+//! one fresh store; each can also run alone on a fresh store.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use govhub_core::model::*;
+use govhub_core::names::{DatasetCode, OrgCode, Username};
+use govhub_core::schema::{FieldType, TableSchema};
+use govhub_core::standards::{AdminCode, Uscc};
+use govhub_core::store::{Backend, SchemaEvolution, Store, StoreError};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Run every scenario, in order, on one store.
+pub async fn run_all(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    basics(s).await;
+    meta(s).await;
+    orgs(s).await;
+    users(s).await;
+    sessions(s).await;
+    dataset_round_trip_and_typed_table(s).await;
+    dataset_conflicts(s).await;
+    failed_create_leaves_nothing(s).await;
+    search(s).await;
+    update_metadata(s).await;
+    evolve_schema(s).await;
+    audit(s).await;
+    concurrent_use(store.clone()).await;
+}
+
+// ------------------------------------------------------------------ helpers
+
+/// A timestamp with microsecond precision (what both backends keep).
+pub fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn oc(s: &str) -> OrgCode {
+    OrgCode::parse(s).unwrap()
+}
+
+fn dc(s: &str) -> DatasetCode {
+    DatasetCode::parse(s).unwrap()
+}
+
+fn org(code: &str, parent: Option<&str>) -> Org {
+    Org {
+        code: oc(code),
+        name: format!("{code} 机构"),
+        kind: if parent.is_some() { OrgKind::Department } else { OrgKind::City },
+        parent: parent.map(oc),
+        admin_code: None,
+        uscc: None,
+        created_at: at("2024-01-02T03:04:05.123456Z"),
+    }
+}
+
+async fn ensure_org(store: &dyn Store, code: &str) {
+    if store.get_org(&oc(code)).await.unwrap().is_none() {
+        store.insert_org(&org(code, None)).await.unwrap();
+    }
+}
+
+fn schema(v: Value) -> TableSchema {
+    TableSchema::parse(&v).unwrap()
+}
+
+fn simple_schema() -> TableSchema {
+    schema(json!({"fields": [{"name": "id", "type": "integer"}, {"name": "mc", "title": "名称"}], "primaryKey": "id"}))
+}
+
+/// A dataset with every metadata field filled in.
+pub fn dataset(code: &str, provider: &str, schema: TableSchema) -> Dataset {
+    let code = dc(code);
+    Dataset {
+        table_name: Dataset::table_name_for(&code, 1),
+        name: format!("{} 数据集", code.as_str()),
+        provider: oc(provider),
+        summary: format!("Summary of {}", code.as_str()),
+        category: Some("综合政务".into()),
+        sharing_class: SharingClass::Conditional,
+        sharing_condition: Some("仅限政务用途".into()),
+        open_class: OpenClass::NotOpen,
+        grade: Grade::Important,
+        update_cycle: UpdateCycle::Daily,
+        publish_date: Some(NaiveDate::from_ymd_opt(2024, 3, 1).unwrap()),
+        tags: vec!["测试".into()],
+        schema,
+        schema_version: 1,
+        created_at: at("2024-03-01T08:00:00.000001Z"),
+        updated_at: at("2024-03-01T08:00:00.000001Z"),
+        code,
+    }
+}
+
+fn codes(page: &Page<Dataset>) -> Vec<&str> {
+    page.items.iter().map(|d| d.code.as_str()).collect()
+}
+
+// ------------------------------------------------------------------ scenarios
+
+/// `backend`, `ping`, `migrations`.
+pub async fn basics(store: &dyn Store) {
+    assert!(matches!(store.backend(), Backend::Sqlite | Backend::Postgres));
+    store.ping().await.unwrap();
+    let m = store.migrations().await.unwrap();
+    assert!(!m.is_empty(), "no migrations recorded");
+    assert_eq!(m[0], 1);
+    assert!(m.windows(2).all(|w| w[0] < w[1]), "migrations not oldest first: {m:?}");
+}
+
+/// `get_meta`, `set_meta` (insert and overwrite).
+pub async fn meta(store: &dyn Store) {
+    assert_eq!(store.get_meta("conf.meta.key").await.unwrap(), None);
+    store.set_meta("conf.meta.key", "一").await.unwrap();
+    assert_eq!(store.get_meta("conf.meta.key").await.unwrap().as_deref(), Some("一"));
+    store.set_meta("conf.meta.key", "two").await.unwrap();
+    assert_eq!(store.get_meta("conf.meta.key").await.unwrap().as_deref(), Some("two"));
+    store.set_meta("conf.meta.other", "").await.unwrap();
+    assert_eq!(store.get_meta("conf.meta.other").await.unwrap().as_deref(), Some(""));
+    assert_eq!(store.get_meta("conf.meta.key").await.unwrap().as_deref(), Some("two"));
+}
+
+/// `insert_org`, `get_org`, `list_orgs`, conflicts.
+pub async fn orgs(store: &dyn Store) {
+    let mut city = org("conf-orgs-city", None);
+    city.name = "常州市人民政府".into();
+    city.admin_code = Some(AdminCode::parse("320400").unwrap());
+    city.uscc = Some(Uscc::compose('1', '1', "320400", "01417860").expect("valid USCC"));
+    // A pilot-era code whose check character fails is legal and must round-trip.
+    let mut dept = org("conf-orgs-dept", Some("conf-orgs-city"));
+    dept.uscc = Some(Uscc::parse_lenient("11320400014178600X").unwrap().value);
+    dept.kind = OrgKind::Department;
+    let mut dist = org("conf-orgs-Dist_2", Some("conf-orgs-city"));
+    dist.kind = OrgKind::District;
+
+    store.insert_org(&city).await.unwrap();
+    store.insert_org(&dept).await.unwrap();
+    store.insert_org(&dist).await.unwrap();
+
+    assert_eq!(store.get_org(&city.code).await.unwrap().as_ref(), Some(&city));
+    assert_eq!(store.get_org(&dept.code).await.unwrap().as_ref(), Some(&dept));
+    assert_eq!(store.get_org(&oc("conf-orgs-missing")).await.unwrap(), None);
+
+    let listed: Vec<Org> =
+        store.list_orgs().await.unwrap().into_iter().filter(|o| o.code.as_str().starts_with("conf-orgs-")).collect();
+    // Ordered by code, bytewise: upper case before lower case.
+    assert_eq!(listed, vec![dist.clone(), city.clone(), dept.clone()]);
+    let all = store.list_orgs().await.unwrap();
+    assert!(all.windows(2).all(|w| w[0].code.as_str() < w[1].code.as_str()), "list_orgs not ordered by code");
+
+    let mut again = org("conf-orgs-city", None);
+    again.name = "另一个".into();
+    match store.insert_org(&again).await {
+        Err(StoreError::Conflict { what: "org" }) => {}
+        other => panic!("duplicate org: expected Conflict{{org}}, got {other:?}"),
+    }
+    assert_eq!(store.get_org(&city.code).await.unwrap().unwrap().name, "常州市人民政府");
+}
+
+/// `insert_user`, `get_user`, `get_user_by_username`, `list_users`, `set_user_password`.
+pub async fn users(store: &dyn Store) {
+    ensure_org(store, "conf-users").await;
+    ensure_org(store, "conf-users-other").await;
+    let rec = |name: &str, role: Role, org: Option<&str>| NewUserRecord {
+        username: Username::parse(name).unwrap(),
+        display_name: format!("用户 {name}"),
+        role,
+        org: org.map(oc),
+        subject_id: None,
+        password_hash: format!("$argon2id$hash-of-{name}"),
+        // Nanoseconds: the store keeps microseconds, and says so in what it returns.
+        created_at: at("2024-02-03T04:05:06.123456789Z"),
+    };
+    let bob = store.insert_user(&rec("conf.bob", Role::Approver, Some("conf-users"))).await.unwrap();
+    let alice = store.insert_user(&rec("conf.alice", Role::DataOfficer, Some("conf-users"))).await.unwrap();
+    let mut citizen_rec = rec("conf.citizen", Role::Citizen, None);
+    citizen_rec.subject_id = Some("320402199001011234".into());
+    let citizen = store.insert_user(&citizen_rec).await.unwrap();
+    let other = store.insert_user(&rec("conf.other", Role::AppDeveloper, Some("conf-users-other"))).await.unwrap();
+
+    assert!(alice.id > 0 && bob.id > 0 && alice.id != bob.id);
+    assert_eq!(alice.username.as_str(), "conf.alice");
+    assert_eq!(alice.role, Role::DataOfficer);
+    assert_eq!(alice.org, Some(oc("conf-users")));
+    assert!(!alice.disabled);
+    assert_eq!(alice.created_at, at("2024-02-03T04:05:06.123456Z"));
+    assert_eq!(citizen.subject_id.as_deref(), Some("320402199001011234"));
+
+    for u in [&alice, &bob, &citizen, &other] {
+        assert_eq!(store.get_user(u.id).await.unwrap().as_ref(), Some(u));
+        assert_eq!(store.get_user_by_username(&u.username).await.unwrap().as_ref(), Some(u));
+    }
+    assert_eq!(store.get_user(i64::MAX).await.unwrap(), None);
+    assert_eq!(store.get_user_by_username(&Username::parse("conf.nobody").unwrap()).await.unwrap(), None);
+
+    let in_org = store.list_users(Some(&oc("conf-users"))).await.unwrap();
+    assert_eq!(in_org, vec![alice.clone(), bob.clone()]);
+    let all: Vec<User> = store
+        .list_users(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|u| u.username.as_str().starts_with("conf."))
+        .collect();
+    assert_eq!(all, vec![alice.clone(), bob.clone(), citizen.clone(), other.clone()]);
+    assert!(store.list_users(Some(&oc("conf-users-none"))).await.unwrap().is_empty());
+
+    match store.insert_user(&rec("CONF.Alice", Role::Citizen, None)).await {
+        Err(StoreError::Conflict { what: "user" }) => {}
+        other => panic!("duplicate username: expected Conflict{{user}}, got {other:?}"),
+    }
+
+    store.set_user_password(alice.id, "$argon2id$new").await.unwrap();
+    let reread = store.get_user(alice.id).await.unwrap().unwrap();
+    assert_eq!(reread.password_hash, "$argon2id$new");
+    assert_eq!(store.get_user(bob.id).await.unwrap().unwrap().password_hash, bob.password_hash);
+    match store.set_user_password(i64::MAX, "x").await {
+        Err(StoreError::NotFound { what: "user" }) => {}
+        other => panic!("password of unknown user: expected NotFound{{user}}, got {other:?}"),
+    }
+}
+
+/// `insert_session`, `get_session`, `delete_session`, `delete_expired_sessions`.
+pub async fn sessions(store: &dyn Store) {
+    ensure_org(store, "conf-sessions").await;
+    let user = store
+        .insert_user(&NewUserRecord {
+            username: Username::parse("conf.session-user").unwrap(),
+            display_name: "会话用户".into(),
+            role: Role::DataOfficer,
+            org: Some(oc("conf-sessions")),
+            subject_id: None,
+            password_hash: "h".into(),
+            created_at: at("2024-01-01T00:00:00Z"),
+        })
+        .await
+        .unwrap();
+    let now = at("2024-06-01T12:00:00.500000Z");
+    let session = |hash: &str, kind: SessionKind, expires: DateTime<Utc>| Session {
+        token_hash: hash.into(),
+        user_id: user.id,
+        kind,
+        csrf_token: format!("csrf-{hash}"),
+        created_at: at("2024-06-01T11:00:00.250000Z"),
+        expires_at: expires,
+    };
+    let web = session("conf-web", SessionKind::Web, now + Duration::hours(8));
+    let api = session("conf-api", SessionKind::Api, now + Duration::days(90));
+    let old1 = session("conf-old-1", SessionKind::Web, now - Duration::seconds(1));
+    let old2 = session("conf-old-2", SessionKind::Api, now - Duration::days(30));
+    let edge = session("conf-edge", SessionKind::Web, now);
+    for s in [&web, &api, &old1, &old2, &edge] {
+        store.insert_session(s).await.unwrap();
+    }
+    assert_eq!(store.get_session("conf-web").await.unwrap().as_ref(), Some(&web));
+    assert_eq!(store.get_session("conf-api").await.unwrap().as_ref(), Some(&api));
+    assert_eq!(store.get_session("conf-none").await.unwrap(), None);
+
+    assert!(store.insert_session(&web).await.is_err(), "duplicate token hash accepted");
+
+    store.delete_session("conf-web").await.unwrap();
+    assert_eq!(store.get_session("conf-web").await.unwrap(), None);
+    store.delete_session("conf-web").await.unwrap(); // idempotent
+
+    // Expired strictly before `now`: the session expiring exactly at `now` stays.
+    assert_eq!(store.delete_expired_sessions(now).await.unwrap(), 2);
+    assert_eq!(store.get_session("conf-old-1").await.unwrap(), None);
+    assert_eq!(store.get_session("conf-old-2").await.unwrap(), None);
+    assert_eq!(store.get_session("conf-edge").await.unwrap().as_ref(), Some(&edge));
+    assert_eq!(store.get_session("conf-api").await.unwrap().as_ref(), Some(&api));
+    assert_eq!(store.delete_expired_sessions(now).await.unwrap(), 0);
+}
+
+/// Every field type, constraints and extensions, for the typed-table checks.
+pub fn typed_schema() -> TableSchema {
+    schema(json!({
+        "fields": [
+            {"name": "sfzh", "title": "公民身份号码", "type": "string", "format": "id-number", "sensitive": true},
+            {"name": "xm", "title": "姓名", "type": "string", "constraints": {"required": true, "maxLength": 50}},
+            {"name": "nl", "type": "integer", "constraints": {"minimum": 0, "maximum": 150}},
+            {"name": "sg", "type": "number", "bareNumber": false},
+            {"name": "hy", "type": "boolean", "trueValues": ["是"], "falseValues": ["否"]},
+            {"name": "csrq", "type": "date", "constraints": {"minimum": "1900-01-01"}},
+            {"name": "djsj", "type": "datetime"},
+            {"name": "kssj", "type": "time"},
+            {"name": "nf", "type": "year"},
+            {"name": "kz", "type": "object"},
+            {"name": "lb", "type": "array"},
+            {"name": "dw", "type": "geojson"},
+            {"name": "qd", "type": "list", "delimiter": ";"},
+            {"name": "ny", "type": "yearmonth"},
+            {"name": "sc", "type": "duration"},
+            {"name": "zb", "type": "geopoint"},
+            {"name": "qt", "type": "any"},
+            {"name": "sjhm", "type": "string", "format": "mobile", "constraints": {"unique": true}},
+            {"name": "xb", "type": "string", "constraints": {"enum": ["男", "女"]}},
+            {"name": "hjdz_qh", "type": "string", "format": "admin-code"}
+        ],
+        "primaryKey": ["sfzh"],
+        "uniqueKeys": [["xm", "csrq"]],
+        "foreignKeys": [{"fields": "hjdz_qh", "reference": {"resource": "admin-divisions", "fields": "code"}}],
+        "missingValues": ["", "NA"]
+    }))
+}
+
+/// The column type a backend must report for each field type.
+pub fn expected_type(backend: Backend, t: FieldType) -> &'static str {
+    use FieldType::*;
+    match (backend, t) {
+        (Backend::Sqlite, Integer | Year | Boolean) => "INTEGER",
+        (Backend::Sqlite, Number) => "REAL",
+        (Backend::Sqlite, _) => "TEXT",
+        (Backend::Postgres, String) => "TEXT",
+        (Backend::Postgres, Integer) => "BIGINT",
+        (Backend::Postgres, Number) => "NUMERIC",
+        (Backend::Postgres, Boolean) => "BOOLEAN",
+        (Backend::Postgres, Date) => "DATE",
+        (Backend::Postgres, Datetime) => "TIMESTAMPTZ",
+        (Backend::Postgres, Time) => "TIME",
+        (Backend::Postgres, Year) => "INTEGER",
+        (Backend::Postgres, Object | Array | Geojson | List) => "JSONB",
+        (Backend::Postgres, Yearmonth | Duration | Geopoint | Any) => "TEXT",
+    }
+}
+
+/// The system columns a backend must add: `(name, type, not null)`.
+pub fn expected_system_columns(backend: Backend) -> Vec<ColumnInfo> {
+    let c = |name: &str, t: &str, nn: bool| ColumnInfo { name: name.into(), sql_type: t.into(), not_null: nn };
+    match backend {
+        Backend::Sqlite => vec![
+            c("_version", "INTEGER", true),
+            c("_hash", "TEXT", false),
+            c("_delivery_id", "INTEGER", false),
+            c("_updated_at", "TEXT", false),
+            c("_deleted", "INTEGER", true),
+        ],
+        Backend::Postgres => vec![
+            c("_version", "BIGINT", true),
+            c("_hash", "TEXT", false),
+            c("_delivery_id", "BIGINT", false),
+            c("_updated_at", "TIMESTAMPTZ", false),
+            c("_deleted", "BOOLEAN", true),
+        ],
+    }
+}
+
+/// `create_dataset`, `get_dataset`, `schema_versions`, `table_columns`.
+pub async fn dataset_round_trip_and_typed_table(store: &dyn Store) {
+    ensure_org(store, "conf-ds").await;
+    let backend = store.backend();
+    let mut d = dataset("CONF-TYPED", "conf-ds", typed_schema());
+    // (No "人口" here: the search scenario counts the datasets that mention it.)
+    d.name = "户籍基本信息（类型齐全）".into();
+    d.summary = "Every field type, with \"quotes\", 'apostrophes' and 100%_literal text".into();
+    d.tags = vec!["户籍档案".into(), "Typed".into(), "测试".into()];
+    d.update_cycle = UpdateCycle::Realtime;
+    store.create_dataset(&d).await.unwrap();
+
+    assert_eq!(store.get_dataset(&d.code).await.unwrap().as_ref(), Some(&d), "dataset does not round-trip");
+    assert_eq!(store.get_dataset(&dc("CONF-NONE")).await.unwrap(), None);
+    // Codes are exact: another spelling of the same stem is not the same dataset.
+    assert_eq!(store.get_dataset(&dc("conf_typed")).await.unwrap(), None);
+
+    let versions = store.schema_versions(&d.code).await.unwrap();
+    assert_eq!(
+        versions,
+        vec![SchemaVersion {
+            version: 1,
+            schema: d.schema.clone(),
+            table_name: "ds_conf_typed_v1".into(),
+            created_at: d.created_at
+        }]
+    );
+    assert!(store.schema_versions(&dc("CONF-NONE")).await.unwrap().is_empty());
+
+    let cols = store.table_columns("ds_conf_typed_v1").await.unwrap();
+    let mut expected: Vec<ColumnInfo> = d
+        .schema
+        .fields
+        .iter()
+        .map(|f| ColumnInfo {
+            name: f.name.clone(),
+            sql_type: expected_type(backend, f.field_type).into(),
+            not_null: f.name == "sfzh" || f.name == "xm",
+        })
+        .collect();
+    expected.extend(expected_system_columns(backend));
+    assert_eq!(cols, expected, "typed table columns on {}", backend.as_str());
+
+    // Without a primary key the table gets a surrogate key.
+    let mut no_pk = dataset("CONF-NOPK", "conf-ds", schema(json!({"fields": [{"name": "a", "type": "date"}]})));
+    no_pk.publish_date = None;
+    no_pk.category = None;
+    no_pk.sharing_condition = None;
+    no_pk.tags = vec![];
+    store.create_dataset(&no_pk).await.unwrap();
+    assert_eq!(store.get_dataset(&no_pk.code).await.unwrap().as_ref(), Some(&no_pk));
+    let cols = store.table_columns("ds_conf_nopk_v1").await.unwrap();
+    let names: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["a", "_row_id", "_version", "_hash", "_delivery_id", "_updated_at", "_deleted"]);
+    assert_eq!(cols[0].sql_type, expected_type(backend, FieldType::Date));
+    assert!(!cols[0].not_null);
+    assert!(cols[1].not_null, "_row_id must be NOT NULL");
+
+    match store.table_columns("ds_conf_no_such_table_v1").await {
+        Err(StoreError::NotFound { what: "table" }) => {}
+        other => panic!("columns of a missing table: expected NotFound{{table}}, got {other:?}"),
+    }
+}
+
+/// Same code, or same table stem, is `Conflict{dataset}` and changes nothing.
+pub async fn dataset_conflicts(store: &dyn Store) {
+    ensure_org(store, "conf-conflict").await;
+    let first = dataset("CONF-DUP-X", "conf-conflict", simple_schema());
+    store.create_dataset(&first).await.unwrap();
+
+    let mut same_code = dataset("CONF-DUP-X", "conf-conflict", simple_schema());
+    same_code.name = "second".into();
+    same_code.table_name = "ds_conf_dup_x_v9".into();
+    for (what, d) in [("same code", same_code), ("same stem", dataset("conf_dup_x", "conf-conflict", simple_schema()))]
+    {
+        match store.create_dataset(&d).await {
+            Err(StoreError::Conflict { what: "dataset" }) => {}
+            other => panic!("{what}: expected Conflict{{dataset}}, got {other:?}"),
+        }
+    }
+    assert_eq!(store.get_dataset(&first.code).await.unwrap().as_ref(), Some(&first));
+    assert_eq!(store.get_dataset(&dc("conf_dup_x")).await.unwrap(), None);
+    assert_eq!(store.schema_versions(&first.code).await.unwrap().len(), 1);
+    assert!(store.table_columns("ds_conf_dup_x_v9").await.is_err());
+}
+
+/// A create whose DDL fails leaves no catalog row, tags, version or table.
+pub async fn failed_create_leaves_nothing(store: &dyn Store) {
+    ensure_org(store, "conf-fail").await;
+    let existing = dataset("CONF-FAIL-A", "conf-fail", simple_schema());
+    store.create_dataset(&existing).await.unwrap();
+
+    // Catalog inserts succeed, then CREATE TABLE fails: the table exists.
+    let mut doomed = dataset("CONF-FAIL-B", "conf-fail", typed_schema());
+    doomed.tags = vec!["doomed-tag".into()];
+    doomed.table_name = existing.table_name.clone();
+    let err = store.create_dataset(&doomed).await.expect_err("creating over an existing table must fail");
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    assert_eq!(store.get_dataset(&doomed.code).await.unwrap(), None);
+    assert!(store.schema_versions(&doomed.code).await.unwrap().is_empty());
+    let q = DatasetQuery { tag: Some("doomed-tag".into()), limit: 10, ..Default::default() };
+    assert_eq!(store.search_datasets(&q).await.unwrap().total, 0);
+    // The existing table is untouched.
+    let names: Vec<String> =
+        store.table_columns(&existing.table_name).await.unwrap().into_iter().map(|c| c.name).collect();
+    assert_eq!(names[..2], ["id".to_string(), "mc".to_string()]);
+
+    // Nothing was left behind: the same dataset, with its own table, now goes in.
+    let fixed = dataset("CONF-FAIL-B", "conf-fail", typed_schema());
+    store.create_dataset(&fixed).await.unwrap();
+    assert_eq!(store.get_dataset(&fixed.code).await.unwrap().as_ref(), Some(&fixed));
+
+    // A provider that does not exist fails the same way.
+    let orphan = dataset("CONF-FAIL-C", "conf-fail-no-such-org", simple_schema());
+    assert!(store.create_dataset(&orphan).await.is_err());
+    assert_eq!(store.get_dataset(&orphan.code).await.unwrap(), None);
+    assert!(store.table_columns("ds_conf_fail_c_v1").await.is_err());
+
+    // Table names PostgreSQL would truncate (over 63 bytes) are refused on both backends.
+    let long = dataset(&format!("CONF-{}", "L".repeat(59)), "conf-fail", simple_schema());
+    assert!(long.table_name.len() > 63);
+    assert!(store.create_dataset(&long).await.is_err());
+    assert_eq!(store.get_dataset(&long.code).await.unwrap(), None);
+}
+
+/// `search_datasets`: text (incl. Chinese, case-insensitive, `%`/`_` literal), every
+/// filter, exact tags, ordering, pagination and totals.
+pub async fn search(store: &dyn Store) {
+    ensure_org(store, "conf-search-a").await;
+    ensure_org(store, "conf-search-b").await;
+    let mk = |code: &str, provider: &str, name: &str, summary: &str, tags: &[&str]| {
+        let mut d = dataset(code, provider, simple_schema());
+        d.name = name.into();
+        d.summary = summary.into();
+        d.tags = tags.iter().map(|t| t.to_string()).collect();
+        d
+    };
+    let mut hjrk = mk("CONF-S-HJRK", "conf-search-a", "户籍人口信息", "全市户籍人口基本信息", &["人口", "户籍"]);
+    hjrk.sharing_class = SharingClass::Conditional;
+    hjrk.open_class = OpenClass::NotOpen;
+    hjrk.grade = Grade::Important;
+    let mut qydj =
+        mk("CONF-S-QYDJ", "conf-search-b", "企业登记信息", "Enterprise registration, 100% coverage", &["企业", "法人"]);
+    qydj.sharing_class = SharingClass::Unconditional;
+    qydj.open_class = OpenClass::Unconditional;
+    qydj.grade = Grade::General;
+    let mut ldrk =
+        mk("CONF-S-LDRK", "conf-search-b", "流动人口 Floating Population", "居住证信息", &["人口", "Migrants"]);
+    ldrk.sharing_class = SharingClass::Conditional;
+    ldrk.open_class = OpenClass::Conditional;
+    ldrk.grade = Grade::General;
+    let mut under = mk("CONF-S-XX_Y", "conf-search-a", "下划线", "plain", &["其他"]);
+    under.sharing_class = SharingClass::NotShared;
+    under.grade = Grade::Core;
+    // Inserted out of order: results are ordered by code.
+    for d in [&ldrk, &under, &qydj, &hjrk] {
+        store.create_dataset(d).await.unwrap();
+    }
+
+    let q = |f: &dyn Fn(&mut DatasetQuery)| {
+        let mut q = DatasetQuery { limit: 50, ..Default::default() };
+        f(&mut q);
+        q
+    };
+    let run = |query: DatasetQuery| async move { store.search_datasets(&query).await.unwrap() };
+
+    let p = run(q(&|q| q.text = Some("人口".into()))).await;
+    assert_eq!(codes(&p), ["CONF-S-HJRK", "CONF-S-LDRK"]);
+    assert_eq!(p.total, 2);
+    assert_eq!(p.items[0], hjrk, "search results carry full datasets");
+
+    let p = run(q(&|q| q.text = Some("FLOATING population".into()))).await;
+    assert_eq!(codes(&p), ["CONF-S-LDRK"]);
+    let p = run(q(&|q| q.text = Some("migrants".into()))).await; // in a tag only
+    assert_eq!(codes(&p), ["CONF-S-LDRK"]);
+    let p = run(q(&|q| q.text = Some("conf-s-qydj".into()))).await; // the code, other case
+    assert_eq!(codes(&p), ["CONF-S-QYDJ"]);
+    let p = run(q(&|q| q.text = Some("enterprise REGISTRATION".into()))).await; // summary
+    assert_eq!(codes(&p), ["CONF-S-QYDJ"]);
+
+    // `%` and `_` are literal characters, not wildcards; input is never SQL.
+    let p = run(q(&|q| {
+        q.text = Some("%".into());
+        q.provider = Some(oc("conf-search-b"));
+    }))
+    .await;
+    assert_eq!(codes(&p), ["CONF-S-QYDJ"]);
+    let p = run(q(&|q| {
+        q.text = Some("_".into());
+        q.provider = Some(oc("conf-search-a"));
+    }))
+    .await;
+    assert_eq!(codes(&p), ["CONF-S-XX_Y"]);
+    assert_eq!(run(q(&|q| q.text = Some("x%y".into()))).await.total, 0);
+    assert_eq!(run(q(&|q| q.text = Some("' OR 1=1 --".into()))).await.total, 0);
+    assert_eq!(run(q(&|q| q.text = Some("人口\u{1f}户籍".into()))).await.total, 0);
+
+    let scoped = |f: &dyn Fn(&mut DatasetQuery)| {
+        q(&|q| {
+            q.text = Some("conf-s-".into());
+            f(q)
+        })
+    };
+    assert_eq!(codes(&run(scoped(&|_| {})).await), ["CONF-S-HJRK", "CONF-S-LDRK", "CONF-S-QYDJ", "CONF-S-XX_Y"]);
+    // Blank text is no filter.
+    let p = run(q(&|q| {
+        q.text = Some("  ".into());
+        q.provider = Some(oc("conf-search-a"));
+    }))
+    .await;
+    assert_eq!(codes(&p), ["CONF-S-HJRK", "CONF-S-XX_Y"]);
+    let p = run(q(&|q| q.provider = Some(oc("conf-search-b")))).await;
+    assert_eq!(codes(&p), ["CONF-S-LDRK", "CONF-S-QYDJ"]);
+    assert_eq!(p.total, 2);
+    let p = run(scoped(&|q| q.sharing_class = Some(SharingClass::Conditional))).await;
+    assert_eq!(codes(&p), ["CONF-S-HJRK", "CONF-S-LDRK"]);
+    let p = run(scoped(&|q| q.sharing_class = Some(SharingClass::NotShared))).await;
+    assert_eq!(codes(&p), ["CONF-S-XX_Y"]);
+    let p = run(scoped(&|q| q.open_class = Some(OpenClass::Unconditional))).await;
+    assert_eq!(codes(&p), ["CONF-S-QYDJ"]);
+    let p = run(scoped(&|q| q.grade = Some(Grade::General))).await;
+    assert_eq!(codes(&p), ["CONF-S-LDRK", "CONF-S-QYDJ"]);
+    let p = run(scoped(&|q| q.grade = Some(Grade::Core))).await;
+    assert_eq!(codes(&p), ["CONF-S-XX_Y"]);
+
+    // Tags match exactly.
+    let p = run(q(&|q| q.tag = Some("人口".into()))).await;
+    assert_eq!(codes(&p), ["CONF-S-HJRK", "CONF-S-LDRK"]);
+    assert_eq!(run(q(&|q| q.tag = Some("人".into()))).await.total, 0);
+    assert_eq!(run(q(&|q| q.tag = Some("migrants".into()))).await.total, 0);
+    let p = run(q(&|q| {
+        q.tag = Some("人口".into());
+        q.provider = Some(oc("conf-search-b"));
+    }))
+    .await;
+    assert_eq!(codes(&p), ["CONF-S-LDRK"]);
+    let p = run(q(&|q| {
+        q.tag = Some("人口".into());
+        q.text = Some("户籍".into());
+        q.grade = Some(Grade::Important);
+        q.sharing_class = Some(SharingClass::Conditional);
+        q.open_class = Some(OpenClass::NotOpen);
+        q.provider = Some(oc("conf-search-a"));
+    }))
+    .await;
+    assert_eq!(codes(&p), ["CONF-S-HJRK"]);
+
+    // Pagination: total counts before paging.
+    let page = |limit: u32, offset: u32| {
+        scoped(&move |q| {
+            q.limit = limit;
+            q.offset = offset;
+        })
+    };
+    let p = run(page(2, 0)).await;
+    assert_eq!((codes(&p), p.total), (vec!["CONF-S-HJRK", "CONF-S-LDRK"], 4));
+    let p = run(page(2, 2)).await;
+    assert_eq!((codes(&p), p.total), (vec!["CONF-S-QYDJ", "CONF-S-XX_Y"], 4));
+    let p = run(page(3, 3)).await;
+    assert_eq!((codes(&p), p.total), (vec!["CONF-S-XX_Y"], 4));
+    let p = run(page(2, 10)).await;
+    assert_eq!((p.items.len(), p.total), (0, 4));
+    let p = run(page(1, 1)).await;
+    assert_eq!((codes(&p), p.total), (vec!["CONF-S-LDRK"], 4));
+    // Limit 0 means the default page size, not "nothing".
+    assert_eq!(run(page(0, 0)).await.items.len(), 4);
+
+    // Every result overall is ordered by code.
+    let all = store.search_datasets(&DatasetQuery { limit: 500, ..Default::default() }).await.unwrap();
+    assert!(all.items.windows(2).all(|w| w[0].code.as_str() < w[1].code.as_str()));
+    assert!(all.total >= 4);
+}
+
+/// `update_dataset_metadata` replaces the metadata, not the schema.
+pub async fn update_metadata(store: &dyn Store) {
+    ensure_org(store, "conf-upd").await;
+    ensure_org(store, "conf-upd-new").await;
+    let original = dataset("CONF-UPD", "conf-upd", simple_schema());
+    store.create_dataset(&original).await.unwrap();
+
+    let mut changed = original.clone();
+    changed.name = "更新后的名称".into();
+    changed.provider = oc("conf-upd-new");
+    changed.summary = "新的摘要".into();
+    changed.category = None;
+    changed.sharing_class = SharingClass::Unconditional;
+    changed.sharing_condition = None;
+    changed.open_class = OpenClass::Conditional;
+    changed.grade = Grade::Core;
+    changed.update_cycle = UpdateCycle::Yearly;
+    changed.publish_date = None;
+    changed.tags = vec!["新标签".into(), "第二".into()];
+    changed.updated_at = at("2024-09-09T09:09:09.090909Z");
+    // Schema fields in the argument are ignored.
+    let mut attempted = changed.clone();
+    attempted.schema = typed_schema();
+    attempted.schema_version = 7;
+    attempted.table_name = "ds_conf_upd_v7".into();
+    attempted.created_at = at("2030-01-01T00:00:00Z");
+    store.update_dataset_metadata(&attempted).await.unwrap();
+
+    assert_eq!(store.get_dataset(&original.code).await.unwrap().as_ref(), Some(&changed));
+    assert_eq!(store.schema_versions(&original.code).await.unwrap().len(), 1);
+
+    let tagged = |t: &str| DatasetQuery { tag: Some(t.into()), limit: 10, ..Default::default() };
+    assert_eq!(
+        store.search_datasets(&tagged("测试")).await.unwrap().items.iter().filter(|d| d.code == original.code).count(),
+        0
+    );
+    assert_eq!(codes(&store.search_datasets(&tagged("新标签")).await.unwrap()), ["CONF-UPD"]);
+    let text = DatasetQuery { text: Some("更新后".into()), limit: 10, ..Default::default() };
+    assert_eq!(codes(&store.search_datasets(&text).await.unwrap()), ["CONF-UPD"]);
+    let by_provider = DatasetQuery { provider: Some(oc("conf-upd")), limit: 10, ..Default::default() };
+    assert_eq!(store.search_datasets(&by_provider).await.unwrap().total, 0);
+
+    match store.update_dataset_metadata(&dataset("CONF-UPD-NONE", "conf-upd", simple_schema())).await {
+        Err(StoreError::NotFound { what: "dataset" }) => {}
+        other => panic!("update of unknown dataset: expected NotFound{{dataset}}, got {other:?}"),
+    }
+}
+
+/// `evolve_schema`: documentation, added columns, new version; all atomic.
+pub async fn evolve_schema(store: &dyn Store) {
+    ensure_org(store, "conf-evo").await;
+    let backend = store.backend();
+    let v1 = dataset("CONF-EVO", "conf-evo", simple_schema());
+    store.create_dataset(&v1).await.unwrap();
+    let names = |cols: &[ColumnInfo]| cols.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+    let cols_v1 = store.table_columns("ds_conf_evo_v1").await.unwrap();
+
+    // Document: same table, new schema JSON.
+    let mut doc = v1.clone();
+    doc.schema = schema(json!({
+        "fields": [{"name": "id", "type": "integer", "description": "编号"}, {"name": "mc", "title": "名称（全称）"}],
+        "primaryKey": "id"
+    }));
+    doc.updated_at = at("2024-04-01T00:00:00Z");
+    store.evolve_schema(&doc, &SchemaEvolution::Document).await.unwrap();
+    assert_eq!(store.get_dataset(&v1.code).await.unwrap().as_ref(), Some(&doc));
+    let versions = store.schema_versions(&v1.code).await.unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0].schema, doc.schema);
+    assert_eq!(store.table_columns("ds_conf_evo_v1").await.unwrap(), cols_v1);
+
+    // AddColumns: nullable columns appended to the current table, same version.
+    let mut added = doc.clone();
+    added.schema = schema(json!({
+        "fields": [
+            {"name": "id", "type": "integer", "description": "编号"},
+            {"name": "mc", "title": "名称（全称）"},
+            {"name": "bz", "type": "number"},
+            {"name": "kz", "type": "object"}
+        ],
+        "primaryKey": "id"
+    }));
+    added.updated_at = at("2024-05-01T00:00:00Z");
+    let new_fields = added.schema.fields[2..].to_vec();
+    store.evolve_schema(&added, &SchemaEvolution::AddColumns(new_fields)).await.unwrap();
+    assert_eq!(store.get_dataset(&v1.code).await.unwrap().as_ref(), Some(&added));
+    let cols = store.table_columns("ds_conf_evo_v1").await.unwrap();
+    assert_eq!(cols.len(), cols_v1.len() + 2);
+    assert_eq!(cols[..cols_v1.len()], cols_v1[..]);
+    let bz = cols.iter().find(|c| c.name == "bz").expect("column bz added");
+    assert_eq!((bz.sql_type.as_str(), bz.not_null), (expected_type(backend, FieldType::Number), false));
+    let kz = cols.iter().find(|c| c.name == "kz").expect("column kz added");
+    assert_eq!((kz.sql_type.as_str(), kz.not_null), (expected_type(backend, FieldType::Object), false));
+    let versions = store.schema_versions(&v1.code).await.unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0].schema, added.schema);
+
+    // NewVersion: a new table; the old one stays.
+    let mut v2 = added.clone();
+    v2.schema = schema(json!({
+        "fields": [
+            {"name": "id", "type": "string"},
+            {"name": "mc", "constraints": {"required": true}},
+            {"name": "rq", "type": "date"}
+        ],
+        "primaryKey": "id"
+    }));
+    v2.schema_version = 2;
+    v2.table_name = Dataset::table_name_for(&v2.code, 2);
+    v2.updated_at = at("2024-06-01T00:00:00Z");
+    store.evolve_schema(&v2, &SchemaEvolution::NewVersion).await.unwrap();
+    assert_eq!(store.get_dataset(&v1.code).await.unwrap().as_ref(), Some(&v2));
+    let versions = store.schema_versions(&v1.code).await.unwrap();
+    assert_eq!(
+        versions.iter().map(|v| (v.version, v.table_name.as_str())).collect::<Vec<_>>(),
+        [(1, "ds_conf_evo_v1"), (2, "ds_conf_evo_v2")]
+    );
+    assert_eq!(versions[0].schema, added.schema);
+    assert_eq!(versions[0].created_at, v1.created_at);
+    assert_eq!(versions[1].schema, v2.schema);
+    assert_eq!(versions[1].created_at, v2.updated_at);
+    assert_eq!(store.table_columns("ds_conf_evo_v1").await.unwrap(), cols, "old table kept as it was");
+    let cols_v2 = store.table_columns("ds_conf_evo_v2").await.unwrap();
+    assert_eq!(names(&cols_v2)[..3], ["id".to_string(), "mc".into(), "rq".into()]);
+    assert_eq!(cols_v2[0].sql_type, expected_type(backend, FieldType::String));
+    assert!(cols_v2[0].not_null && cols_v2[1].not_null && !cols_v2[2].not_null);
+    assert_eq!(cols_v2[2].sql_type, expected_type(backend, FieldType::Date));
+
+    // A version that does not follow the current one is a conflict; nothing changes.
+    let mut skip = v2.clone();
+    skip.schema_version = 4;
+    skip.table_name = Dataset::table_name_for(&skip.code, 4);
+    match store.evolve_schema(&skip, &SchemaEvolution::NewVersion).await {
+        Err(StoreError::Conflict { what: "schema_version" }) => {}
+        other => panic!("skipped version: expected Conflict{{schema_version}}, got {other:?}"),
+    }
+    let mut stale = v2.clone();
+    stale.schema_version = 1;
+    match store.evolve_schema(&stale, &SchemaEvolution::Document).await {
+        Err(StoreError::Conflict { what: "schema_version" }) => {}
+        other => panic!("stale version: expected Conflict{{schema_version}}, got {other:?}"),
+    }
+
+    // A failing step rolls the whole evolution back.
+    let mut broken = v2.clone();
+    broken.schema_version = 3;
+    broken.table_name = "ds_conf_evo_v1".into(); // exists
+    assert!(store.evolve_schema(&broken, &SchemaEvolution::NewVersion).await.is_err());
+    let mut dup_column = v2.clone();
+    dup_column.schema = added.schema.clone();
+    let rq_again = v2.schema.fields[2..].to_vec();
+    assert!(store.evolve_schema(&dup_column, &SchemaEvolution::AddColumns(rq_again)).await.is_err());
+    assert_eq!(store.get_dataset(&v1.code).await.unwrap().as_ref(), Some(&v2));
+    assert_eq!(store.schema_versions(&v1.code).await.unwrap().len(), 2);
+    assert_eq!(store.table_columns("ds_conf_evo_v2").await.unwrap(), cols_v2);
+    assert!(store.table_columns("ds_conf_evo_v3").await.is_err());
+
+    let mut unknown = dataset("CONF-EVO-NONE", "conf-evo", simple_schema());
+    for e in [SchemaEvolution::Document, SchemaEvolution::AddColumns(vec![]), SchemaEvolution::NewVersion] {
+        if e == SchemaEvolution::NewVersion {
+            unknown.schema_version = 2;
+            unknown.table_name = Dataset::table_name_for(&unknown.code, 2);
+        }
+        match store.evolve_schema(&unknown, &e).await {
+            Err(StoreError::NotFound { what: "dataset" }) => {}
+            other => panic!("evolving an unknown dataset ({e:?}): expected NotFound{{dataset}}, got {other:?}"),
+        }
+    }
+}
+
+/// `append_audit`, `list_audit` with each filter, ordering and limits.
+pub async fn audit(store: &dyn Store) {
+    ensure_org(store, "conf-audit").await;
+    let ev = |actor: &str, action: &str, target: &str, outcome: Outcome| NewAuditEvent {
+        at: at("2024-07-01T10:00:00.654321Z"),
+        actor: actor.into(),
+        actor_role: Some(Role::DataOfficer),
+        actor_org: Some(oc("conf-audit")),
+        on_behalf_of: None,
+        action: action.into(),
+        target: target.into(),
+        outcome,
+        detail: json!({}),
+        request_id: None,
+    };
+    let mut first = ev("conf-audit-alice", "conf.dataset.create", "CONF-A1", Outcome::Succeeded);
+    first.detail =
+        json!({"name": "户籍人口", "fields": [1, 2.5, null, true], "nested": {"k": "v"}, "big": 9007199254740993_i64});
+    first.request_id = Some("req-1".into());
+    first.on_behalf_of = Some(oc("conf-audit-other"));
+    let mut system = ev("system", "conf.startup", "-", Outcome::Succeeded);
+    system.actor_role = None;
+    system.actor_org = None;
+    system.detail = Value::Null;
+    let events = [
+        first,
+        ev("conf-audit-bob", "conf.dataset.update", "CONF-A1", Outcome::Denied),
+        ev("conf-audit-alice", "conf.auth.sign_in", "conf-audit-alice", Outcome::Allowed),
+        ev("conf-audit-alice", "conf.dataset.create", "CONF-A2", Outcome::Failed),
+        system,
+    ];
+    let mut seqs = Vec::new();
+    for e in &events {
+        seqs.push(store.append_audit(e).await.unwrap());
+    }
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "sequence numbers not increasing: {seqs:?}");
+
+    let list = |f: &dyn Fn(&mut AuditQuery)| {
+        let mut q = AuditQuery { after_seq: Some(seqs[0] - 1), ..Default::default() };
+        f(&mut q);
+        async move { store.list_audit(&q).await.unwrap() }
+    };
+    let seq_of = |v: &[AuditEvent]| v.iter().map(|e| e.seq).collect::<Vec<_>>();
+
+    // Newest first; round trip of every field.
+    let all = list(&|_| {}).await;
+    assert_eq!(seq_of(&all), seqs.iter().rev().copied().collect::<Vec<_>>());
+    for (e, seq) in events.iter().zip(&seqs) {
+        let stored = all.iter().find(|a| a.seq == *seq).unwrap();
+        assert_eq!(&stored.event, e);
+    }
+
+    let by_actor = list(&|q| q.actor = Some("conf-audit-alice".into())).await;
+    assert_eq!(seq_of(&by_actor), [seqs[3], seqs[2], seqs[0]]);
+    let by_prefix = list(&|q| q.action_prefix = Some("conf.dataset.".into())).await;
+    assert_eq!(seq_of(&by_prefix), [seqs[3], seqs[1], seqs[0]]);
+    let exact_action = list(&|q| q.action_prefix = Some("conf.dataset.create".into())).await;
+    assert_eq!(seq_of(&exact_action), [seqs[3], seqs[0]]);
+    // The prefix is literal and case-sensitive.
+    assert!(list(&|q| q.action_prefix = Some("Conf.Dataset.".into())).await.is_empty());
+    assert!(list(&|q| q.action_prefix = Some("conf.%".into())).await.is_empty());
+    assert!(list(&|q| q.action_prefix = Some("conf_dataset".into())).await.is_empty());
+    let by_target = list(&|q| q.target = Some("CONF-A1".into())).await;
+    assert_eq!(seq_of(&by_target), [seqs[1], seqs[0]]);
+    let combined = list(&|q| {
+        q.actor = Some("conf-audit-alice".into());
+        q.action_prefix = Some("conf.dataset".into());
+        q.target = Some("CONF-A2".into());
+    })
+    .await;
+    assert_eq!(seq_of(&combined), [seqs[3]]);
+    let after = list(&|q| q.after_seq = Some(seqs[2])).await;
+    assert_eq!(seq_of(&after), [seqs[4], seqs[3]]);
+    let limited = list(&|q| q.limit = 2).await;
+    assert_eq!(seq_of(&limited), [seqs[4], seqs[3]]);
+    assert!(list(&|q| q.after_seq = Some(seqs[4])).await.is_empty());
+
+    // Limit 0 means 100.
+    let mut more = Vec::new();
+    for i in 0..105 {
+        more.push(
+            store.append_audit(&ev("conf-audit-bulk", "conf.bulk", &format!("t{i}"), Outcome::Allowed)).await.unwrap(),
+        );
+    }
+    let bulk =
+        store.list_audit(&AuditQuery { actor: Some("conf-audit-bulk".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(bulk.len(), 100);
+    assert_eq!(bulk[0].seq, more[104]);
+    assert_eq!(bulk[99].seq, more[5]);
+}
+
+/// Many tasks reading and writing at once.
+pub async fn concurrent_use(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let key = format!("conf.concurrent.{i}");
+            s.set_meta(&key, &i.to_string()).await.unwrap();
+            let seq = s
+                .append_audit(&NewAuditEvent {
+                    at: Utc::now(),
+                    actor: "conf-concurrent".into(),
+                    actor_role: None,
+                    actor_org: None,
+                    on_behalf_of: None,
+                    action: "conf.concurrent".into(),
+                    target: key.clone(),
+                    outcome: Outcome::Succeeded,
+                    detail: json!({"i": i}),
+                    request_id: None,
+                })
+                .await
+                .unwrap();
+            s.ping().await.unwrap();
+            assert_eq!(s.get_meta(&key).await.unwrap(), Some(i.to_string()));
+            s.search_datasets(&DatasetQuery { limit: 5, ..Default::default() }).await.unwrap();
+            seq
+        }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap());
+    }
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 16, "audit sequence numbers must be unique");
+    let listed =
+        store.list_audit(&AuditQuery { actor: Some("conf-concurrent".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(listed.len(), 16);
+}
