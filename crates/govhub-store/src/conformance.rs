@@ -262,7 +262,10 @@ pub async fn sessions(store: &dyn Store) {
     assert_eq!(store.get_session("conf-api").await.unwrap().as_ref(), Some(&api));
     assert_eq!(store.get_session("conf-none").await.unwrap(), None);
 
-    assert!(store.insert_session(&web).await.is_err(), "duplicate token hash accepted");
+    match store.insert_session(&web).await {
+        Err(StoreError::Conflict { what: "session" }) => {}
+        other => panic!("duplicate token hash: expected Conflict{{session}}, got {other:?}"),
+    }
 
     store.delete_session("conf-web").await.unwrap();
     assert_eq!(store.get_session("conf-web").await.unwrap(), None);
@@ -408,10 +411,8 @@ pub async fn dataset_round_trip_and_typed_table(store: &dyn Store) {
     assert!(!cols[0].not_null);
     assert!(cols[1].not_null, "_row_id must be NOT NULL");
 
-    match store.table_columns("ds_conf_no_such_table_v1").await {
-        Err(StoreError::NotFound { what: "table" }) => {}
-        other => panic!("columns of a missing table: expected NotFound{{table}}, got {other:?}"),
-    }
+    // A missing table has no columns (the UI says so rather than failing).
+    assert!(store.table_columns("ds_conf_no_such_table_v1").await.unwrap().is_empty());
 }
 
 /// Same code, or same table stem, is `Conflict{dataset}` and changes nothing.
@@ -433,7 +434,7 @@ pub async fn dataset_conflicts(store: &dyn Store) {
     assert_eq!(store.get_dataset(&first.code).await.unwrap().as_ref(), Some(&first));
     assert_eq!(store.get_dataset(&dc("conf_dup_x")).await.unwrap(), None);
     assert_eq!(store.schema_versions(&first.code).await.unwrap().len(), 1);
-    assert!(store.table_columns("ds_conf_dup_x_v9").await.is_err());
+    assert!(store.table_columns("ds_conf_dup_x_v9").await.unwrap().is_empty());
 }
 
 /// A create whose DDL fails leaves no catalog row, tags, version or table.
@@ -466,7 +467,7 @@ pub async fn failed_create_leaves_nothing(store: &dyn Store) {
     let orphan = dataset("CONF-FAIL-C", "conf-fail-no-such-org", simple_schema());
     assert!(store.create_dataset(&orphan).await.is_err());
     assert_eq!(store.get_dataset(&orphan.code).await.unwrap(), None);
-    assert!(store.table_columns("ds_conf_fail_c_v1").await.is_err());
+    assert!(store.table_columns("ds_conf_fail_c_v1").await.unwrap().is_empty());
 
     // Table names PostgreSQL would truncate (over 63 bytes) are refused on both backends.
     let long = dataset(&format!("CONF-{}", "L".repeat(59)), "conf-fail", simple_schema());
@@ -778,7 +779,7 @@ pub async fn evolve_schema(store: &dyn Store) {
     assert_eq!(store.get_dataset(&v1.code).await.unwrap().as_ref(), Some(&v2));
     assert_eq!(store.schema_versions(&v1.code).await.unwrap().len(), 2);
     assert_eq!(store.table_columns("ds_conf_evo_v2").await.unwrap(), cols_v2);
-    assert!(store.table_columns("ds_conf_evo_v3").await.is_err());
+    assert!(store.table_columns("ds_conf_evo_v3").await.unwrap().is_empty());
 
     let mut unknown = dataset("CONF-EVO-NONE", "conf-evo", simple_schema());
     for e in [SchemaEvolution::Document, SchemaEvolution::AddColumns(vec![]), SchemaEvolution::NewVersion] {

@@ -631,9 +631,6 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(db)?;
-        if rows.is_empty() {
-            return Err(StoreError::NotFound { what: "table" });
-        }
         rows.iter()
             .map(|r| {
                 Ok(ColumnInfo {

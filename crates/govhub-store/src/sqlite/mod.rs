@@ -762,27 +762,22 @@ impl Store for SqliteStore {
 
     async fn table_columns(&self, table: &str) -> StoreResult<Vec<ColumnInfo>> {
         let table = table.to_string();
-        let columns = self
-            .read(move |c| {
-                collect(
-                    c,
-                    "SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1) ORDER BY cid",
-                    [&table],
-                    |r| {
-                        Ok(ColumnInfo {
-                            name: r.get(0)?,
-                            sql_type: r.get::<_, String>(1)?.to_ascii_uppercase(),
-                            not_null: r.get::<_, i64>(2)? != 0 || r.get::<_, i64>(3)? != 0,
-                        })
-                    },
-                    Ok,
-                )
-            })
-            .await?;
-        if columns.is_empty() {
-            return Err(StoreError::NotFound { what: "table" });
-        }
-        Ok(columns)
+        self.read(move |c| {
+            collect(
+                c,
+                "SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1) ORDER BY cid",
+                [&table],
+                |r| {
+                    Ok(ColumnInfo {
+                        name: r.get(0)?,
+                        sql_type: r.get::<_, String>(1)?.to_ascii_uppercase(),
+                        not_null: r.get::<_, i64>(2)? != 0 || r.get::<_, i64>(3)? != 0,
+                    })
+                },
+                Ok,
+            )
+        })
+        .await
     }
 
     async fn append_audit(&self, event: &NewAuditEvent) -> StoreResult<i64> {
