@@ -1,0 +1,783 @@
+//! UI tests: every page rendered over an in-memory store (templates in strict mode, so
+//! a missing variable or string fails), the sign-in flow with its cookies and CSRF
+//! checks, role-based navigation and refusals, the language switch and headers.
+
+use super::i18n::{self, Lang};
+use super::*;
+use crate::state::{AppState, ServerConfig};
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use govhub_core::authz::Principal;
+use govhub_core::clock::ManualClock;
+use govhub_core::input::{NewDataset, NewOrg, NewUser};
+use govhub_core::model::*;
+use govhub_core::names::{DatasetCode, OrgCode, Username};
+use govhub_core::schema::TableSchema;
+use govhub_core::service::{Ctx, Hub, HubSettings};
+use govhub_core::standards::AdminCode;
+use govhub_core::store::{Backend, SchemaEvolution, Store, StoreError};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use tower::ServiceExt;
+
+// ----------------------------------------------------------- in-memory store
+
+#[derive(Default)]
+struct Mem {
+    orgs: BTreeMap<String, Org>,
+    users: Vec<User>,
+    sessions: BTreeMap<String, Session>,
+    datasets: BTreeMap<String, Dataset>,
+    versions: BTreeMap<String, Vec<SchemaVersion>>,
+    audit: Vec<AuditEvent>,
+    meta: BTreeMap<String, String>,
+}
+
+#[derive(Default)]
+struct MemStore(Mutex<Mem>);
+
+impl MemStore {
+    fn with<T>(&self, f: impl FnOnce(&mut Mem) -> T) -> Result<T, StoreError> {
+        let mut m = self.0.lock().map_err(|_| StoreError::Corrupt("poisoned".into()))?;
+        Ok(f(&mut m))
+    }
+}
+
+fn sql_type(f: &govhub_core::schema::Field) -> String {
+    use govhub_core::schema::FieldType as T;
+    match f.field_type {
+        T::Integer | T::Year | T::Boolean => "INTEGER",
+        T::Number => "REAL",
+        _ => "TEXT",
+    }
+    .to_string()
+}
+
+#[async_trait]
+impl Store for MemStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn migrations(&self) -> Result<Vec<i64>, StoreError> {
+        Ok(vec![1])
+    }
+    async fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.with(|m| m.meta.get(key).cloned())
+    }
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.with(|m| {
+            m.meta.insert(key.into(), value.into());
+        })
+    }
+    async fn insert_org(&self, org: &Org) -> Result<(), StoreError> {
+        self.with(|m| {
+            if m.orgs.contains_key(org.code.as_str()) {
+                return Err(StoreError::Conflict { what: "org" });
+            }
+            m.orgs.insert(org.code.to_string(), org.clone());
+            Ok(())
+        })?
+    }
+    async fn get_org(&self, code: &OrgCode) -> Result<Option<Org>, StoreError> {
+        self.with(|m| m.orgs.get(code.as_str()).cloned())
+    }
+    async fn list_orgs(&self) -> Result<Vec<Org>, StoreError> {
+        self.with(|m| m.orgs.values().cloned().collect())
+    }
+    async fn insert_user(&self, u: &NewUserRecord) -> Result<User, StoreError> {
+        self.with(|m| {
+            if m.users.iter().any(|x| x.username == u.username) {
+                return Err(StoreError::Conflict { what: "user" });
+            }
+            let user = User {
+                id: m.users.len() as i64 + 1,
+                username: u.username.clone(),
+                display_name: u.display_name.clone(),
+                role: u.role,
+                org: u.org.clone(),
+                subject_id: u.subject_id.clone(),
+                password_hash: u.password_hash.clone(),
+                disabled: false,
+                created_at: u.created_at,
+            };
+            m.users.push(user.clone());
+            Ok(user)
+        })?
+    }
+    async fn get_user(&self, id: i64) -> Result<Option<User>, StoreError> {
+        self.with(|m| m.users.iter().find(|u| u.id == id).cloned())
+    }
+    async fn get_user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        self.with(|m| m.users.iter().find(|u| &u.username == username).cloned())
+    }
+    async fn list_users(&self, org: Option<&OrgCode>) -> Result<Vec<User>, StoreError> {
+        self.with(|m| m.users.iter().filter(|u| org.is_none() || u.org.as_ref() == org).cloned().collect())
+    }
+    async fn set_user_password(&self, id: i64, password_hash: &str) -> Result<(), StoreError> {
+        self.with(|m| {
+            for u in m.users.iter_mut().filter(|u| u.id == id) {
+                u.password_hash = password_hash.to_string();
+            }
+        })
+    }
+    async fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
+        self.with(|m| {
+            m.sessions.insert(s.token_hash.clone(), s.clone());
+        })
+    }
+    async fn get_session(&self, token_hash: &str) -> Result<Option<Session>, StoreError> {
+        self.with(|m| m.sessions.get(token_hash).cloned())
+    }
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        self.with(|m| {
+            m.sessions.remove(token_hash);
+        })
+    }
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.with(|m| {
+            let before = m.sessions.len();
+            m.sessions.retain(|_, s| s.expires_at > now);
+            (before - m.sessions.len()) as u64
+        })
+    }
+    async fn create_dataset(&self, d: &Dataset) -> Result<(), StoreError> {
+        self.with(|m| {
+            if m.datasets.contains_key(d.code.as_str()) {
+                return Err(StoreError::Conflict { what: "dataset" });
+            }
+            m.datasets.insert(d.code.to_string(), d.clone());
+            m.versions.insert(
+                d.code.to_string(),
+                vec![SchemaVersion {
+                    version: d.schema_version,
+                    schema: d.schema.clone(),
+                    table_name: d.table_name.clone(),
+                    created_at: d.created_at,
+                }],
+            );
+            Ok(())
+        })?
+    }
+    async fn get_dataset(&self, code: &DatasetCode) -> Result<Option<Dataset>, StoreError> {
+        self.with(|m| m.datasets.get(code.as_str()).cloned())
+    }
+    async fn search_datasets(&self, q: &DatasetQuery) -> Result<Page<Dataset>, StoreError> {
+        self.with(|m| {
+            let hits: Vec<Dataset> = m
+                .datasets
+                .values()
+                .filter(|d| {
+                    q.text.as_ref().is_none_or(|t| {
+                        d.name.contains(t.as_str())
+                            || d.code.as_str().contains(t.as_str())
+                            || d.summary.contains(t.as_str())
+                            || d.tags.iter().any(|x| x.contains(t.as_str()))
+                    }) && q.provider.as_ref().is_none_or(|p| &d.provider == p)
+                        && q.sharing_class.is_none_or(|c| d.sharing_class == c)
+                        && q.open_class.is_none_or(|c| d.open_class == c)
+                        && q.grade.is_none_or(|g| d.grade == g)
+                        && q.tag.as_ref().is_none_or(|t| d.tags.contains(t))
+                })
+                .cloned()
+                .collect();
+            let total = hits.len() as u64;
+            let items = hits.into_iter().skip(q.offset as usize).take(q.limit as usize).collect();
+            Page { items, total }
+        })
+    }
+    async fn update_dataset_metadata(&self, d: &Dataset) -> Result<(), StoreError> {
+        self.with(|m| {
+            m.datasets.insert(d.code.to_string(), d.clone());
+        })
+    }
+    async fn evolve_schema(&self, d: &Dataset, _: &SchemaEvolution) -> Result<(), StoreError> {
+        self.with(|m| {
+            m.datasets.insert(d.code.to_string(), d.clone());
+        })
+    }
+    async fn schema_versions(&self, code: &DatasetCode) -> Result<Vec<SchemaVersion>, StoreError> {
+        self.with(|m| m.versions.get(code.as_str()).cloned().unwrap_or_default())
+    }
+    async fn table_columns(&self, table: &str) -> Result<Vec<ColumnInfo>, StoreError> {
+        self.with(|m| {
+            let Some(d) = m.datasets.values().find(|d| d.table_name == table) else { return vec![] };
+            let mut cols = vec![ColumnInfo { name: "_row_id".into(), sql_type: "INTEGER".into(), not_null: true }];
+            cols.extend(d.schema.fields.iter().map(|f| ColumnInfo {
+                name: f.name.clone(),
+                sql_type: sql_type(f),
+                not_null: !f.is_optional(&d.schema),
+            }));
+            cols
+        })
+    }
+    async fn append_audit(&self, e: &NewAuditEvent) -> Result<i64, StoreError> {
+        self.with(|m| {
+            let seq = m.audit.len() as i64 + 1;
+            m.audit.push(AuditEvent { seq, event: e.clone() });
+            seq
+        })
+    }
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        self.with(|m| m.audit.iter().rev().take(q.limit.max(1) as usize).cloned().collect())
+    }
+}
+
+// ------------------------------------------------------------------ fixtures
+
+const PASSWORD: &str = "Demo@2026";
+
+struct World {
+    state: AppState,
+    clock: Arc<ManualClock>,
+}
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 1, 0, 0).single().unwrap_or_else(Utc::now)
+}
+
+async fn world() -> World {
+    let clock = Arc::new(ManualClock::new(start()));
+    let hub = Hub::new(Arc::new(MemStore::default()), clock.clone(), HubSettings::default());
+    let sys = Principal::system();
+    let ctx = Ctx::default();
+    let org = |code: &str, name: &str, kind: OrgKind, parent: Option<&str>, admin: Option<&str>| NewOrg {
+        code: OrgCode::parse(code).unwrap(),
+        name: name.into(),
+        kind,
+        parent: parent.map(|p| OrgCode::parse(p).unwrap()),
+        admin_code: admin.map(|a| AdminCode::parse(a).unwrap()),
+        uscc: None,
+    };
+    hub.create_org(&sys, org("cz", "常州市人民政府", OrgKind::City, None, Some("320400")), &ctx).await.unwrap();
+    hub.create_org(&sys, org("cz-gaj", "常州市公安局", OrgKind::Department, Some("cz"), None), &ctx).await.unwrap();
+    hub.create_org(&sys, org("cz-dsj", "常州市大数据管理局", OrgKind::Department, Some("cz"), None), &ctx)
+        .await
+        .unwrap();
+    hub.create_org(&sys, org("cz-tn", "天宁区人民政府", OrgKind::District, Some("cz"), Some("320402")), &ctx)
+        .await
+        .unwrap();
+    for (username, name, role, org) in [
+        ("admin", "平台管理员", Role::PlatformAdmin, Some("cz-dsj")),
+        ("gaj-officer", "王数据", Role::DataOfficer, Some("cz-gaj")),
+        ("citizen", "张三", Role::Citizen, None),
+    ] {
+        let input = NewUser {
+            username: Username::parse(username).unwrap(),
+            password: PASSWORD.into(),
+            role,
+            org: org.map(|o| OrgCode::parse(o).unwrap()),
+            display_name: name.into(),
+            subject_id: None,
+        };
+        hub.create_user(&sys, input, &ctx).await.unwrap();
+    }
+    let schema = TableSchema::parse(&json!({
+        "fields": [
+            {"name": "sfzh", "title": "公民身份号码", "type": "string", "format": "id-number", "sensitive": true,
+             "constraints": {"required": true}},
+            {"name": "xm", "title": "姓名", "type": "string", "sensitive": true, "constraints": {"maxLength": 50}},
+            {"name": "xb", "title": "性别", "type": "string", "constraints": {"enum": ["男", "女"]}},
+            {"name": "csrq", "title": "出生日期", "type": "date"},
+            {"name": "hjdz_qh", "title": "户籍地行政区划", "type": "string", "format": "admin-code",
+             "constraints": {"pattern": "^3204[0-9]{2}$"}},
+            {"name": "age", "title": "年龄", "type": "integer", "constraints": {"minimum": 0, "maximum": 150}}
+        ],
+        "primaryKey": ["sfzh"]
+    }))
+    .unwrap();
+    let ds = |code: &str, name: &str, provider: &str, sc, schema: TableSchema, tags: &[&str]| NewDataset {
+        code: DatasetCode::parse(code).unwrap(),
+        name: name.into(),
+        provider: OrgCode::parse(provider).unwrap(),
+        summary: format!("{name}的基本信息"),
+        category: Some("人口".into()),
+        sharing_class: sc,
+        sharing_condition: (sc == SharingClass::Conditional).then(|| "经提供方审批".to_string()),
+        open_class: OpenClass::NotOpen,
+        grade: Grade::Important,
+        update_cycle: UpdateCycle::Daily,
+        publish_date: None,
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        schema,
+    };
+    hub.create_dataset(
+        &sys,
+        ds("ga-hjrk", "户籍人口", "cz-gaj", SharingClass::Conditional, schema, &["人口", "户籍"]),
+        &ctx,
+    )
+    .await
+    .unwrap();
+    let schema2 = TableSchema::parse(&json!({
+        "fields": [
+            {"name": "id", "title": "编号", "type": "string"},
+            {"name": "sfzh", "title": "公民身份号码", "type": "string", "format": "id-number", "sensitive": true}
+        ],
+        "primaryKey": ["id"],
+        "foreignKeys": [{"fields": ["sfzh"], "reference": {"resource": "ga-hjrk", "fields": ["sfzh"]}}]
+    }))
+    .unwrap();
+    hub.create_dataset(
+        &sys,
+        ds("ga-zzrk", "暂住人口", "cz-gaj", SharingClass::Unconditional, schema2, &["人口"]),
+        &ctx,
+    )
+    .await
+    .unwrap();
+    let strict = Templates::with_undefined(minijinja::UndefinedBehavior::Strict).unwrap();
+    let state = AppState { hub, config: Arc::new(ServerConfig::default()), ui: Arc::new(strict) };
+    World { state, clock }
+}
+
+struct Resp {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> String {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+    }
+    fn set_cookies(&self) -> Vec<String> {
+        self.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect()
+    }
+    fn cookie_value(&self, name: &str) -> Option<String> {
+        self.set_cookies().iter().find_map(|c| {
+            let first = c.split(';').next()?;
+            let (k, v) = first.split_once('=')?;
+            (k == name).then(|| v.to_string())
+        })
+    }
+}
+
+impl World {
+    async fn call(&self, req: Request<Body>) -> Resp {
+        let resp = crate::app(self.state.clone()).oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), 10 << 20).await.unwrap();
+        // minijinja escapes `/` in HTML as `&#x2f;`; browsers read both the same.
+        Resp { status, headers, body: String::from_utf8_lossy(&bytes).replace("&#x2f;", "/") }
+    }
+
+    async fn get(&self, path: &str, cookies: &str) -> Resp {
+        let mut b = Request::get(path).header("accept", "text/html");
+        if !cookies.is_empty() {
+            b = b.header("cookie", cookies);
+        }
+        self.call(b.body(Body::empty()).unwrap()).await
+    }
+
+    async fn post(&self, path: &str, cookies: &str, form: &[(&str, &str)]) -> Resp {
+        let body: Vec<String> = form.iter().map(|(k, v)| format!("{k}={}", session::urlencode(v))).collect();
+        let mut b = Request::post(path)
+            .header("accept", "text/html")
+            .header("content-type", "application/x-www-form-urlencoded");
+        if !cookies.is_empty() {
+            b = b.header("cookie", cookies);
+        }
+        self.call(b.body(Body::from(body.join("&"))).unwrap()).await
+    }
+
+    /// Sign in through the form; returns the cookie header to use afterwards.
+    async fn sign_in(&self, username: &str) -> String {
+        let form = self.get("/login", "").await;
+        let csrf = form.cookie_value(session::LOGIN_CSRF_COOKIE).unwrap();
+        let r = self
+            .post(
+                "/login",
+                &format!("{}={csrf}", session::LOGIN_CSRF_COOKIE),
+                &[("username", username), ("password", PASSWORD), ("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let token = r.cookie_value(session::SESSION_COOKIE).unwrap();
+        format!("{}={token}", session::SESSION_COOKIE)
+    }
+}
+
+fn hidden_csrf(body: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = body.find(marker).unwrap() + marker.len();
+    body[start..start + 64].to_string()
+}
+
+// --------------------------------------------------------------------- tests
+
+#[test]
+fn every_template_string_exists_in_both_languages() {
+    let keys: std::collections::HashSet<&str> = i18n::STRINGS.iter().map(|(k, _, _)| *k).collect();
+    assert_eq!(keys.len(), i18n::STRINGS.len(), "duplicate key in STRINGS");
+    for (k, zh, en) in i18n::STRINGS {
+        assert!(!zh.is_empty(), "{k} has no Chinese text");
+        assert!(!en.is_empty() || *k == "results_before", "{k} has no English text");
+    }
+    for (name, src) in TEMPLATES {
+        let bytes = src.as_bytes();
+        for (i, _) in src.match_indices("t.") {
+            if i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b'.') {
+                continue;
+            }
+            let key: String = src[i + 2..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if !key.is_empty() {
+                assert!(keys.contains(key.as_str()), "{name} uses t.{key}, which is not in i18n::STRINGS");
+            }
+        }
+    }
+}
+
+#[test]
+fn error_page_renders_in_both_languages_with_headers() {
+    let body = crate::error::ErrorBody {
+        code: "forbidden".into(),
+        message: "only a platform administrator may do this".into(),
+        message_zh: "仅平台管理员可执行此操作".into(),
+        request_id: "abc123".into(),
+        field: None,
+    };
+    let r = error_page(StatusCode::FORBIDDEN, &body, Lang::Zh);
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(r.headers()["content-security-policy"], CSP);
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    let t = Templates::with_undefined(minijinja::UndefinedBehavior::Strict).unwrap();
+    for lang in [Lang::Zh, Lang::En] {
+        let html = t
+            .render(
+                "error.html",
+                minijinja::context! {
+                    t => i18n::table(lang), lang => lang.code(), status => 403, error => &body, user => (),
+                    nav => "", css_href => css_href(), lang_switch_href => "/?lang=en", lang_switch_code => "en",
+                },
+            )
+            .unwrap();
+        assert!(html.contains(if lang == Lang::Zh {
+            "仅平台管理员可执行此操作"
+        } else {
+            "only a platform"
+        }));
+        assert!(html.contains("abc123"));
+    }
+}
+
+#[test]
+fn lang_switch_keeps_the_rest_of_the_query() {
+    assert_eq!(lang_switch_href("/catalog?q=%E4%BA%BA&page=2", Lang::Zh), "/catalog?q=%E4%BA%BA&page=2&lang=en");
+    assert_eq!(lang_switch_href("/", Lang::En), "/?lang=zh");
+    assert_eq!(lang_switch_href("/orgs?lang=zh", Lang::Zh), "/orgs?lang=en");
+}
+
+#[test]
+fn catalog_form_pages_and_filters() {
+    let f = pages::CatalogForm {
+        q: Some(" 人口 ".into()),
+        grade: Some("重要".into()),
+        page: Some("3".into()),
+        ..Default::default()
+    };
+    let q = f.to_query().unwrap();
+    assert_eq!(q.text.as_deref(), Some("人口"));
+    assert_eq!(q.grade, Some(Grade::Important));
+    assert_eq!((q.limit, q.offset), (50, 100));
+    assert_eq!(f.href_for_page(1), "/catalog?q=%E4%BA%BA%E5%8F%A3&grade=%E9%87%8D%E8%A6%81");
+    assert_eq!(f.href_for_page(4), "/catalog?q=%E4%BA%BA%E5%8F%A3&grade=%E9%87%8D%E8%A6%81&page=4");
+    let bad = pages::CatalogForm { grade: Some("top".into()), ..Default::default() };
+    assert_eq!(bad.to_query().unwrap_err().code, govhub_core::Code::InvalidRequest);
+    let junk = pages::CatalogForm { page: Some("-1".into()), ..Default::default() };
+    assert_eq!(junk.page(), 1);
+}
+
+#[test]
+fn org_tree_orders_city_departments_districts() {
+    let at = start();
+    let o = |code: &str, kind, parent: Option<&str>| Org {
+        code: OrgCode::parse(code).unwrap(),
+        name: code.to_string(),
+        kind,
+        parent: parent.map(|p| OrgCode::parse(p).unwrap()),
+        admin_code: None,
+        uscc: None,
+        created_at: at,
+    };
+    let orgs = vec![
+        o("cz-tn", OrgKind::District, Some("cz")),
+        o("cz-gaj", OrgKind::Department, Some("cz")),
+        o("cz", OrgKind::City, None),
+        o("cz-tn-jd", OrgKind::Department, Some("cz-tn")),
+        o("orphan", OrgKind::Other, Some("gone")),
+    ];
+    let rows = view::org_tree(&orgs, Lang::Zh);
+    let got: Vec<(&str, usize)> = rows.iter().map(|r| (r.code.as_str(), r.depth)).collect();
+    assert_eq!(got, vec![("cz", 0), ("cz-gaj", 1), ("cz-tn", 1), ("cz-tn-jd", 2), ("orphan", 0)]);
+    assert_eq!(rows[0].kind_label, "市级");
+}
+
+#[tokio::test]
+async fn home_signed_out_and_stylesheet() {
+    let w = world().await;
+    let r = w.get("/", "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("常州市政务数据共享交换平台"));
+    assert!(r.body.contains("href=\"/login\""));
+    assert!(r.body.contains(css_href()));
+    assert_eq!(r.header("content-security-policy"), CSP);
+    assert_eq!(r.header("referrer-policy"), "same-origin");
+    assert!(!r.body.contains("<script") && !r.body.contains("style="), "no inline script or style");
+
+    let css = w.get(css_href(), "").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.header("content-type").starts_with("text/css"));
+    assert!(css.header("cache-control").contains("max-age=31536000"));
+    assert!(css.body.contains("PingFang SC"));
+}
+
+#[tokio::test]
+async fn sign_in_sets_a_session_cookie_and_goes_to_next() {
+    let w = world().await;
+    let form = w.get("/login?next=%2Fcatalog%3Fq%3Dx", "").await;
+    assert_eq!(form.status, StatusCode::OK);
+    let csrf = form.cookie_value(session::LOGIN_CSRF_COOKIE).unwrap();
+    assert!(session::well_formed_token(&csrf));
+    assert_eq!(hidden_csrf(&form.body), csrf);
+    assert!(form.set_cookies().iter().any(|c| c.contains("HttpOnly") && c.contains("SameSite=Strict")));
+    assert!(form.body.contains("name=\"next\" value=\"/catalog?q=x\""));
+    let jar = format!("govhub_csrf={csrf}");
+
+    // Wrong password: the form again, 401, username kept, message in Chinese.
+    let bad = w.post("/login", &jar, &[("username", "gaj-officer"), ("password", "nope"), ("csrf", &csrf)]).await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    assert!(bad.body.contains("用户名或密码错误"));
+    assert!(bad.body.contains("value=\"gaj-officer\""));
+    assert!(bad.cookie_value(session::SESSION_COOKIE).is_none());
+
+    // Missing or different CSRF value: 403 csrf_failed page.
+    for (cookies, submitted) in [(jar.as_str(), "0".repeat(64)), ("", csrf.clone()), (jar.as_str(), String::new())] {
+        let r = w
+            .post("/login", cookies, &[("username", "gaj-officer"), ("password", PASSWORD), ("csrf", &submitted)])
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert!(r.body.contains("csrf_failed"), "{}", r.body);
+        assert!(r.header("content-type").starts_with("text/html"));
+    }
+
+    // Right password: 303 to next, session cookie with the right attributes.
+    let ok = w
+        .post(
+            "/login",
+            &jar,
+            &[("username", "gaj-officer"), ("password", PASSWORD), ("csrf", &csrf), ("next", "/catalog?q=x")],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(ok.header("location"), "/catalog?q=x");
+    let cookie = ok.set_cookies().into_iter().find(|c| c.starts_with("govhub_session=")).unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"));
+    assert!(cookie.contains("Max-Age=28800"));
+    assert!(!cookie.contains("Secure"));
+
+    // A foreign `next` goes home instead.
+    let evil = w
+        .post(
+            "/login",
+            &jar,
+            &[("username", "gaj-officer"), ("password", PASSWORD), ("csrf", &csrf), ("next", "//evil.example/")],
+        )
+        .await;
+    assert_eq!(evil.header("location"), "/");
+
+    // Signed in, /login goes straight on.
+    let session = format!("govhub_session={}", ok.cookie_value("govhub_session").unwrap());
+    let again = w.get("/login?next=/orgs", &session).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    assert_eq!(again.header("location"), "/orgs");
+}
+
+#[tokio::test]
+async fn secure_cookies_when_configured() {
+    let mut w = world().await;
+    w.state.config = Arc::new(ServerConfig { secure_cookies: true, ..ServerConfig::default() });
+    let form = w.get("/login", "").await;
+    assert!(form.set_cookies().iter().all(|c| c.contains("; Secure")));
+    let session = w.sign_in("admin").await;
+    assert!(session.starts_with("govhub_session=ghs_"));
+}
+
+#[tokio::test]
+async fn anonymous_and_expired_visitors_are_sent_to_sign_in() {
+    let w = world().await;
+    let r = w.get("/catalog?q=%E4%BA%BA", "").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), "/login?next=%2Fcatalog%3Fq%3D%25E4%25BA%25BA");
+    let r = w.get("/orgs", "govhub_session=ghs_unknown").await;
+    assert_eq!(r.header("location"), "/login?next=%2Forgs");
+
+    let jar = w.sign_in("gaj-officer").await;
+    assert_eq!(w.get("/orgs", &jar).await.status, StatusCode::OK);
+    w.clock.advance(Duration::hours(9));
+    let r = w.get("/orgs", &jar).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), "/login?next=%2Forgs&expired=1");
+    assert!(r.set_cookies().iter().any(|c| c.starts_with("govhub_session=;") && c.contains("Max-Age=0")));
+    let form = w.get(&r.header("location"), "").await;
+    assert!(form.body.contains("登录已过期"));
+}
+
+#[tokio::test]
+async fn data_officer_dashboard_catalog_dataset_and_orgs() {
+    let w = world().await;
+    let jar = w.sign_in("gaj-officer").await;
+
+    let home = w.get("/", &jar).await;
+    assert_eq!(home.status, StatusCode::OK, "{}", home.body);
+    for s in ["王数据", "部门数据专员", "常州市公安局", "数据目录", "组织机构", "本单位提供的数据集", "户籍人口"]
+    {
+        assert!(home.body.contains(s), "home lacks {s}");
+    }
+    assert!(!home.body.contains("href=\"/audit\""), "audit link is for platform admins only");
+    assert!(home.body.contains("<span class=\"stat-value\">2</span>"), "two datasets");
+    assert!(home.body.contains("<span class=\"stat-value\">4</span>"), "four organisations");
+
+    let cat = w.get("/catalog?q=%E4%BA%BA%E5%8F%A3", &jar).await;
+    assert_eq!(cat.status, StatusCode::OK, "{}", cat.body);
+    assert!(cat.body.contains("href=\"/catalog/ga-hjrk\""));
+    assert!(cat.body.contains("有条件共享") && cat.body.contains("badge-amber"));
+    let filtered = w.get("/catalog?sharing_class=%E6%97%A0%E6%9D%A1%E4%BB%B6%E5%85%B1%E4%BA%AB", &jar).await;
+    assert!(filtered.body.contains("ga-zzrk") && !filtered.body.contains("/catalog/ga-hjrk\""));
+    let bad = w.get("/catalog?grade=top", &jar).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("王数据"), "refusals keep the navigation");
+
+    let ds = w.get("/catalog/ga-hjrk", &jar).await;
+    assert_eq!(ds.status, StatusCode::OK, "{}", ds.body);
+    for s in [
+        "公民身份号码",
+        "敏感",
+        "id-number",
+        "取值：男、女",
+        "长度 ≤ 50",
+        "≥ 0",
+        "正则 ^3204[0-9]{2}$",
+        "ds_ga_hjrk_v1",
+        "_row_id",
+        "经提供方审批",
+        "每日",
+        "href=\"/orgs/cz-gaj\"",
+        "&quot;primaryKey&quot;",
+    ] {
+        assert!(ds.body.contains(s), "dataset page lacks {s}");
+    }
+    let fk = w.get("/catalog/ga-zzrk", &jar).await;
+    assert!(fk.body.contains("href=\"/catalog/ga-hjrk\""), "foreign key links to the referenced dataset");
+    let missing = w.get("/catalog/no-such", &jar).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body.contains("数据集“no-such”不存在"));
+
+    let orgs = w.get("/orgs", &jar).await;
+    assert_eq!(orgs.status, StatusCode::OK);
+    for s in ["常州市人民政府", "320400", "天宁区人民政府", "depth-1", "区县"] {
+        assert!(orgs.body.contains(s), "orgs page lacks {s}");
+    }
+    let org = w.get("/orgs/cz-gaj", &jar).await;
+    assert_eq!(org.status, StatusCode::OK);
+    assert!(org.body.contains("href=\"/orgs/cz\"") && org.body.contains("户籍人口") && org.body.contains("暂住人口"));
+    let city = w.get("/orgs/cz", &jar).await;
+    assert!(city.body.contains("href=\"/orgs/cz-tn\""), "children listed");
+    assert_eq!(w.get("/orgs/nope", &jar).await.status, StatusCode::NOT_FOUND);
+
+    let audit = w.get("/audit", &jar).await;
+    assert_eq!(audit.status, StatusCode::FORBIDDEN);
+    assert!(audit.body.contains("仅平台管理员可执行此操作"));
+}
+
+#[tokio::test]
+async fn platform_admin_sees_the_audit_log() {
+    let w = world().await;
+    let jar = w.sign_in("admin").await;
+    let home = w.get("/", &jar).await;
+    assert!(home.body.contains("href=\"/audit\""));
+    let r = w.get("/audit", &jar).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("auth.sign_in") && r.body.contains("dataset.manage"));
+    assert!(r.body.matches("<tr>").count() <= 101);
+}
+
+#[tokio::test]
+async fn citizens_get_their_page_and_are_refused_the_catalog() {
+    let w = world().await;
+    let jar = w.sign_in("citizen").await;
+    let home = w.get("/", &jar).await;
+    assert_eq!(home.status, StatusCode::OK, "{}", home.body);
+    assert!(home.body.contains("张三") && home.body.contains("办事群众") && home.body.contains("我的服务"));
+    assert!(!home.body.contains("href=\"/catalog\""), "no catalog link for citizens");
+    let me = w.get("/me", &jar).await;
+    assert_eq!(me.status, StatusCode::OK);
+    let r = w.get("/catalog", &jar).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("政务信息资源目录仅面向政务人员"));
+    assert!(r.body.contains("退出"), "the refusal page still lets the citizen sign out");
+    let org = w.get("/orgs/cz-gaj", &jar).await;
+    assert_eq!(org.status, StatusCode::OK);
+    assert!(!org.body.contains("户籍人口"), "no catalog data for citizens");
+}
+
+#[tokio::test]
+async fn english_and_the_language_switch() {
+    let w = world().await;
+    let r = w.get("/catalog?q=x&lang=en", "").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), "/catalog?q=x");
+    assert_eq!(r.cookie_value(i18n::LANG_COOKIE).as_deref(), Some("en"));
+    let r = w.get("/?lang=zh", "").await;
+    assert_eq!(r.header("location"), "/");
+    assert_eq!(r.cookie_value(i18n::LANG_COOKIE).as_deref(), Some("zh-CN"));
+
+    let jar = format!("{}; govhub_lang=en", w.sign_in("gaj-officer").await);
+    let home = w.get("/", &jar).await;
+    assert!(home.body.contains("<html lang=\"en\">"));
+    for s in ["Catalog", "Organisations", "Department data officer", "Sign out", "Dashboard"] {
+        assert!(home.body.contains(s), "English home lacks {s}");
+    }
+    let ds = w.get("/catalog/ga-hjrk", &jar).await;
+    assert!(
+        ds.body.contains("shared on approval") && ds.body.contains("Sensitive") && ds.body.contains("one of: 男, 女")
+    );
+    let orgs = w.get("/orgs", &jar).await;
+    assert!(orgs.body.contains("district"));
+    let cat = w.get("/catalog", &jar).await;
+    assert!(cat.body.contains("datasets"));
+}
+
+#[tokio::test]
+async fn sign_out_needs_the_session_csrf_token() {
+    let w = world().await;
+    let jar = w.sign_in("gaj-officer").await;
+    let home = w.get("/", &jar).await;
+    let csrf = hidden_csrf(&home.body);
+    let forged = w.post("/logout", &jar, &[("csrf", &"f".repeat(64))]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.body.contains("csrf_failed"));
+    assert_eq!(w.get("/orgs", &jar).await.status, StatusCode::OK, "still signed in");
+
+    let out = w.post("/logout", &jar, &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.header("location"), "/");
+    assert!(out.set_cookies().iter().any(|c| c.starts_with("govhub_session=;") && c.contains("Max-Age=0")));
+    let after = w.get("/orgs", &jar).await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER, "the old cookie no longer works");
+    let home = w.get("/", &jar).await;
+    assert!(home.body.contains("href=\"/login\""));
+}
+
+#[tokio::test]
+async fn unknown_pages_are_html_for_browsers() {
+    let w = world().await;
+    let r = w.get("/no/such/page", "").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body.contains("页面或接口不存在"));
+    assert_eq!(r.header("content-security-policy"), CSP);
+}
