@@ -6,6 +6,7 @@
 //! or SQL: `cargo tree -p govhub-core` shows no web framework and no database driver.
 
 pub mod authz;
+pub mod cells;
 pub mod clock;
 pub mod error;
 pub mod input;

@@ -1,0 +1,662 @@
+//! Casting and checking one cell against its field (Frictionless Table Schema v2
+//! semantics plus govhub's national formats). Used by every delivery, whatever the file
+//! format: CSV and XLSX cells arrive as text, JSON Lines values as JSON.
+//!
+//! Errors carry Frictionless error codes (`type-error`, `constraint-error`) or ours
+//! (`id-number-check`, `uscc-check`, …) and messages in Chinese and English.
+
+use crate::schema::{Field, FieldType};
+use crate::standards::{AdminCode, IdNumber, Mobile, Uscc};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc};
+use serde_json::Value;
+use std::cmp::Ordering;
+
+/// A typed cell value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Text(String),
+    Int(i64),
+    Num(f64),
+    Bool(bool),
+    Date(NaiveDate),
+    Time(NaiveTime),
+    DateTime(DateTime<Utc>),
+    Json(Value),
+}
+
+impl Cell {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Cell::Null)
+    }
+
+    /// Canonical text form: what CSV exports and hashes use.
+    pub fn to_text(&self) -> String {
+        match self {
+            Cell::Null => String::new(),
+            Cell::Text(s) => s.clone(),
+            Cell::Int(i) => i.to_string(),
+            Cell::Num(n) => n.to_string(),
+            Cell::Bool(b) => b.to_string(),
+            Cell::Date(d) => d.format("%Y-%m-%d").to_string(),
+            Cell::Time(t) => t.format("%H:%M:%S").to_string(),
+            Cell::DateTime(t) => t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            Cell::Json(v) => v.to_string(),
+        }
+    }
+
+    /// JSON form for API answers.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Int(i) => Value::from(*i),
+            Cell::Num(n) => serde_json::Number::from_f64(*n).map(Value::Number).unwrap_or(Value::Null),
+            Cell::Bool(b) => Value::Bool(*b),
+            Cell::Json(v) => v.clone(),
+            other => Value::String(other.to_text()),
+        }
+    }
+
+    fn partial_cmp_cell(&self, other: &Cell) -> Option<Ordering> {
+        match (self, other) {
+            (Cell::Int(a), Cell::Int(b)) => a.partial_cmp(b),
+            (Cell::Num(a), Cell::Num(b)) => a.partial_cmp(b),
+            (Cell::Int(a), Cell::Num(b)) => (*a as f64).partial_cmp(b),
+            (Cell::Num(a), Cell::Int(b)) => a.partial_cmp(&(*b as f64)),
+            (Cell::Date(a), Cell::Date(b)) => a.partial_cmp(b),
+            (Cell::Time(a), Cell::Time(b)) => a.partial_cmp(b),
+            (Cell::DateTime(a), Cell::DateTime(b)) => a.partial_cmp(b),
+            (Cell::Text(a), Cell::Text(b)) => a.partial_cmp(b),
+            _ => None,
+        }
+    }
+}
+
+/// Severity of a cell problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The row is quarantined.
+    Error,
+    /// The row is accepted; the problem is reported.
+    Warning,
+}
+
+/// A problem with one cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellProblem {
+    pub code: &'static str,
+    pub severity: Severity,
+    pub message_en: String,
+    pub message_zh: String,
+}
+
+impl CellProblem {
+    fn error(code: &'static str, en: impl Into<String>, zh: impl Into<String>) -> Self {
+        CellProblem { code, severity: Severity::Error, message_en: en.into(), message_zh: zh.into() }
+    }
+    fn warning(code: &'static str, en: impl Into<String>, zh: impl Into<String>) -> Self {
+        CellProblem { code, severity: Severity::Warning, message_en: en.into(), message_zh: zh.into() }
+    }
+}
+
+/// Options that change how strictly cells are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CastOptions {
+    /// Treat a wrong USCC check character as an error instead of a warning.
+    pub enforce_uscc_check: bool,
+}
+
+/// The outcome of casting a cell: the value (absent when an error made it unusable)
+/// and every problem found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cast {
+    pub value: Cell,
+    pub problems: Vec<CellProblem>,
+}
+
+impl Cast {
+    pub fn has_error(&self) -> bool {
+        self.problems.iter().any(|p| p.severity == Severity::Error)
+    }
+}
+
+fn type_error(f: &Field, raw: &str) -> CellProblem {
+    let t = f.field_type.as_str();
+    let fmt = f.format_or_default();
+    CellProblem::error(
+        "type-error",
+        format!("\"{raw}\" is not a valid {t} (format {fmt})"),
+        format!("“{raw}”不是合法的{}（格式{fmt}）", type_zh(f.field_type)),
+    )
+}
+
+fn type_zh(t: FieldType) -> &'static str {
+    match t {
+        FieldType::String => "字符串",
+        FieldType::Number => "数值",
+        FieldType::Integer => "整数",
+        FieldType::Boolean => "布尔值",
+        FieldType::Object => "JSON对象",
+        FieldType::Array => "JSON数组",
+        FieldType::List => "列表",
+        FieldType::Date => "日期",
+        FieldType::Time => "时间",
+        FieldType::Datetime => "日期时间",
+        FieldType::Year => "年份",
+        FieldType::Yearmonth => "年月",
+        FieldType::Duration => "时长",
+        FieldType::Geopoint => "经纬度",
+        FieldType::Geojson => "GeoJSON",
+        FieldType::Any => "值",
+    }
+}
+
+/// China Standard Time: naive datetimes in departments' exports are local time.
+const CST_SECONDS: i32 = 8 * 3600;
+
+fn cst() -> FixedOffset {
+    // 8 h is within ±24 h, so `east_opt` cannot fail; UTC is an unreachable fallback.
+    FixedOffset::east_opt(CST_SECONDS).unwrap_or_else(|| Utc.fix())
+}
+
+fn extra_strings(f: &Field, key: &str, default: &[&str]) -> Vec<String> {
+    match f.extra.get(key).and_then(Value::as_array) {
+        Some(a) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        None => default.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn extra_str<'a>(f: &'a Field, key: &str) -> Option<&'a str> {
+    f.extra.get(key).and_then(Value::as_str)
+}
+
+fn parse_integer(f: &Field, raw: &str) -> Option<i64> {
+    let mut s = raw.to_string();
+    if let Some(g) = extra_str(f, "groupChar") {
+        s = s.replace(g, "");
+    }
+    if f.extra.get("bareNumber") == Some(&Value::Bool(false)) {
+        s = s.trim_matches(|c: char| !(c.is_ascii_digit() || c == '-' || c == '+')).to_string();
+    }
+    s.parse::<i64>().ok()
+}
+
+fn parse_number(f: &Field, raw: &str) -> Option<f64> {
+    let mut s = raw.to_string();
+    if let Some(g) = extra_str(f, "groupChar") {
+        s = s.replace(g, "");
+    }
+    if let Some(d) = extra_str(f, "decimalChar") {
+        s = s.replace(d, ".");
+    }
+    if f.extra.get("bareNumber") == Some(&Value::Bool(false)) {
+        s = s.trim_matches(|c: char| !(c.is_ascii_digit() || c == '-' || c == '+' || c == '.')).to_string();
+    }
+    match s.as_str() {
+        "NaN" => Some(f64::NAN),
+        "INF" => Some(f64::INFINITY),
+        "-INF" => Some(f64::NEG_INFINITY),
+        _ => {
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E')) {
+                None
+            } else {
+                s.parse::<f64>().ok()
+            }
+        }
+    }
+}
+
+const DATE_ANY: &[&str] = &["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d", "%Y年%m月%d日"];
+const DATETIME_ANY: &[&str] =
+    &["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y%m%d%H%M%S"];
+
+fn parse_date(f: &Field, raw: &str) -> Option<NaiveDate> {
+    match f.format_or_default() {
+        "default" => NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok(),
+        "any" => DATE_ANY.iter().find_map(|p| NaiveDate::parse_from_str(raw, p).ok()),
+        pattern => NaiveDate::parse_from_str(raw, pattern).ok(),
+    }
+}
+
+fn parse_time(f: &Field, raw: &str) -> Option<NaiveTime> {
+    match f.format_or_default() {
+        "default" => NaiveTime::parse_from_str(raw, "%H:%M:%S").ok(),
+        "any" => ["%H:%M:%S", "%H:%M", "%H%M%S"].iter().find_map(|p| NaiveTime::parse_from_str(raw, p).ok()),
+        pattern => NaiveTime::parse_from_str(raw, pattern).ok(),
+    }
+}
+
+fn parse_datetime(f: &Field, raw: &str) -> Option<DateTime<Utc>> {
+    let local = |n: NaiveDateTime| cst().from_local_datetime(&n).single().map(|d| d.with_timezone(&Utc));
+    match f.format_or_default() {
+        "default" => DateTime::parse_from_rfc3339(raw)
+            .ok()
+            .map(|d| d.with_timezone(&Utc))
+            .or_else(|| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S").ok().and_then(local)),
+        "any" => DateTime::parse_from_rfc3339(raw)
+            .ok()
+            .map(|d| d.with_timezone(&Utc))
+            .or_else(|| DATETIME_ANY.iter().find_map(|p| NaiveDateTime::parse_from_str(raw, p).ok()).and_then(local)),
+        pattern => NaiveDateTime::parse_from_str(raw, pattern).ok().and_then(local),
+    }
+}
+
+fn valid_geopoint(f: &Field, raw: &str) -> bool {
+    let pair = match f.format_or_default() {
+        "array" => serde_json::from_str::<Vec<f64>>(raw).ok().filter(|v| v.len() == 2).map(|v| (v[0], v[1])),
+        "object" => serde_json::from_str::<Value>(raw)
+            .ok()
+            .and_then(|v| Some((v.get("lon")?.as_f64()?, v.get("lat")?.as_f64()?))),
+        _ => raw.split_once(',').and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?))),
+    };
+    pair.is_some_and(|(lon, lat): (f64, f64)| (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat))
+}
+
+fn valid_duration(raw: &str) -> bool {
+    static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(r"^P(?:\d+Y)?(?:\d+M)?(?:\d+W)?(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?$").ok()
+    })
+    .as_ref()
+    .is_some_and(|re| re.is_match(raw) && raw != "P" && !raw.ends_with('T'))
+}
+
+fn valid_email(raw: &str) -> bool {
+    match raw.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !raw.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// Cast a textual cell (CSV, XLSX) for a field. `today` bounds ID-number birth dates.
+pub fn cast_text(f: &Field, raw: &str, missing: &[String], today: NaiveDate, opts: CastOptions) -> Cast {
+    if missing.iter().any(|m| m == raw) {
+        return check_constraints(f, Cell::Null, raw, Vec::new());
+    }
+    let (value, problems) = parse_text(f, raw, today, opts);
+    match value {
+        Some(v) => check_constraints(f, v, raw, problems),
+        None => Cast { value: Cell::Null, problems },
+    }
+}
+
+/// Parse a textual value into its type, without constraints.
+fn parse_text(f: &Field, raw: &str, today: NaiveDate, opts: CastOptions) -> (Option<Cell>, Vec<CellProblem>) {
+    let mut problems = Vec::new();
+    let value = match f.field_type {
+        FieldType::String => match f.format_or_default() {
+            "id-number" => match IdNumber::parse_on(raw, today) {
+                Ok(p) => {
+                    for w in p.warnings {
+                        problems.push(CellProblem::warning("id-number-case", w.clone(), w));
+                    }
+                    Some(Cell::Text(p.value.to_string()))
+                }
+                Err(e) => {
+                    problems.push(CellProblem::error(
+                        if e.code() == "format-error" { "type-error" } else { "id-number-check" },
+                        format!("ID number \"{raw}\": {e}"),
+                        format!("身份证号“{raw}”：{}", e.message_zh()),
+                    ));
+                    None
+                }
+            },
+            "uscc" => match Uscc::parse_lenient(raw) {
+                Ok(p) => {
+                    if let Some(e) = p.check_failure {
+                        let (en, zh) =
+                            (format!("USCC \"{raw}\": {e}"), format!("统一社会信用代码“{raw}”：{}", e.message_zh()));
+                        problems.push(if opts.enforce_uscc_check {
+                            CellProblem::error("uscc-check", en, zh)
+                        } else {
+                            CellProblem::warning("uscc-check", en, zh)
+                        });
+                    }
+                    Some(Cell::Text(p.value.to_string()))
+                }
+                Err(e) => {
+                    problems.push(CellProblem::error(
+                        "type-error",
+                        format!("USCC \"{raw}\": {e}"),
+                        format!("统一社会信用代码“{raw}”：{}", e.message_zh()),
+                    ));
+                    None
+                }
+            },
+            "admin-code" => match AdminCode::parse(raw) {
+                Ok(c) => Some(Cell::Text(c.to_string())),
+                Err(e) => {
+                    problems.push(CellProblem::error("admin-code", e.to_string(), e.message_zh()));
+                    None
+                }
+            },
+            "mobile" => match Mobile::parse(raw) {
+                Ok(m) => Some(Cell::Text(m.as_str().to_string())),
+                Err(e) => {
+                    problems.push(CellProblem::error("mobile", e.to_string(), e.message_zh()));
+                    None
+                }
+            },
+            "email" if !valid_email(raw) => None,
+            "uuid" if !is_uuid(raw) => None,
+            "uri" if !raw.contains(':') || raw.contains(char::is_whitespace) => None,
+            _ => Some(Cell::Text(raw.to_string())),
+        },
+        FieldType::Integer => parse_integer(f, raw).map(Cell::Int),
+        FieldType::Number => parse_number(f, raw).map(Cell::Num),
+        FieldType::Boolean => {
+            let t = extra_strings(f, "trueValues", &["true", "True", "TRUE", "1"]);
+            let fv = extra_strings(f, "falseValues", &["false", "False", "FALSE", "0"]);
+            if t.iter().any(|v| v == raw) {
+                Some(Cell::Bool(true))
+            } else if fv.iter().any(|v| v == raw) {
+                Some(Cell::Bool(false))
+            } else {
+                None
+            }
+        }
+        FieldType::Date => parse_date(f, raw).map(Cell::Date),
+        FieldType::Time => parse_time(f, raw).map(Cell::Time),
+        FieldType::Datetime => parse_datetime(f, raw).map(Cell::DateTime),
+        FieldType::Year => raw.parse::<i64>().ok().filter(|y| raw.len() == 4 && *y >= 0).map(Cell::Int),
+        FieldType::Yearmonth => NaiveDate::parse_from_str(&format!("{raw}-01"), "%Y-%m-%d")
+            .ok()
+            .filter(|_| raw.len() == 7)
+            .map(|_| Cell::Text(raw.to_string())),
+        FieldType::Duration => valid_duration(raw).then(|| Cell::Text(raw.to_string())),
+        FieldType::Geopoint => valid_geopoint(f, raw).then(|| Cell::Text(raw.to_string())),
+        FieldType::Object | FieldType::Geojson => {
+            serde_json::from_str::<Value>(raw).ok().filter(Value::is_object).map(Cell::Json)
+        }
+        FieldType::Array => serde_json::from_str::<Value>(raw).ok().filter(Value::is_array).map(Cell::Json),
+        FieldType::List => {
+            let d = extra_str(f, "delimiter").unwrap_or(",");
+            Some(Cell::Json(Value::Array(raw.split(d).map(|s| Value::String(s.to_string())).collect())))
+        }
+        FieldType::Any => Some(Cell::Text(raw.to_string())),
+    };
+    if value.is_none() && !problems.iter().any(|p| p.severity == Severity::Error) {
+        problems.push(type_error(f, raw));
+    }
+    (value, problems)
+}
+
+/// Cast a JSON value (JSON Lines deliveries). Native JSON types are taken as they are
+/// where they fit; strings go through [`cast_text`].
+pub fn cast_json(f: &Field, v: &Value, missing: &[String], today: NaiveDate, opts: CastOptions) -> Cast {
+    match (f.field_type, v) {
+        (_, Value::Null) => check_constraints(f, Cell::Null, "", Vec::new()),
+        (FieldType::Integer | FieldType::Year, Value::Number(n)) => match n.as_i64() {
+            Some(i) => check_constraints(f, Cell::Int(i), &n.to_string(), Vec::new()),
+            None => Cast { value: Cell::Null, problems: vec![type_error(f, &n.to_string())] },
+        },
+        (FieldType::Number, Value::Number(n)) => match n.as_f64() {
+            Some(x) => check_constraints(f, Cell::Num(x), &n.to_string(), Vec::new()),
+            None => Cast { value: Cell::Null, problems: vec![type_error(f, &n.to_string())] },
+        },
+        (FieldType::Boolean, Value::Bool(b)) => check_constraints(f, Cell::Bool(*b), &b.to_string(), Vec::new()),
+        (FieldType::Object | FieldType::Geojson, Value::Object(_))
+        | (FieldType::Array | FieldType::List, Value::Array(_)) => {
+            check_constraints(f, Cell::Json(v.clone()), &v.to_string(), Vec::new())
+        }
+        (FieldType::Any, other) if !other.is_string() => {
+            check_constraints(f, Cell::Json(other.clone()), &other.to_string(), Vec::new())
+        }
+        (_, Value::String(s)) => cast_text(f, s, missing, today, opts),
+        (_, other) => Cast { value: Cell::Null, problems: vec![type_error(f, &other.to_string())] },
+    }
+}
+
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() })
+}
+
+fn constraint(en: String, zh: String) -> CellProblem {
+    CellProblem::error("constraint-error", en, zh)
+}
+
+fn bound_cell(f: &Field, v: &Value) -> Option<Cell> {
+    match f.field_type {
+        FieldType::Integer | FieldType::Year => v.as_i64().map(Cell::Int),
+        FieldType::Number => v.as_f64().map(Cell::Num),
+        FieldType::Date => v.as_str().and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()).map(Cell::Date),
+        FieldType::Time => v.as_str().and_then(|s| NaiveTime::parse_from_str(s, "%H:%M:%S").ok()).map(Cell::Time),
+        FieldType::Datetime => v.as_str().and_then(|s| {
+            DateTime::parse_from_rfc3339(s).ok().map(|d| Cell::DateTime(d.with_timezone(&Utc))).or_else(|| {
+                NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
+                    .ok()
+                    .and_then(|n| cst().from_local_datetime(&n).single())
+                    .map(|d| Cell::DateTime(d.with_timezone(&Utc)))
+            })
+        }),
+        FieldType::Yearmonth | FieldType::Duration | FieldType::String => v.as_str().map(|s| Cell::Text(s.to_string())),
+        _ => None,
+    }
+}
+
+fn enum_matches(f: &Field, value: &Cell, allowed: &[Value], today: NaiveDate) -> bool {
+    allowed.iter().any(|a| {
+        let parsed = match (f.field_type, a) {
+            (_, Value::String(s)) => parse_text(f, s, today, CastOptions::default()).0,
+            (FieldType::Integer | FieldType::Year, Value::Number(n)) => n.as_i64().map(Cell::Int),
+            (FieldType::Number, Value::Number(n)) => n.as_f64().map(Cell::Num),
+            (FieldType::Boolean, Value::Bool(b)) => Some(Cell::Bool(*b)),
+            (_, other) => Some(Cell::Json(other.clone())),
+        };
+        parsed.as_ref() == Some(value)
+    })
+}
+
+fn check_constraints(f: &Field, value: Cell, raw: &str, mut problems: Vec<CellProblem>) -> Cast {
+    let c = &f.constraints;
+    if value.is_null() {
+        if c.required {
+            problems.push(constraint(
+                format!("field \"{}\" is required", f.name),
+                format!("字段“{}”（{}）为必填项", f.label(), f.name),
+            ));
+        }
+        return Cast { value, problems };
+    }
+    let len = match &value {
+        Cell::Text(s) => Some(s.chars().count() as u64),
+        Cell::Json(Value::Array(a)) => Some(a.len() as u64),
+        Cell::Json(Value::Object(o)) => Some(o.len() as u64),
+        _ => None,
+    };
+    if let (Some(n), Some(min)) = (len, c.min_length) {
+        if n < min {
+            problems
+                .push(constraint(format!("length {n} is below minLength {min}"), format!("长度{n}小于最小长度{min}")));
+        }
+    }
+    if let (Some(n), Some(max)) = (len, c.max_length) {
+        if n > max {
+            problems
+                .push(constraint(format!("length {n} exceeds maxLength {max}"), format!("长度{n}超过最大长度{max}")));
+        }
+    }
+    let cmp = |b: &Option<Value>| b.as_ref().and_then(|b| bound_cell(f, b)).and_then(|b| value.partial_cmp_cell(&b));
+    if matches!(cmp(&c.minimum), Some(Ordering::Less)) {
+        problems.push(constraint(
+            format!("{raw} is below the minimum {}", c.minimum.as_ref().map(Value::to_string).unwrap_or_default()),
+            format!("{raw}小于最小值{}", c.minimum.as_ref().map(Value::to_string).unwrap_or_default()),
+        ));
+    }
+    if matches!(cmp(&c.maximum), Some(Ordering::Greater)) {
+        problems.push(constraint(
+            format!("{raw} is above the maximum {}", c.maximum.as_ref().map(Value::to_string).unwrap_or_default()),
+            format!("{raw}大于最大值{}", c.maximum.as_ref().map(Value::to_string).unwrap_or_default()),
+        ));
+    }
+    if matches!(cmp(&c.exclusive_minimum), Some(Ordering::Less | Ordering::Equal)) {
+        problems
+            .push(constraint(format!("{raw} must be above the exclusive minimum"), format!("{raw}应大于下限（不含）")));
+    }
+    if matches!(cmp(&c.exclusive_maximum), Some(Ordering::Greater | Ordering::Equal)) {
+        problems
+            .push(constraint(format!("{raw} must be below the exclusive maximum"), format!("{raw}应小于上限（不含）")));
+    }
+    if let (Some(p), Cell::Text(s)) = (&c.pattern, &value) {
+        if let Some(re) = compiled_pattern(p) {
+            if !re.is_match(s) {
+                problems.push(constraint(
+                    format!("\"{s}\" does not match the pattern {p}"),
+                    format!("“{s}”不符合格式要求{p}"),
+                ));
+            }
+        }
+    }
+    if let Some(allowed) = &c.enum_values {
+        if !enum_matches(f, &value, allowed, NaiveDate::MAX) {
+            let list: Vec<String> =
+                allowed.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect();
+            problems.push(constraint(
+                format!("\"{raw}\" is not one of {}", list.join(", ")),
+                format!("“{raw}”不在可选值（{}）之中", list.join("、")),
+            ));
+        }
+    }
+    Cast { value, problems }
+}
+
+/// Patterns are compiled once per process and reused (schemas repeat them per row).
+fn compiled_pattern(p: &str) -> Option<regex::Regex> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static CACHE: std::sync::OnceLock<Mutex<HashMap<String, Option<regex::Regex>>>> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut map = cache.lock().ok()?;
+    map.entry(p.to_string()).or_insert_with(|| regex::Regex::new(&format!("^(?:{p})$")).ok()).clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::TableSchema;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 28).unwrap()
+    }
+
+    fn field(v: Value) -> Field {
+        TableSchema::parse(&json!({ "fields": [v] })).unwrap().fields.remove(0)
+    }
+
+    fn cast(f: &Field, raw: &str) -> Cast {
+        cast_text(f, raw, &[String::new()], today(), CastOptions::default())
+    }
+
+    fn codes(c: &Cast) -> Vec<&'static str> {
+        c.problems.iter().map(|p| p.code).collect()
+    }
+
+    #[test]
+    fn id_numbers() {
+        let f = field(json!({"name": "sfzh", "format": "id-number", "constraints": {"required": true}}));
+        assert_eq!(cast(&f, "320402199003071235").value, Cell::Text("320402199003071235".into()));
+        assert_eq!(codes(&cast(&f, "320402199003071230")), vec!["id-number-check"]);
+        assert_eq!(codes(&cast(&f, "320404200002300014")), vec!["id-number-check"]);
+        assert_eq!(codes(&cast(&f, "12345")), vec!["type-error"]);
+        assert_eq!(codes(&cast(&f, "")), vec!["constraint-error"]);
+        let lower = cast(&f, "11010519491231002x");
+        assert_eq!(lower.value, Cell::Text("11010519491231002X".into()));
+        assert!(!lower.has_error());
+        assert_eq!(lower.problems[0].severity, Severity::Warning);
+    }
+
+    #[test]
+    fn usccs_warn_or_enforce() {
+        let f = field(json!({"name": "u", "format": "uscc"}));
+        assert!(cast(&f, "91320402123456788Q").problems.is_empty());
+        let bad = cast(&f, "91320402123456780X");
+        assert!(!bad.has_error());
+        assert_eq!(codes(&bad), vec!["uscc-check"]);
+        let strict = cast_text(&f, "91320402123456780X", &[], today(), CastOptions { enforce_uscc_check: true });
+        assert!(strict.has_error());
+        assert_eq!(codes(&cast(&f, "9132040212345678OQ")), vec!["type-error"]);
+    }
+
+    #[test]
+    fn numbers_dates_booleans() {
+        let i = field(json!({"name": "n", "type": "integer", "constraints": {"minimum": 0, "maximum": 150}}));
+        assert_eq!(cast(&i, "42").value, Cell::Int(42));
+        assert_eq!(codes(&cast(&i, "4.2")), vec!["type-error"]);
+        assert_eq!(codes(&cast(&i, "151")), vec!["constraint-error"]);
+        assert_eq!(codes(&cast(&i, "-1")), vec!["constraint-error"]);
+        let g = field(json!({"name": "n", "type": "number", "groupChar": ","}));
+        assert_eq!(cast(&g, "1,234.5").value, Cell::Num(1234.5));
+        let d = field(json!({"name": "d", "type": "date"}));
+        assert_eq!(cast(&d, "2024-02-29").value, Cell::Date(NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()));
+        assert_eq!(codes(&cast(&d, "2023-02-29")), vec!["type-error"]);
+        let da = field(json!({"name": "d", "type": "date", "format": "any"}));
+        assert!(!cast(&da, "2024年3月1日").has_error());
+        let dp = field(json!({"name": "d", "type": "date", "format": "%Y%m%d"}));
+        assert!(!cast(&dp, "20240301").has_error());
+        let dt = field(json!({"name": "t", "type": "datetime"}));
+        let v = cast(&dt, "2026-01-01T08:00:00").value;
+        assert_eq!(
+            v,
+            Cell::DateTime(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()),
+            "naive times are China Standard Time"
+        );
+        let b = field(json!({"name": "b", "type": "boolean", "trueValues": ["是"], "falseValues": ["否"]}));
+        assert_eq!(cast(&b, "是").value, Cell::Bool(true));
+        assert_eq!(codes(&cast(&b, "true")), vec!["type-error"]);
+    }
+
+    #[test]
+    fn strings_and_constraints() {
+        let e = field(json!({"name": "xb", "constraints": {"enum": ["男", "女"]}}));
+        assert!(cast(&e, "男").problems.is_empty());
+        assert_eq!(codes(&cast(&e, "未知")), vec!["constraint-error"]);
+        let p = field(json!({"name": "yb", "constraints": {"pattern": "[0-9]{6}", "maxLength": 6}}));
+        assert!(cast(&p, "213000").problems.is_empty());
+        assert_eq!(codes(&cast(&p, "21300")), vec!["constraint-error"]);
+        let m = field(json!({"name": "m", "format": "mobile"}));
+        assert_eq!(cast(&m, "138 1234 5678").value, Cell::Text("13812345678".into()));
+        assert_eq!(codes(&cast(&m, "12812345678")), vec!["mobile"]);
+        let a = field(json!({"name": "qh", "format": "admin-code"}));
+        assert_eq!(codes(&cast(&a, "990000")), vec!["admin-code"]);
+        let g = field(json!({"name": "g", "type": "geopoint"}));
+        assert!(!cast(&g, "119.97, 31.78").has_error());
+        assert!(cast(&g, "200, 31").has_error());
+        let missing = cast_text(&e, "NA", &["NA".to_string()], today(), CastOptions::default());
+        assert_eq!(missing.value, Cell::Null);
+    }
+
+    #[test]
+    fn json_values() {
+        let i = field(json!({"name": "n", "type": "integer"}));
+        assert_eq!(cast_json(&i, &json!(7), &[], today(), CastOptions::default()).value, Cell::Int(7));
+        assert_eq!(cast_json(&i, &json!("7"), &[], today(), CastOptions::default()).value, Cell::Int(7));
+        assert!(cast_json(&i, &json!(7.5), &[], today(), CastOptions::default()).has_error());
+        assert!(cast_json(&i, &json!([1]), &[], today(), CastOptions::default()).has_error());
+    }
+
+    proptest! {
+        #[test]
+        fn casting_never_panics(raw in "\\PC{0,40}", ty in 0usize..16) {
+            let f = field(json!({"name": "x", "type": FieldType::ALL[ty].as_str()}));
+            let _ = cast(&f, &raw);
+        }
+
+        #[test]
+        fn integers_round_trip(n in any::<i64>()) {
+            let f = field(json!({"name": "x", "type": "integer"}));
+            prop_assert_eq!(cast(&f, &n.to_string()).value, Cell::Int(n));
+        }
+    }
+}
