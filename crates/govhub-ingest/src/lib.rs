@@ -1,0 +1,1 @@
+//! Delivery readers (being written).
