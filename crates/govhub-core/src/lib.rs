@@ -8,6 +8,7 @@
 pub mod authz;
 pub mod cells;
 pub mod clock;
+pub mod delivery;
 pub mod error;
 pub mod input;
 pub mod model;

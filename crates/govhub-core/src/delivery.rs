@@ -1,0 +1,608 @@
+//! Deliveries: a department hands over a batch of rows for one of its datasets.
+//!
+//! This module holds what a delivery *is* (mode, status, report, problems) and the
+//! [`RowValidator`], which maps a file's columns onto the dataset's fields and turns
+//! each raw record into either a [`ValidRow`] (typed cells, key, content hash) or a
+//! [`QuarantinedRow`] (with every problem: row, field, code, masked value, messages).
+//! Reading files is `govhub-ingest`'s job; writing rows is the store's.
+
+use crate::cells::{cast_json, cast_text, CastOptions, Cell, CellProblem, Severity};
+use crate::names::DatasetCode;
+use crate::schema::{Field, TableSchema};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
+use xxhash_rust::xxh3::{xxh3_128, Xxh3};
+
+/// Incremental (upsert only) or a full snapshot (keys absent from it are deleted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryMode {
+    Incremental,
+    Snapshot,
+}
+
+impl DeliveryMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryMode::Incremental => "incremental",
+            DeliveryMode::Snapshot => "snapshot",
+        }
+    }
+    pub fn parse(s: &str) -> Option<DeliveryMode> {
+        match s {
+            "incremental" => Some(DeliveryMode::Incremental),
+            "snapshot" => Some(DeliveryMode::Snapshot),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Running => "running",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<DeliveryStatus> {
+        match s {
+            "running" => Some(DeliveryStatus::Running),
+            "succeeded" => Some(DeliveryStatus::Succeeded),
+            "failed" => Some(DeliveryStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// Why a whole delivery failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryFailure {
+    pub code: String,
+    pub message: String,
+    pub message_zh: String,
+}
+
+/// The delivery report (the API's answer and the record kept).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeliveryReport {
+    pub id: i64,
+    pub dataset: DatasetCode,
+    pub status: DeliveryStatus,
+    pub mode: DeliveryMode,
+    pub format: String,
+    pub encoding: String,
+    pub schema_version: i32,
+    pub submitted_by: String,
+    pub rows_read: u64,
+    pub rows_accepted: u64,
+    pub rows_inserted: u64,
+    pub rows_updated: u64,
+    pub rows_unchanged: u64,
+    pub rows_quarantined: u64,
+    pub warnings: u64,
+    pub rows_deleted: u64,
+    pub duration_ms: u64,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<DeliveryFailure>,
+}
+
+/// One problem found in a row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Problem {
+    /// 1 = first data row.
+    pub row: u64,
+    pub field: Option<String>,
+    pub code: String,
+    pub severity: &'static str,
+    /// The offending value, masked when the field is sensitive.
+    pub value: Option<String>,
+    pub message: String,
+    pub message_zh: String,
+}
+
+/// A row that failed validation, kept whole so it can be fixed and re-delivered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuarantinedRow {
+    pub row: u64,
+    /// The row as delivered: column label → raw text (sensitive values masked).
+    pub raw: Map<String, Value>,
+    pub problems: Vec<Problem>,
+}
+
+/// A row that passed: typed cells in schema field order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidRow {
+    pub row: u64,
+    pub cells: Vec<Cell>,
+    /// Canonical primary-key text (fields joined by U+001F); the row number when the
+    /// dataset has no primary key.
+    pub key: String,
+    /// xxh3-64 over the canonical cell texts: unchanged rows are detected by it.
+    pub hash: i64,
+    pub warnings: Vec<Problem>,
+}
+
+/// What a raw record became.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowOutcome {
+    Valid(ValidRow),
+    Quarantined(QuarantinedRow),
+    /// A row with no content (Frictionless `blank-row`): reported, not stored.
+    Blank(QuarantinedRow),
+}
+
+/// A header problem: the delivery cannot proceed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderError {
+    pub code: &'static str,
+    pub message: String,
+    pub message_zh: String,
+}
+
+/// Mask a sensitive value for reports: keep a little at both ends.
+pub fn mask(value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    let n = chars.len();
+    match n {
+        0 => String::new(),
+        1 => "*".into(),
+        2 => format!("{}*", chars[0]),
+        3..=6 => format!("{}{}{}", chars[0], "*".repeat(n - 2), chars[n - 1]),
+        _ => {
+            let keep = (n / 4).min(6);
+            format!(
+                "{}{}{}",
+                chars[..keep].iter().collect::<String>(),
+                "*".repeat(n - 2 * keep),
+                chars[n - keep..].iter().collect::<String>()
+            )
+        }
+    }
+}
+
+/// Maps a delivery's columns to the schema and validates its rows.
+pub struct RowValidator {
+    schema: TableSchema,
+    /// For each schema field, the column index in the file (None = column absent).
+    columns: Vec<Option<usize>>,
+    /// Column labels as delivered.
+    labels: Vec<String>,
+    /// Label → field index for JSON objects (names and titles).
+    by_label: HashMap<String, usize>,
+    key_fields: Vec<usize>,
+    seen_keys: HashSet<u128>,
+    today: NaiveDate,
+    opts: CastOptions,
+}
+
+impl RowValidator {
+    /// For CSV/XLSX: map header labels (field names or titles) to fields. Unknown
+    /// labels, duplicates and missing columns are header errors; missing columns are
+    /// allowed only for optional fields when the schema's `fieldsMatch` is `subset`
+    /// or `partial`.
+    pub fn for_header(
+        schema: &TableSchema,
+        header: &[String],
+        today: NaiveDate,
+        opts: CastOptions,
+    ) -> Result<RowValidator, HeaderError> {
+        let by_label = label_map(schema);
+        let mut columns = vec![None; schema.fields.len()];
+        for (i, label) in header.iter().enumerate() {
+            let label = label.trim();
+            if label.is_empty() {
+                return Err(HeaderError {
+                    code: "blank-label",
+                    message: format!("column {} has no header", i + 1),
+                    message_zh: format!("第{}列缺少表头", i + 1),
+                });
+            }
+            let Some(&fi) = by_label.get(label) else {
+                let known: Vec<String> = schema.fields.iter().map(|f| format!("{}({})", f.name, f.label())).collect();
+                return Err(HeaderError {
+                    code: "extra-label",
+                    message: format!(
+                        "column \"{label}\" is not a field of this dataset (fields: {})",
+                        known.join(", ")
+                    ),
+                    message_zh: format!("列“{label}”不是本数据集的字段（字段：{}）", known.join("、")),
+                });
+            };
+            if columns[fi].is_some() {
+                return Err(HeaderError {
+                    code: "duplicate-label",
+                    message: format!("field \"{}\" appears in more than one column", schema.fields[fi].name),
+                    message_zh: format!("字段“{}”出现在多列中", schema.fields[fi].label()),
+                });
+            }
+            columns[fi] = Some(i);
+        }
+        let partial = matches!(schema.fields_match.as_deref(), Some("subset" | "partial"));
+        for (fi, f) in schema.fields.iter().enumerate() {
+            if columns[fi].is_none() && (!partial || !f.is_optional(schema)) {
+                return Err(HeaderError {
+                    code: "missing-label",
+                    message: format!("the file has no column for field \"{}\" ({})", f.name, f.label()),
+                    message_zh: format!("文件缺少字段“{}”（{}）对应的列", f.label(), f.name),
+                });
+            }
+        }
+        Ok(Self::build(schema, columns, header.to_vec(), by_label, today, opts))
+    }
+
+    /// For JSON Lines: objects are matched by key (field names or titles).
+    pub fn for_objects(schema: &TableSchema, today: NaiveDate, opts: CastOptions) -> RowValidator {
+        let by_label = label_map(schema);
+        let labels = schema.fields.iter().map(|f| f.name.clone()).collect();
+        Self::build(schema, vec![None; schema.fields.len()], labels, by_label, today, opts)
+    }
+
+    fn build(
+        schema: &TableSchema,
+        columns: Vec<Option<usize>>,
+        labels: Vec<String>,
+        by_label: HashMap<String, usize>,
+        today: NaiveDate,
+        opts: CastOptions,
+    ) -> RowValidator {
+        let key_fields =
+            schema.primary_key.iter().filter_map(|k| schema.fields.iter().position(|f| &f.name == k)).collect();
+        RowValidator {
+            schema: schema.clone(),
+            columns,
+            labels,
+            by_label,
+            key_fields,
+            seen_keys: HashSet::new(),
+            today,
+            opts,
+        }
+    }
+
+    pub fn schema(&self) -> &TableSchema {
+        &self.schema
+    }
+
+    fn problem(&self, row: u64, field: Option<&Field>, raw: Option<&str>, p: CellProblem) -> Problem {
+        Problem {
+            row,
+            field: field.map(|f| f.name.clone()),
+            code: p.code.to_string(),
+            severity: if p.severity == Severity::Error { "error" } else { "warning" },
+            value: raw.map(|r| if field.is_some_and(|f| f.sensitive) { mask(r) } else { r.to_string() }),
+            message: p.message_en,
+            message_zh: p.message_zh,
+        }
+    }
+
+    fn raw_map(&self, cells: &[String]) -> Map<String, Value> {
+        let mut m = Map::new();
+        for (i, v) in cells.iter().enumerate() {
+            let label = self.labels.get(i).cloned().unwrap_or_else(|| format!("column {}", i + 1));
+            let sensitive = self.by_label.get(label.as_str()).is_some_and(|fi| self.schema.fields[*fi].sensitive);
+            m.insert(label, Value::String(if sensitive { mask(v) } else { v.clone() }));
+        }
+        m
+    }
+
+    /// Validate a text record (CSV/XLSX).
+    pub fn text_row(&mut self, row: u64, cells: &[String]) -> RowOutcome {
+        if cells.iter().all(|c| c.trim().is_empty()) {
+            return RowOutcome::Blank(self.blank(row, self.raw_map(cells)));
+        }
+        let mut problems = Vec::new();
+        if cells.len() > self.labels.len() {
+            problems.push(Problem {
+                row,
+                field: None,
+                code: "extra-cell".into(),
+                severity: "error",
+                value: None,
+                message: format!("the row has {} cells but the header has {}", cells.len(), self.labels.len()),
+                message_zh: format!("该行有{}个单元格，表头只有{}列", cells.len(), self.labels.len()),
+            });
+        }
+        let mut typed = Vec::with_capacity(self.schema.fields.len());
+        for fi in 0..self.schema.fields.len() {
+            let f = &self.schema.fields[fi];
+            let raw = match self.columns[fi] {
+                Some(ci) => match cells.get(ci) {
+                    Some(v) => Some(v.as_str()),
+                    None => {
+                        problems.push(Problem {
+                            row,
+                            field: Some(f.name.clone()),
+                            code: "missing-cell".into(),
+                            severity: "error",
+                            value: None,
+                            message: format!("the row ends before the cell for field \"{}\"", f.name),
+                            message_zh: format!("该行缺少字段“{}”的单元格", f.label()),
+                        });
+                        typed.push(Cell::Null);
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            let cast = match raw {
+                Some(r) => cast_text(f, r, &self.schema.missing_values, self.today, self.opts),
+                None => cast_text(f, "", &[String::new()], self.today, self.opts),
+            };
+            for p in cast.problems {
+                problems.push(self.problem(row, Some(f), raw, p));
+            }
+            typed.push(cast.value);
+        }
+        let raw = self.raw_map(cells);
+        self.finish(row, typed, problems, raw)
+    }
+
+    /// Validate a JSON object (JSON Lines).
+    pub fn json_row(&mut self, row: u64, obj: &Map<String, Value>) -> RowOutcome {
+        if obj.is_empty() {
+            return RowOutcome::Blank(self.blank(row, Map::new()));
+        }
+        let mut problems = Vec::new();
+        let mut values: Vec<Option<&Value>> = vec![None; self.schema.fields.len()];
+        for (k, v) in obj {
+            match self.by_label.get(k.as_str()) {
+                Some(&fi) => values[fi] = Some(v),
+                None => problems.push(Problem {
+                    row,
+                    field: Some(k.clone()),
+                    code: "extra-cell".into(),
+                    severity: "error",
+                    value: None,
+                    message: format!("\"{k}\" is not a field of this dataset"),
+                    message_zh: format!("“{k}”不是本数据集的字段"),
+                }),
+            }
+        }
+        let mut typed = Vec::with_capacity(values.len());
+        for (fi, v) in values.iter().enumerate() {
+            let f = &self.schema.fields[fi];
+            let cast = cast_json(f, v.unwrap_or(&Value::Null), &self.schema.missing_values, self.today, self.opts);
+            let raw_text = v.map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+            for p in cast.problems {
+                problems.push(self.problem(row, Some(f), raw_text.as_deref(), p));
+            }
+            typed.push(cast.value);
+        }
+        let mut raw = Map::new();
+        for (k, v) in obj {
+            let sensitive = self.by_label.get(k.as_str()).is_some_and(|fi| self.schema.fields[*fi].sensitive);
+            let text = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+            raw.insert(k.clone(), Value::String(if sensitive { mask(&text) } else { text }));
+        }
+        self.finish(row, typed, problems, raw)
+    }
+
+    /// A record the reader could not parse at all (e.g. a JSON line that is not JSON).
+    pub fn unreadable(&self, row: u64, code: &str, message: String, message_zh: String) -> QuarantinedRow {
+        QuarantinedRow {
+            row,
+            raw: Map::new(),
+            problems: vec![Problem {
+                row,
+                field: None,
+                code: code.into(),
+                severity: "error",
+                value: None,
+                message,
+                message_zh,
+            }],
+        }
+    }
+
+    fn blank(&self, row: u64, raw: Map<String, Value>) -> QuarantinedRow {
+        QuarantinedRow {
+            row,
+            raw,
+            problems: vec![Problem {
+                row,
+                field: None,
+                code: "blank-row".into(),
+                severity: "error",
+                value: None,
+                message: "the row is empty".into(),
+                message_zh: "该行为空行".into(),
+            }],
+        }
+    }
+
+    fn finish(
+        &mut self,
+        row: u64,
+        cells: Vec<Cell>,
+        mut problems: Vec<Problem>,
+        raw: Map<String, Value>,
+    ) -> RowOutcome {
+        let has_error = problems.iter().any(|p| p.severity == "error");
+        let key = if self.key_fields.is_empty() {
+            row.to_string()
+        } else {
+            self.key_fields.iter().map(|&i| cells[i].to_text()).collect::<Vec<_>>().join("\u{1f}")
+        };
+        if !has_error && !self.key_fields.is_empty() {
+            // A key repeated within one delivery: the later row is quarantined.
+            if !self.seen_keys.insert(xxh3_128(key.as_bytes())) {
+                let shown = if self.key_fields.iter().any(|&i| self.schema.fields[i].sensitive) {
+                    mask(&key)
+                } else {
+                    key.replace('\u{1f}', ", ")
+                };
+                problems.push(Problem {
+                    row,
+                    field: Some(self.schema.primary_key.join(",")),
+                    code: "primary-key".into(),
+                    severity: "error",
+                    value: Some(shown.clone()),
+                    message: format!("primary key {shown} already appeared earlier in this delivery"),
+                    message_zh: format!("主键{shown}在本次交付中重复出现"),
+                });
+            }
+        }
+        if problems.iter().any(|p| p.severity == "error") {
+            return RowOutcome::Quarantined(QuarantinedRow { row, raw, problems });
+        }
+        RowOutcome::Valid(ValidRow { row, hash: content_hash(&cells), cells, key, warnings: problems })
+    }
+}
+
+fn label_map(schema: &TableSchema) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for (i, f) in schema.fields.iter().enumerate() {
+        if let Some(t) = &f.title {
+            m.entry(t.trim().to_string()).or_insert(i);
+        }
+    }
+    // Names win over titles.
+    for (i, f) in schema.fields.iter().enumerate() {
+        m.insert(f.name.clone(), i);
+    }
+    m
+}
+
+/// xxh3 over the canonical texts of the cells, with separators and null markers.
+pub fn content_hash(cells: &[Cell]) -> i64 {
+    let mut h = Xxh3::new();
+    for c in cells {
+        match c {
+            Cell::Null => h.update(&[0]),
+            other => {
+                h.update(&[1]);
+                h.update(other.to_text().as_bytes());
+            }
+        }
+        h.update(&[0x1f]);
+    }
+    h.digest() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema() -> TableSchema {
+        TableSchema::parse(&json!({
+            "fields": [
+                {"name": "sfzh", "title": "公民身份号码", "format": "id-number", "sensitive": true},
+                {"name": "xm", "title": "姓名", "constraints": {"required": true}, "sensitive": true},
+                {"name": "nl", "title": "年龄", "type": "integer", "constraints": {"minimum": 0}}
+            ],
+            "primaryKey": "sfzh"
+        }))
+        .unwrap()
+    }
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 28).unwrap()
+    }
+
+    fn header(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn header_by_name_or_title_in_any_order() {
+        let v =
+            RowValidator::for_header(&schema(), &header(&["年龄", "sfzh", "姓名"]), today(), CastOptions::default());
+        assert!(v.is_ok());
+        let e = RowValidator::for_header(
+            &schema(),
+            &header(&["sfzh", "xm", "nl", "colour"]),
+            today(),
+            CastOptions::default(),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.code, "extra-label");
+        let e = RowValidator::for_header(&schema(), &header(&["sfzh", "nl"]), today(), CastOptions::default())
+            .err()
+            .unwrap();
+        assert_eq!(e.code, "missing-label");
+        assert!(e.message_zh.contains("姓名"));
+        let e = RowValidator::for_header(
+            &schema(),
+            &header(&["sfzh", "xm", "姓名", "nl"]),
+            today(),
+            CastOptions::default(),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.code, "duplicate-label");
+    }
+
+    #[test]
+    fn rows_valid_quarantined_and_duplicate_keys() {
+        let mut v =
+            RowValidator::for_header(&schema(), &header(&["sfzh", "xm", "nl"]), today(), CastOptions::default())
+                .unwrap();
+        let ok = v.text_row(1, &header(&["320402199003071235", "张三", "36"]));
+        let RowOutcome::Valid(r) = ok else { panic!("{ok:?}") };
+        assert_eq!(r.key, "320402199003071235");
+        assert_eq!(r.cells[2], Cell::Int(36));
+
+        let bad = v.text_row(2, &header(&["320402199003071230", "", "-3"]));
+        let RowOutcome::Quarantined(q) = bad else { panic!("{bad:?}") };
+        let codes: Vec<&str> = q.problems.iter().map(|p| p.code.as_str()).collect();
+        assert_eq!(codes, vec!["id-number-check", "constraint-error", "constraint-error"]);
+        // Sensitive values are masked in reports.
+        assert_eq!(q.problems[0].value.as_deref(), Some("3204**********1230"));
+        assert_ne!(q.raw["sfzh"], json!("320402199003071230"));
+
+        let dup = v.text_row(3, &header(&["320402199003071235", "李四", "40"]));
+        let RowOutcome::Quarantined(q) = dup else { panic!("{dup:?}") };
+        assert_eq!(q.problems[0].code, "primary-key");
+
+        let ragged = v.text_row(4, &header(&["11010519491231002X", "王五"]));
+        let RowOutcome::Quarantined(q) = ragged else { panic!() };
+        assert_eq!(q.problems[0].code, "missing-cell");
+        let extra = v.text_row(5, &header(&["440524188001010014", "赵六", "1", "x"]));
+        let RowOutcome::Quarantined(q) = extra else { panic!() };
+        assert_eq!(q.problems[0].code, "extra-cell");
+        assert!(matches!(v.text_row(6, &header(&["", "", ""])), RowOutcome::Blank(_)));
+    }
+
+    #[test]
+    fn json_rows() {
+        let mut v = RowValidator::for_objects(&schema(), today(), CastOptions::default());
+        let ok = v.json_row(1, json!({"sfzh": "320402199003071235", "姓名": "张三", "nl": 36}).as_object().unwrap());
+        assert!(matches!(ok, RowOutcome::Valid(_)));
+        let bad = v.json_row(
+            2,
+            json!({"sfzh": "11010519491231002X", "xm": "李四", "nl": "x", "extra": 1}).as_object().unwrap(),
+        );
+        let RowOutcome::Quarantined(q) = bad else { panic!() };
+        let codes: Vec<&str> = q.problems.iter().map(|p| p.code.as_str()).collect();
+        assert_eq!(codes, vec!["extra-cell", "type-error"]);
+    }
+
+    #[test]
+    fn hashes_differ_on_content_not_on_identity() {
+        let a = content_hash(&[Cell::Text("a".into()), Cell::Null]);
+        let b = content_hash(&[Cell::Text("a".into()), Cell::Text(String::new())]);
+        assert_ne!(a, b, "null and empty string differ");
+        assert_eq!(a, content_hash(&[Cell::Text("a".into()), Cell::Null]));
+    }
+
+    #[test]
+    fn masking() {
+        assert_eq!(mask("张三"), "张*");
+        assert_eq!(mask("13812345678"), "13*******78");
+        assert_eq!(mask("欧阳娜娜"), "欧**娜");
+    }
+}
