@@ -1,6 +1,6 @@
 //! Time is injected, so deadlines, session expiry and audit times are testable.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, Timelike, Utc};
 use std::sync::Mutex;
 
 pub trait Clock: Send + Sync + 'static {
@@ -12,8 +12,11 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// Truncated to microseconds, the precision both stores keep, so a value read back
+    /// equals the value written.
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        let now = Utc::now();
+        now.with_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now)
     }
 }
 

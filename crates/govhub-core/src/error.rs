@@ -55,6 +55,7 @@ codes! {
     UnknownDataset => "unknown_dataset", "Unknown dataset", "数据集不存在";
     InvalidDataset => "invalid_dataset", "Invalid dataset metadata", "数据集元数据不合法";
     InvalidSchema => "invalid_schema", "Invalid table schema", "表结构（Table Schema）不合法";
+    ConcurrentChange => "concurrent_change", "Changed by someone else meanwhile; retry", "数据已被他人同时修改，请重试";
     // Platform
     RateLimited => "rate_limited", "Too many requests", "请求过于频繁";
     Unavailable => "unavailable", "Service unavailable", "服务暂不可用";

@@ -74,7 +74,8 @@ macro_rules! code_newtype {
 }
 
 code_newtype!(OrgCode, Code::InvalidOrg, "organisation code", "机构代码", 64);
-code_newtype!(DatasetCode, Code::InvalidDataset, "dataset code", "数据集编码", 64);
+// 50 characters: the typed table `ds_<code>_v<N>` must fit PostgreSQL's 63-byte names.
+code_newtype!(DatasetCode, Code::InvalidDataset, "dataset code", "数据集编码", 50);
 
 impl DatasetCode {
     /// The SQL-safe stem used for the dataset's typed tables: lower-case, `-` → `_`.
@@ -152,7 +153,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn table_stem_is_sql_safe(s in "[A-Za-z0-9][A-Za-z0-9_-]{0,63}") {
+        fn table_stem_is_sql_safe(s in "[A-Za-z0-9][A-Za-z0-9_-]{0,49}") {
             let c = DatasetCode::parse(&s).unwrap();
             prop_assert!(c.table_stem().chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_'));
         }

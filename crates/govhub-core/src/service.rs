@@ -67,7 +67,22 @@ pub fn store_err(e: StoreError) -> Error {
         StoreError::Conflict { what: "user" } => Error::bare(Code::UserExists),
         StoreError::Conflict { what: "dataset" } => Error::bare(Code::DatasetExists),
         StoreError::NotFound { what: "dataset" } => Error::bare(Code::UnknownDataset),
+        StoreError::Conflict { what: "schema_version" } => Error::bare(Code::ConcurrentChange),
         other => Error::internal(other),
+    }
+}
+
+/// What an audit entry is about.
+struct Audit<'a> {
+    action: &'a str,
+    target: &'a str,
+    outcome: Outcome,
+    on_behalf_of: Option<&'a OrgCode>,
+}
+
+impl<'a> Audit<'a> {
+    fn of(action: &'a str, target: &'a str, outcome: Outcome) -> Self {
+        Audit { action, target, outcome, on_behalf_of: None }
     }
 }
 
@@ -96,25 +111,16 @@ impl Hub {
 
     // ------------------------------------------------------------------ audit
 
-    async fn audit(
-        &self,
-        p: &Principal,
-        action: &str,
-        target: &str,
-        outcome: Outcome,
-        on_behalf_of: Option<&OrgCode>,
-        detail: Value,
-        ctx: &Ctx,
-    ) -> Result<()> {
+    async fn audit(&self, p: &Principal, what: Audit<'_>, detail: Value, ctx: &Ctx) -> Result<()> {
         let ev = NewAuditEvent {
             at: self.clock.now(),
             actor: p.username.clone(),
             actor_role: Some(p.role),
             actor_org: p.org.clone(),
-            on_behalf_of: on_behalf_of.cloned(),
-            action: action.to_string(),
-            target: target.to_string(),
-            outcome,
+            on_behalf_of: what.on_behalf_of.cloned(),
+            action: what.action.to_string(),
+            target: what.target.to_string(),
+            outcome: what.outcome,
             detail,
             request_id: ctx.request_id.clone(),
         };
@@ -133,12 +139,14 @@ impl Hub {
                     Action::ReadOrgs | Action::ReadCatalog | Action::ReadUsers { .. } | Action::ReadAudit
                 );
                 if is_read {
-                    self.audit(p, name, target, Outcome::Allowed, on_behalf_of.as_ref(), Value::Null, ctx).await?;
+                    let what =
+                        Audit { on_behalf_of: on_behalf_of.as_ref(), ..Audit::of(name, target, Outcome::Allowed) };
+                    self.audit(p, what, Value::Null, ctx).await?;
                 }
                 Ok(Authorized { principal: p.clone(), action: name, on_behalf_of })
             }
             Decision::Deny { reason_en, reason_zh } => {
-                self.audit(p, name, target, Outcome::Denied, None, json!({ "reason": reason_en }), ctx).await?;
+                self.audit(p, Audit::of(name, target, Outcome::Denied), json!({ "reason": reason_en }), ctx).await?;
                 Err(Error::forbidden(reason_en, reason_zh))
             }
         }
@@ -157,7 +165,8 @@ impl Hub {
             Ok(_) => (Outcome::Succeeded, detail),
             Err(e) => (Outcome::Failed, json!({ "code": e.code.as_str(), "detail": detail })),
         };
-        self.audit(&auth.principal, auth.action, target, outcome, auth.on_behalf_of.as_ref(), detail, ctx).await?;
+        let what = Audit { on_behalf_of: auth.on_behalf_of.as_ref(), ..Audit::of(auth.action, target, outcome) };
+        self.audit(&auth.principal, what, detail, ctx).await?;
         result
     }
 
@@ -182,10 +191,7 @@ impl Hub {
             let _ = tokio_blocking(move || govhub_crypto::dummy_verify(&pw)).await;
             self.audit(
                 &anon,
-                "auth.sign_in",
-                &anon.username,
-                Outcome::Denied,
-                None,
+                Audit::of("auth.sign_in", &anon.username, Outcome::Denied),
                 json!({"reason": "unknown user"}),
                 ctx,
             )
@@ -198,10 +204,7 @@ impl Hub {
         if !ok {
             self.audit(
                 &principal,
-                "auth.sign_in",
-                user.username.as_str(),
-                Outcome::Denied,
-                None,
+                Audit::of("auth.sign_in", user.username.as_str(), Outcome::Denied),
                 json!({"reason": "wrong password"}),
                 ctx,
             )
@@ -211,10 +214,7 @@ impl Hub {
         if user.disabled {
             self.audit(
                 &principal,
-                "auth.sign_in",
-                user.username.as_str(),
-                Outcome::Denied,
-                None,
+                Audit::of("auth.sign_in", user.username.as_str(), Outcome::Denied),
                 json!({"reason": "disabled"}),
                 ctx,
             )
@@ -241,10 +241,7 @@ impl Hub {
         self.store.insert_session(&session).await.map_err(store_err)?;
         self.audit(
             &principal,
-            "auth.sign_in",
-            user.username.as_str(),
-            Outcome::Succeeded,
-            None,
+            Audit::of("auth.sign_in", user.username.as_str(), Outcome::Succeeded),
             json!({"kind": kind.as_str()}),
             ctx,
         )

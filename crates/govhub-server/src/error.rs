@@ -25,7 +25,7 @@ pub fn status_for(code: Code) -> StatusCode {
         Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Code::NotFound | Code::UnknownDataset => StatusCode::NOT_FOUND,
-        Code::OrgExists | Code::UserExists | Code::DatasetExists => StatusCode::CONFLICT,
+        Code::OrgExists | Code::UserExists | Code::DatasetExists | Code::ConcurrentChange => StatusCode::CONFLICT,
         Code::UnknownOrg | Code::InvalidOrg | Code::InvalidUser | Code::InvalidDataset | Code::InvalidSchema => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
