@@ -379,3 +379,109 @@ pub struct AuditQuery {
     pub after_seq: Option<i64>,
     pub limit: u32,
 }
+
+/// A stored record of a dataset: typed cells in schema order plus system columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub cells: Vec<crate::cells::Cell>,
+    pub version: i64,
+    pub delivery_id: Option<i64>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted: bool,
+}
+
+/// What happened to a record in one version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordOp {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl RecordOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordOp::Insert => "insert",
+            RecordOp::Update => "update",
+            RecordOp::Delete => "delete",
+        }
+    }
+    pub fn parse(s: &str) -> Option<RecordOp> {
+        match s {
+            "insert" => Some(RecordOp::Insert),
+            "update" => Some(RecordOp::Update),
+            "delete" => Some(RecordOp::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// One version of a record: the values it had from `valid_from` until `valid_to`
+/// (None = still current), and the delivery that wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordVersion {
+    pub version: i64,
+    pub op: RecordOp,
+    pub cells: Vec<crate::cells::Cell>,
+    pub delivery_id: Option<i64>,
+    pub valid_from: DateTime<Utc>,
+    pub valid_to: Option<DateTime<Utc>>,
+}
+
+/// Filter operators for record queries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FilterOp {
+    Eq(crate::cells::Cell),
+    In(Vec<crate::cells::Cell>),
+    /// Inclusive bounds; either may be absent.
+    Range(Option<crate::cells::Cell>, Option<crate::cells::Cell>),
+    /// Text prefix.
+    Prefix(String),
+    IsNull(bool),
+}
+
+/// A filter on one field (by index in the schema).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    pub field: usize,
+    pub op: FilterOp,
+}
+
+/// A page request over a dataset's records, ordered by primary key.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RecordQuery {
+    pub filters: Vec<Filter>,
+    /// Resume after this primary key (typed cells of the key fields).
+    pub after: Option<Vec<crate::cells::Cell>>,
+    pub limit: u32,
+    /// Read the dataset as it was at this time (history included).
+    pub as_of: Option<DateTime<Utc>>,
+    pub include_deleted: bool,
+}
+
+/// An entry of the sharing responsibility list (共享责任清单): which organisation owes
+/// which dataset, how often.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Responsibility {
+    pub dataset: DatasetCode,
+    pub org: OrgCode,
+    pub cycle: UpdateCycle,
+    pub note: Option<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Delivery statistics of one dataset (for compliance).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeliveryStats {
+    pub dataset: DatasetCode,
+    pub deliveries: u64,
+    pub failed: u64,
+    pub last_delivery_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub rows_read: u64,
+    pub rows_quarantined: u64,
+    /// Current (not deleted) records.
+    pub record_count: u64,
+}

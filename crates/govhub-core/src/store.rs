@@ -2,6 +2,7 @@
 //! `govhub-store` crate implements it once for SQLite and once for PostgreSQL, and its
 //! conformance suite holds both to the same behaviour.
 
+use crate::delivery::{DeliveryMode, DeliveryReport, DeliveryStatus, QuarantinedRow, ValidRow};
 use crate::model::*;
 use crate::names::{DatasetCode, OrgCode, Username};
 use crate::schema::Field;
@@ -30,6 +31,52 @@ impl StoreError {
     pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         StoreError::Backend(Box::new(e))
     }
+}
+
+/// A delivery's content as it streams from the validator to the store.
+#[derive(Debug)]
+pub enum DeliveryBatch {
+    /// Valid rows, in file order (the store may sort them).
+    Rows(Vec<ValidRow>),
+    /// Quarantined rows (kept with the delivery).
+    Quarantine(Vec<QuarantinedRow>),
+    /// Everything was sent: commit. A channel that closes without `Commit` aborts the
+    /// delivery and rolls everything back.
+    Commit,
+}
+
+/// A delivery as it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    pub dataset: DatasetCode,
+    pub schema_version: i32,
+    pub mode: DeliveryMode,
+    pub format: String,
+    pub encoding: String,
+    pub submitted_by: String,
+    pub org: OrgCode,
+    pub file_name: Option<String>,
+    pub started_at: DateTime<Utc>,
+}
+
+/// What applying a delivery did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyOutcome {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub deleted: u64,
+    pub quarantined: u64,
+}
+
+/// Listing deliveries.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeliveryQuery {
+    pub dataset: Option<DatasetCode>,
+    pub status: Option<DeliveryStatus>,
+    /// Only deliveries with an id below this (paging, newest first).
+    pub before_id: Option<i64>,
+    pub limit: u32,
 }
 
 /// Which backend a store is.
@@ -109,4 +156,65 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64, StoreError>;
     /// Newest first.
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+/// Deliveries, records and the responsibility list: the storage half of data delivery.
+/// Every [`Store`] implements it (it is a supertrait of `Store`).
+#[async_trait]
+pub trait DeliveryStore: Send + Sync + 'static {
+    // ---------------------------------------------------------------- deliveries
+
+    /// Record a delivery as `running`; returns its id. Written outside the data
+    /// transaction so that a failed delivery stays on record.
+    async fn begin_delivery(&self, delivery: &NewDelivery) -> Result<i64, StoreError>;
+    /// Apply a delivery's batches to the dataset's typed table in ONE transaction:
+    /// upsert valid rows by primary key (unchanged content hash → not rewritten;
+    /// changed → the previous version goes to the history table), keep quarantined rows
+    /// with the delivery, and in snapshot mode mark current records whose keys the
+    /// delivery did not contain as deleted. Readers see all of it or none of it. If the
+    /// channel closes without [`DeliveryBatch::Commit`], nothing is kept.
+    async fn apply_delivery(
+        &self,
+        dataset: &Dataset,
+        delivery_id: i64,
+        mode: DeliveryMode,
+        at: DateTime<Utc>,
+        batches: tokio::sync::mpsc::Receiver<DeliveryBatch>,
+    ) -> Result<ApplyOutcome, StoreError>;
+    /// Store the final report (status, counts, error, duration).
+    async fn finish_delivery(&self, report: &DeliveryReport) -> Result<(), StoreError>;
+    async fn get_delivery(&self, id: i64) -> Result<Option<DeliveryReport>, StoreError>;
+    /// Newest first.
+    async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<DeliveryReport>, StoreError>;
+    /// Quarantined rows of a delivery in row order, and their total.
+    async fn list_quarantine(
+        &self,
+        delivery_id: i64,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Page<QuarantinedRow>, StoreError>;
+    /// Mark deliveries left `running` by a crash as failed; returns how many.
+    async fn fail_interrupted_deliveries(&self, at: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    // ------------------------------------------------------------------ records
+
+    /// A record by its primary key (typed cells of the key fields, in key order).
+    async fn get_record(&self, dataset: &Dataset, key: &[crate::cells::Cell]) -> Result<Option<Record>, StoreError>;
+    /// Records in primary-key order after `query.after`, filtered.
+    async fn query_records(&self, dataset: &Dataset, query: &RecordQuery) -> Result<Vec<Record>, StoreError>;
+    /// Every version of a record, oldest first (the current one last).
+    async fn record_history(
+        &self,
+        dataset: &Dataset,
+        key: &[crate::cells::Cell],
+    ) -> Result<Vec<RecordVersion>, StoreError>;
+
+    // ---------------------------------------------------------- responsibilities
+
+    /// Insert or replace the responsibility entry for a dataset.
+    async fn put_responsibility(&self, r: &Responsibility) -> Result<(), StoreError>;
+    async fn delete_responsibility(&self, dataset: &DatasetCode) -> Result<bool, StoreError>;
+    async fn list_responsibilities(&self) -> Result<Vec<Responsibility>, StoreError>;
+    /// Delivery statistics for every dataset in the catalog.
+    async fn delivery_stats(&self) -> Result<Vec<DeliveryStats>, StoreError>;
 }
