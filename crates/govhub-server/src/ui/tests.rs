@@ -1,11 +1,10 @@
-//! UI tests: every page rendered over an in-memory store (templates in strict mode, so
+//! UI tests: every page rendered over a real SQLite store (templates in strict mode, so
 //! a missing variable or string fails), the sign-in flow with its cookies and CSRF
 //! checks, role-based navigation and refusals, the language switch and headers.
 
 use super::i18n::{self, Lang};
 use super::*;
 use crate::state::{AppState, ServerConfig};
-use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -17,216 +16,9 @@ use govhub_core::names::{DatasetCode, OrgCode, Username};
 use govhub_core::schema::TableSchema;
 use govhub_core::service::{Ctx, Hub, HubSettings};
 use govhub_core::standards::AdminCode;
-use govhub_core::store::{Backend, SchemaEvolution, Store, StoreError};
 use serde_json::json;
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tower::ServiceExt;
-
-// ----------------------------------------------------------- in-memory store
-
-#[derive(Default)]
-struct Mem {
-    orgs: BTreeMap<String, Org>,
-    users: Vec<User>,
-    sessions: BTreeMap<String, Session>,
-    datasets: BTreeMap<String, Dataset>,
-    versions: BTreeMap<String, Vec<SchemaVersion>>,
-    audit: Vec<AuditEvent>,
-    meta: BTreeMap<String, String>,
-}
-
-#[derive(Default)]
-struct MemStore(Mutex<Mem>);
-
-impl MemStore {
-    fn with<T>(&self, f: impl FnOnce(&mut Mem) -> T) -> Result<T, StoreError> {
-        let mut m = self.0.lock().map_err(|_| StoreError::Corrupt("poisoned".into()))?;
-        Ok(f(&mut m))
-    }
-}
-
-fn sql_type(f: &govhub_core::schema::Field) -> String {
-    use govhub_core::schema::FieldType as T;
-    match f.field_type {
-        T::Integer | T::Year | T::Boolean => "INTEGER",
-        T::Number => "REAL",
-        _ => "TEXT",
-    }
-    .to_string()
-}
-
-#[async_trait]
-impl Store for MemStore {
-    fn backend(&self) -> Backend {
-        Backend::Sqlite
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn migrations(&self) -> Result<Vec<i64>, StoreError> {
-        Ok(vec![1])
-    }
-    async fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.with(|m| m.meta.get(key).cloned())
-    }
-    async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.with(|m| {
-            m.meta.insert(key.into(), value.into());
-        })
-    }
-    async fn insert_org(&self, org: &Org) -> Result<(), StoreError> {
-        self.with(|m| {
-            if m.orgs.contains_key(org.code.as_str()) {
-                return Err(StoreError::Conflict { what: "org" });
-            }
-            m.orgs.insert(org.code.to_string(), org.clone());
-            Ok(())
-        })?
-    }
-    async fn get_org(&self, code: &OrgCode) -> Result<Option<Org>, StoreError> {
-        self.with(|m| m.orgs.get(code.as_str()).cloned())
-    }
-    async fn list_orgs(&self) -> Result<Vec<Org>, StoreError> {
-        self.with(|m| m.orgs.values().cloned().collect())
-    }
-    async fn insert_user(&self, u: &NewUserRecord) -> Result<User, StoreError> {
-        self.with(|m| {
-            if m.users.iter().any(|x| x.username == u.username) {
-                return Err(StoreError::Conflict { what: "user" });
-            }
-            let user = User {
-                id: m.users.len() as i64 + 1,
-                username: u.username.clone(),
-                display_name: u.display_name.clone(),
-                role: u.role,
-                org: u.org.clone(),
-                subject_id: u.subject_id.clone(),
-                password_hash: u.password_hash.clone(),
-                disabled: false,
-                created_at: u.created_at,
-            };
-            m.users.push(user.clone());
-            Ok(user)
-        })?
-    }
-    async fn get_user(&self, id: i64) -> Result<Option<User>, StoreError> {
-        self.with(|m| m.users.iter().find(|u| u.id == id).cloned())
-    }
-    async fn get_user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
-        self.with(|m| m.users.iter().find(|u| &u.username == username).cloned())
-    }
-    async fn list_users(&self, org: Option<&OrgCode>) -> Result<Vec<User>, StoreError> {
-        self.with(|m| m.users.iter().filter(|u| org.is_none() || u.org.as_ref() == org).cloned().collect())
-    }
-    async fn set_user_password(&self, id: i64, password_hash: &str) -> Result<(), StoreError> {
-        self.with(|m| {
-            for u in m.users.iter_mut().filter(|u| u.id == id) {
-                u.password_hash = password_hash.to_string();
-            }
-        })
-    }
-    async fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
-        self.with(|m| {
-            m.sessions.insert(s.token_hash.clone(), s.clone());
-        })
-    }
-    async fn get_session(&self, token_hash: &str) -> Result<Option<Session>, StoreError> {
-        self.with(|m| m.sessions.get(token_hash).cloned())
-    }
-    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
-        self.with(|m| {
-            m.sessions.remove(token_hash);
-        })
-    }
-    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.with(|m| {
-            let before = m.sessions.len();
-            m.sessions.retain(|_, s| s.expires_at > now);
-            (before - m.sessions.len()) as u64
-        })
-    }
-    async fn create_dataset(&self, d: &Dataset) -> Result<(), StoreError> {
-        self.with(|m| {
-            if m.datasets.contains_key(d.code.as_str()) {
-                return Err(StoreError::Conflict { what: "dataset" });
-            }
-            m.datasets.insert(d.code.to_string(), d.clone());
-            m.versions.insert(
-                d.code.to_string(),
-                vec![SchemaVersion {
-                    version: d.schema_version,
-                    schema: d.schema.clone(),
-                    table_name: d.table_name.clone(),
-                    created_at: d.created_at,
-                }],
-            );
-            Ok(())
-        })?
-    }
-    async fn get_dataset(&self, code: &DatasetCode) -> Result<Option<Dataset>, StoreError> {
-        self.with(|m| m.datasets.get(code.as_str()).cloned())
-    }
-    async fn search_datasets(&self, q: &DatasetQuery) -> Result<Page<Dataset>, StoreError> {
-        self.with(|m| {
-            let hits: Vec<Dataset> = m
-                .datasets
-                .values()
-                .filter(|d| {
-                    q.text.as_ref().is_none_or(|t| {
-                        d.name.contains(t.as_str())
-                            || d.code.as_str().contains(t.as_str())
-                            || d.summary.contains(t.as_str())
-                            || d.tags.iter().any(|x| x.contains(t.as_str()))
-                    }) && q.provider.as_ref().is_none_or(|p| &d.provider == p)
-                        && q.sharing_class.is_none_or(|c| d.sharing_class == c)
-                        && q.open_class.is_none_or(|c| d.open_class == c)
-                        && q.grade.is_none_or(|g| d.grade == g)
-                        && q.tag.as_ref().is_none_or(|t| d.tags.contains(t))
-                })
-                .cloned()
-                .collect();
-            let total = hits.len() as u64;
-            let items = hits.into_iter().skip(q.offset as usize).take(q.limit as usize).collect();
-            Page { items, total }
-        })
-    }
-    async fn update_dataset_metadata(&self, d: &Dataset) -> Result<(), StoreError> {
-        self.with(|m| {
-            m.datasets.insert(d.code.to_string(), d.clone());
-        })
-    }
-    async fn evolve_schema(&self, d: &Dataset, _: &SchemaEvolution) -> Result<(), StoreError> {
-        self.with(|m| {
-            m.datasets.insert(d.code.to_string(), d.clone());
-        })
-    }
-    async fn schema_versions(&self, code: &DatasetCode) -> Result<Vec<SchemaVersion>, StoreError> {
-        self.with(|m| m.versions.get(code.as_str()).cloned().unwrap_or_default())
-    }
-    async fn table_columns(&self, table: &str) -> Result<Vec<ColumnInfo>, StoreError> {
-        self.with(|m| {
-            let Some(d) = m.datasets.values().find(|d| d.table_name == table) else { return vec![] };
-            let mut cols = vec![ColumnInfo { name: "_row_id".into(), sql_type: "INTEGER".into(), not_null: true }];
-            cols.extend(d.schema.fields.iter().map(|f| ColumnInfo {
-                name: f.name.clone(),
-                sql_type: sql_type(f),
-                not_null: !f.is_optional(&d.schema),
-            }));
-            cols
-        })
-    }
-    async fn append_audit(&self, e: &NewAuditEvent) -> Result<i64, StoreError> {
-        self.with(|m| {
-            let seq = m.audit.len() as i64 + 1;
-            m.audit.push(AuditEvent { seq, event: e.clone() });
-            seq
-        })
-    }
-    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
-        self.with(|m| m.audit.iter().rev().take(q.limit.max(1) as usize).cloned().collect())
-    }
-}
 
 // ------------------------------------------------------------------ fixtures
 
@@ -235,6 +27,7 @@ const PASSWORD: &str = "Demo@2026";
 struct World {
     state: AppState,
     clock: Arc<ManualClock>,
+    _dir: tempfile::TempDir,
 }
 
 fn start() -> DateTime<Utc> {
@@ -243,7 +36,10 @@ fn start() -> DateTime<Utc> {
 
 async fn world() -> World {
     let clock = Arc::new(ManualClock::new(start()));
-    let hub = Hub::new(Arc::new(MemStore::default()), clock.clone(), HubSettings::default());
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("govhub.db").display());
+    let store = govhub_store::open(&url).await.unwrap();
+    let hub = Hub::new(store, clock.clone(), HubSettings::default());
     let sys = Principal::system();
     let ctx = Ctx::default();
     let org = |code: &str, name: &str, kind: OrgKind, parent: Option<&str>, admin: Option<&str>| NewOrg {
@@ -331,7 +127,7 @@ async fn world() -> World {
     .unwrap();
     let strict = Templates::with_undefined(minijinja::UndefinedBehavior::Strict).unwrap();
     let state = AppState { hub, config: Arc::new(ServerConfig::default()), ui: Arc::new(strict) };
-    World { state, clock }
+    World { state, clock, _dir: dir }
 }
 
 struct Resp {
@@ -663,7 +459,7 @@ async fn data_officer_dashboard_catalog_dataset_and_orgs() {
         "≥ 0",
         "正则 ^3204[0-9]{2}$",
         "ds_ga_hjrk_v1",
-        "_row_id",
+        "<td><code>sfzh</code></td><td><code>TEXT</code></td>",
         "经提供方审批",
         "每日",
         "href=\"/orgs/cz-gaj\"",
