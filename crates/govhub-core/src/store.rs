@@ -40,9 +40,13 @@ pub enum DeliveryBatch {
     Rows(Vec<ValidRow>),
     /// Quarantined rows (kept with the delivery).
     Quarantine(Vec<QuarantinedRow>),
-    /// Everything was sent: commit. A channel that closes without `Commit` aborts the
-    /// delivery and rolls everything back.
+    /// Everything was sent: commit. A channel that closes without `Commit` (or
+    /// `CommitKeepAbsent`) aborts the delivery and rolls everything back.
     Commit,
+    /// Commit, but in snapshot mode do NOT mark absent keys deleted (`deleted` = 0):
+    /// sent when some rows were quarantined, because a quarantined row's record must not
+    /// be deleted just because its new version had a typo.
+    CommitKeepAbsent,
 }
 
 /// A delivery as it starts.
