@@ -1,0 +1,261 @@
+//! Byte counting and size limit, encoding detection and streaming decoding to UTF-8.
+
+use crate::{Encoding, IngestError};
+use encoding_rs::DecoderResult;
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// How much of the input is looked at to detect its encoding.
+pub(crate) const SNIFF_LEN: usize = 1 << 20;
+const OUT_LEN: usize = 64 * 1024;
+const UTF8_BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+
+/// Counts the bytes read (shared with [`crate::Records::bytes_read`]) and refuses
+/// to read more than `limit` bytes.
+pub(crate) struct Limited<R> {
+    inner: R,
+    counter: Arc<AtomicU64>,
+    total: u64,
+    limit: u64,
+}
+
+impl<R: Read> Limited<R> {
+    pub(crate) fn new(inner: R, limit: u64, counter: Arc<AtomicU64>) -> Self {
+        Limited { inner, counter, total: 0, limit }
+    }
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        // One byte past the limit is enough to know the file is too large.
+        let allowed = self.limit.saturating_sub(self.total).saturating_add(1);
+        let want = usize::try_from(allowed).map_or(buf.len(), |a| a.min(buf.len()));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.total = self.total.saturating_add(n as u64);
+        self.counter.store(self.total, Ordering::Relaxed);
+        if self.total > self.limit {
+            return Err(IngestError::TooLarge { limit: self.limit }.into_io());
+        }
+        Ok(n)
+    }
+}
+
+/// Is this prefix UTF-8? An incomplete sequence at its very end is allowed (it may
+/// be cut by the sniff boundary; if it is really truncated, decoding reports it).
+fn looks_utf8(prefix: &[u8]) -> bool {
+    match std::str::from_utf8(prefix) {
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none(),
+    }
+}
+
+fn read_full<R: Read>(src: &mut R, buf: &mut [u8]) -> Result<(usize, bool), IngestError> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match src.read(&mut buf[filled..]) {
+            Ok(0) => return Ok((filled, true)),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(IngestError::from_io(e)),
+        }
+    }
+    Ok((filled, false))
+}
+
+/// A `Read` that yields the input decoded to UTF-8, failing on the first
+/// malformed byte sequence with its absolute byte offset.
+pub(crate) struct DecodeReader<R> {
+    src: R,
+    inbuf: Vec<u8>,
+    in_start: usize,
+    in_end: usize,
+    /// Absolute offset of `inbuf[in_start]`.
+    consumed: u64,
+    src_eof: bool,
+    decoder: encoding_rs::Decoder,
+    encoding: Encoding,
+    detected: bool,
+    out: Vec<u8>,
+    out_start: usize,
+    out_end: usize,
+    finished: bool,
+    at_start: bool,
+    pending_error: Option<IngestError>,
+}
+
+impl<R: Read> DecodeReader<R> {
+    /// Sniff the start of `src`, choose the encoding and get ready to decode.
+    ///
+    /// A UTF-8 BOM always means UTF-8 (as in the WHATWG encoding standard, the BOM
+    /// wins over a given encoding); otherwise the given encoding is used, or the
+    /// first [`SNIFF_LEN`] bytes decide between UTF-8 and GB18030.
+    pub(crate) fn new(mut src: R, requested: Option<Encoding>) -> Result<Self, IngestError> {
+        let mut inbuf = vec![0u8; SNIFF_LEN];
+        let (filled, eof) = read_full(&mut src, &mut inbuf)?;
+        let prefix = &inbuf[..filled];
+        let bom = prefix.starts_with(&UTF8_BOM);
+        let (encoding, detected) = if bom {
+            (Encoding::Utf8, requested.is_none())
+        } else if let Some(given) = requested {
+            (given, false)
+        } else if looks_utf8(prefix) {
+            (Encoding::Utf8, true)
+        } else {
+            (Encoding::Gb18030, true)
+        };
+        let skip = if bom { UTF8_BOM.len() } else { 0 };
+        Ok(DecodeReader {
+            src,
+            inbuf,
+            in_start: skip,
+            in_end: filled,
+            consumed: skip as u64,
+            src_eof: eof,
+            decoder: encoding.encoding_rs().new_decoder_without_bom_handling(),
+            encoding,
+            detected,
+            out: vec![0u8; OUT_LEN],
+            out_start: 0,
+            out_end: 0,
+            finished: false,
+            at_start: true,
+            pending_error: None,
+        })
+    }
+
+    pub(crate) fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    /// Decode the next chunk into `out`; leaves `out` empty only at the end.
+    fn fill(&mut self) -> io::Result<()> {
+        loop {
+            if let Some(e) = self.pending_error.take() {
+                self.finished = true;
+                return Err(e.into_io());
+            }
+            if self.finished {
+                return Ok(());
+            }
+            if self.in_start == self.in_end && !self.src_eof {
+                match self.src.read(&mut self.inbuf) {
+                    Ok(0) => self.src_eof = true,
+                    Ok(n) => {
+                        self.in_start = 0;
+                        self.in_end = n;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.finished = true;
+                        return Err(e);
+                    }
+                }
+            }
+            let last = self.src_eof;
+            let (result, read, written) = self.decoder.decode_to_utf8_without_replacement(
+                &self.inbuf[self.in_start..self.in_end],
+                &mut self.out,
+                last,
+            );
+            self.in_start += read;
+            self.out_start = 0;
+            self.out_end = written;
+            match result {
+                DecoderResult::InputEmpty => {
+                    self.consumed += read as u64;
+                    if last {
+                        self.finished = true;
+                    }
+                }
+                DecoderResult::OutputFull => self.consumed += read as u64,
+                DecoderResult::Malformed(bad, after) => {
+                    let end = (self.consumed + read as u64).saturating_sub(u64::from(after));
+                    self.consumed += read as u64;
+                    self.pending_error = Some(IngestError::Encoding {
+                        offset: end.saturating_sub(u64::from(bad)),
+                        encoding: self.encoding,
+                        detected: self.detected,
+                    });
+                }
+            }
+            if self.at_start && written > 0 {
+                self.at_start = false;
+                // A BOM in the decoded text (e.g. GB18030's 84 31 95 33) is not content.
+                if self.out[..written].starts_with(&UTF8_BOM) {
+                    self.out_start = UTF8_BOM.len();
+                }
+            }
+            if self.out_start < self.out_end {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl<R: Read> Read for DecodeReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.out_start == self.out_end {
+            self.fill()?;
+        }
+        let n = (self.out_end - self.out_start).min(buf.len());
+        buf[..n].copy_from_slice(&self.out[self.out_start..self.out_start + n]);
+        self.out_start += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(bytes: Vec<u8>, enc: Option<Encoding>) -> Result<(String, Encoding), IngestError> {
+        let mut r = DecodeReader::new(io::Cursor::new(bytes), enc)?;
+        let mut s = String::new();
+        r.read_to_string(&mut s).map_err(IngestError::from_io)?;
+        Ok((s, r.encoding()))
+    }
+
+    #[test]
+    fn detects_utf8_gb18030_and_bom() -> Result<(), IngestError> {
+        assert_eq!(decode_all("名称".as_bytes().to_vec(), None)?, ("名称".to_string(), Encoding::Utf8));
+        let (gbk, _, _) = encoding_rs::GBK.encode("名称,人口");
+        assert_eq!(decode_all(gbk.into_owned(), None)?, ("名称,人口".to_string(), Encoding::Gb18030));
+        let mut bom = UTF8_BOM.to_vec();
+        bom.extend_from_slice("a,b".as_bytes());
+        assert_eq!(decode_all(bom.clone(), Some(Encoding::Gbk))?, ("a,b".to_string(), Encoding::Utf8));
+        Ok(())
+    }
+
+    #[test]
+    fn truncated_utf8_tail_is_an_error_at_its_offset() {
+        let mut bytes = "ab名".as_bytes().to_vec();
+        bytes.pop();
+        match decode_all(bytes, None) {
+            Err(IngestError::Encoding { offset, encoding, .. }) => {
+                assert_eq!(offset, 2);
+                assert_eq!(encoding, Encoding::Utf8);
+            }
+            other => unreachable!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn limited_refuses_past_the_limit() {
+        let counter = Arc::new(AtomicU64::new(0));
+        let mut r = Limited::new(io::Cursor::new(vec![1u8; 100]), 10, counter.clone());
+        let mut sink = Vec::new();
+        let e = r.read_to_end(&mut sink).map_err(IngestError::from_io);
+        assert!(matches!(e, Err(IngestError::TooLarge { limit: 10 })));
+        assert_eq!(counter.load(Ordering::Relaxed), 11);
+        let mut ok = Limited::new(io::Cursor::new(vec![1u8; 10]), 10, counter);
+        let mut sink = Vec::new();
+        assert!(ok.read_to_end(&mut sink).is_ok());
+    }
+}
