@@ -60,6 +60,14 @@ pub enum Action<'a> {
     },
     ReadCatalog,
     ReadAudit,
+    /// Deliver data into a dataset.
+    Deliver { provider: &'a OrgCode },
+    /// Read a dataset's own records, deliveries and quarantine (the provider's view).
+    ReadProviderData { provider: &'a OrgCode },
+    /// Maintain the sharing responsibility list.
+    ManageResponsibilities,
+    /// See delivery compliance (应归尽归).
+    ReadCompliance,
 }
 
 impl Action<'_> {
@@ -73,6 +81,10 @@ impl Action<'_> {
             Action::ManageDataset { .. } => "dataset.manage",
             Action::ReadCatalog => "catalog.read",
             Action::ReadAudit => "audit.read",
+            Action::Deliver { .. } => "delivery.create",
+            Action::ReadProviderData { .. } => "records.read",
+            Action::ManageResponsibilities => "responsibility.manage",
+            Action::ReadCompliance => "compliance.read",
         }
     }
 }
@@ -108,7 +120,7 @@ fn admin_for(p: &Principal, org: Option<&OrgCode>) -> Decision {
 pub fn decide(p: &Principal, action: &Action<'_>) -> Decision {
     let admin = p.role == Role::PlatformAdmin;
     match action {
-        Action::CreateOrg | Action::ReadAudit => {
+        Action::CreateOrg | Action::ReadAudit | Action::ManageResponsibilities => {
             if admin {
                 Decision::Allow { on_behalf_of: None }
             } else {
@@ -123,6 +135,37 @@ pub fn decide(p: &Principal, action: &Action<'_>) -> Decision {
             }
         }
         Action::ReadOrgs => Decision::Allow { on_behalf_of: None },
+        Action::Deliver { provider } => {
+            if admin {
+                admin_for(p, Some(provider))
+            } else if p.role == Role::DataOfficer && p.org.as_ref() == Some(*provider) {
+                Decision::Allow { on_behalf_of: None }
+            } else {
+                Decision::Deny {
+                    reason_en: "only the provider's data officer (or a platform administrator) may deliver data into this dataset",
+                    reason_zh: "仅数据提供单位的数据专员（或平台管理员）可向该数据集交付数据",
+                }
+            }
+        }
+        Action::ReadProviderData { provider } => {
+            if admin {
+                admin_for(p, Some(provider))
+            } else if matches!(p.role, Role::DataOfficer | Role::Approver) && p.org.as_ref() == Some(*provider) {
+                Decision::Allow { on_behalf_of: None }
+            } else {
+                Decision::Deny {
+                    reason_en: "only the providing organisation's data officers and approvers read its records here; other departments use the sharing API with a grant",
+                    reason_zh: "仅数据提供单位的数据专员和审批人可在此查看其数据；其他部门请通过共享接口申请授权后使用",
+                }
+            }
+        }
+        Action::ReadCompliance => {
+            if p.role.is_government() {
+                Decision::Allow { on_behalf_of: None }
+            } else {
+                Decision::Deny { reason_en: "compliance is visible to government staff", reason_zh: "归集情况仅对政务人员可见" }
+            }
+        }
         Action::ReadCatalog => {
             if p.role.is_government() {
                 Decision::Allow { on_behalf_of: None }

@@ -8,11 +8,13 @@
 pub mod authz;
 pub mod cells;
 pub mod clock;
+// pub mod deliver; (wired when the stores implement DeliveryStore)
 pub mod delivery;
 pub mod error;
 pub mod input;
 pub mod model;
 pub mod names;
+// pub mod records; (wired when the stores implement DeliveryStore)
 pub mod schema;
 pub mod service;
 pub mod standards;

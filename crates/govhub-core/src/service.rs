@@ -73,15 +73,15 @@ pub fn store_err(e: StoreError) -> Error {
 }
 
 /// What an audit entry is about.
-struct Audit<'a> {
-    action: &'a str,
-    target: &'a str,
-    outcome: Outcome,
-    on_behalf_of: Option<&'a OrgCode>,
+pub(crate) struct Audit<'a> {
+    pub(crate) action: &'a str,
+    pub(crate) target: &'a str,
+    pub(crate) outcome: Outcome,
+    pub(crate) on_behalf_of: Option<&'a OrgCode>,
 }
 
 impl<'a> Audit<'a> {
-    fn of(action: &'a str, target: &'a str, outcome: Outcome) -> Self {
+    pub(crate) fn of(action: &'a str, target: &'a str, outcome: Outcome) -> Self {
         Audit { action, target, outcome, on_behalf_of: None }
     }
 }
@@ -111,7 +111,7 @@ impl Hub {
 
     // ------------------------------------------------------------------ audit
 
-    async fn audit(&self, p: &Principal, what: Audit<'_>, detail: Value, ctx: &Ctx) -> Result<()> {
+    pub(crate) async fn audit(&self, p: &Principal, what: Audit<'_>, detail: Value, ctx: &Ctx) -> Result<()> {
         let ev = NewAuditEvent {
             at: self.clock.now(),
             actor: p.username.clone(),
@@ -136,7 +136,12 @@ impl Hub {
             Decision::Allow { on_behalf_of } => {
                 let is_read = matches!(
                     action,
-                    Action::ReadOrgs | Action::ReadCatalog | Action::ReadUsers { .. } | Action::ReadAudit
+                    Action::ReadOrgs
+                        | Action::ReadCatalog
+                        | Action::ReadUsers { .. }
+                        | Action::ReadAudit
+                        | Action::ReadProviderData { .. }
+                        | Action::ReadCompliance
                 );
                 if is_read {
                     let what =
@@ -153,7 +158,7 @@ impl Hub {
     }
 
     /// Record the outcome of an authorized change.
-    async fn finish<T>(
+    pub(crate) async fn finish<T>(
         &self,
         auth: &Authorized,
         target: &str,
@@ -316,7 +321,7 @@ impl Hub {
 
     // ------------------------------------------------------------ organisations
 
-    async fn require_org(&self, code: &OrgCode, field: &str) -> Result<Org> {
+    pub(crate) async fn require_org(&self, code: &OrgCode, field: &str) -> Result<Org> {
         self.store.get_org(code).await.map_err(store_err)?.ok_or_else(|| {
             Error::invalid(
                 Code::UnknownOrg,
@@ -455,7 +460,7 @@ impl Hub {
         self.finish(&auth, &target, result, detail, ctx).await
     }
 
-    async fn load_dataset(&self, code: &str) -> Result<Dataset> {
+    pub(crate) async fn load_dataset(&self, code: &str) -> Result<Dataset> {
         let nf =
             || Error::new(Code::UnknownDataset, format!("dataset '{code}' not found"), format!("数据集“{code}”不存在"));
         let code = DatasetCode::parse(code).map_err(|_| nf())?;
@@ -553,6 +558,6 @@ impl Hub {
 }
 
 /// Run CPU-heavy work (argon2) off the async workers when a Tokio runtime is present.
-async fn tokio_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+pub(crate) async fn tokio_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(Error::internal)
 }

@@ -4,7 +4,7 @@
 //! that routes the requests.
 
 mod auth;
-mod catalog;
+pub mod catalog;
 mod directory;
 pub mod views;
 

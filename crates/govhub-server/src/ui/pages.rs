@@ -12,7 +12,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use govhub_core::model::{AuditQuery, DatasetQuery, Grade, OpenClass, Org, Role, SharingClass};
-use govhub_core::names::OrgCode;
 use govhub_core::{Code, Error, Result};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
@@ -105,10 +104,6 @@ fn nonempty(s: &Option<String>) -> Option<String> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
 }
 
-fn as_request_error(e: Error) -> Error {
-    Error { code: Code::InvalidRequest, ..e }
-}
-
 impl CatalogForm {
     /// The 1-based page number (bad or missing → 1).
     pub fn page(&self) -> u32 {
@@ -117,22 +112,17 @@ impl CatalogForm {
 
     /// The catalog query, with the same rules as the API's `GET /api/v1/datasets`.
     pub fn to_query(&self) -> Result<DatasetQuery> {
-        Ok(DatasetQuery {
-            text: nonempty(&self.q),
-            provider: nonempty(&self.provider).map(|p| OrgCode::parse(&p)).transpose().map_err(as_request_error)?,
-            sharing_class: nonempty(&self.sharing_class)
-                .map(|s| SharingClass::parse(&s))
-                .transpose()
-                .map_err(as_request_error)?,
-            open_class: nonempty(&self.open_class)
-                .map(|s| OpenClass::parse(&s))
-                .transpose()
-                .map_err(as_request_error)?,
-            grade: nonempty(&self.grade).map(|s| Grade::parse(&s)).transpose().map_err(as_request_error)?,
-            tag: nonempty(&self.tag),
-            limit: PAGE_SIZE,
-            offset: (self.page() - 1).saturating_mul(PAGE_SIZE),
-        })
+        crate::api::catalog::CatalogSearch {
+            q: self.q.clone(),
+            provider: self.provider.clone(),
+            sharing_class: self.sharing_class.clone(),
+            open_class: self.open_class.clone(),
+            grade: self.grade.clone(),
+            tag: self.tag.clone(),
+            limit: Some(PAGE_SIZE),
+            offset: Some((self.page() - 1).saturating_mul(PAGE_SIZE)),
+        }
+        .to_query()
     }
 
     /// The link to another page of the same search.
