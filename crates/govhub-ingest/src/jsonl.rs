@@ -49,11 +49,20 @@ fn parse_line(text: &str, line: u64) -> Result<(Vec<String>, Map<String, Value>)
             Some(cut) => detail[..cut].to_string(),
             None => detail,
         };
-        IngestError::InvalidJson { line, column: e.column() as u64, detail }
+        IngestError::InvalidJson { line, column: char_column(text, e.column()), detail }
     })
 }
 
 type Parsed = Result<Map<String, Value>, IngestError>;
+
+/// serde_json counts columns in bytes; clerks count characters.
+fn char_column(text: &str, byte_column: usize) -> u64 {
+    let mut end = byte_column.saturating_sub(1).min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].chars().count() as u64 + 1
+}
 
 pub(crate) struct JsonRecords {
     reader: BufReader<Box<dyn Read + Send>>,
