@@ -28,6 +28,7 @@ struct Tracker<R> {
     inner: R,
     state: State,
     line: u64,
+    after_cr: bool,
     quote_line: u64,
     started: u64,
     spans: VecDeque<Span>,
@@ -42,6 +43,7 @@ impl<R: Read> Tracker<R> {
             inner,
             state: State::StartRecord,
             line: 1,
+            after_cr: false,
             quote_line: 1,
             started: 0,
             spans: VecDeque::new(),
@@ -61,9 +63,7 @@ impl<R: Read> Tracker<R> {
         let term = b == b'\n' || b == b'\r';
         if self.state == State::StartRecord {
             if term {
-                if b == b'\n' {
-                    self.line += 1;
-                }
+                self.count_line_break(b);
                 return;
             }
             self.spans.push_back(Span { start: self.line, end: None });
@@ -106,9 +106,15 @@ impl<R: Read> Tracker<R> {
                 }
             }
         }
-        if b == b'\n' {
+        self.count_line_break(b);
+    }
+
+    /// A line break is LF, CRLF or a lone CR (old Mac files).
+    fn count_line_break(&mut self, b: u8) {
+        if b == b'\r' || (b == b'\n' && !self.after_cr) {
             self.line += 1;
         }
+        self.after_cr = b == b'\r';
     }
 
     fn at_eof(&mut self) {

@@ -193,6 +193,7 @@ pub struct Record {
     /// 1 = the first data row after the header; blank rows are counted.
     pub number: u64,
     /// Physical line (CSV, JSON Lines) where the record starts, or sheet row (XLSX); 1-based.
+    /// In CSV a line break is LF, CRLF or a lone CR; JSON Lines are split on LF.
     pub line: u64,
     pub values: Values,
 }
