@@ -246,6 +246,39 @@ mod tests {
         }
     }
 
+    /// Hands out one byte per read, so sequences straddle reads.
+    struct Trickle(io::Cursor<Vec<u8>>);
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(1);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    #[test]
+    fn offsets_are_absolute_when_sequences_straddle_reads() {
+        // Sniff reads everything here, so make the sniff see valid text only.
+        let mut bytes = "名".repeat(SNIFF_LEN / 3 + 1).into_bytes();
+        let head = bytes.len() as u64;
+        bytes.extend_from_slice(&[0xE4, 0xB8, b'x']);
+        let mut r = DecodeReader::new(Trickle(io::Cursor::new(bytes)), None).unwrap();
+        assert_eq!(r.encoding(), Encoding::Utf8);
+        let mut sink = Vec::new();
+        let e = IngestError::from_io(r.read_to_end(&mut sink).unwrap_err());
+        assert_eq!(e.position(), Some(crate::Position::Byte(head)));
+        assert_eq!(sink.len() as u64, head);
+
+        let (gb, _, _) = encoding_rs::GB18030.encode("𠀀€名");
+        let mut gb = gb.into_owned();
+        let mut prefix = vec![b'a'; SNIFF_LEN - 1];
+        prefix.append(&mut gb);
+        let mut r = DecodeReader::new(Trickle(io::Cursor::new(prefix)), Some(Encoding::Gb18030)).unwrap();
+        let mut out = String::new();
+        r.read_to_string(&mut out).unwrap();
+        assert!(out.ends_with("a𠀀€名"));
+    }
+
     #[test]
     fn limited_refuses_past_the_limit() {
         let counter = Arc::new(AtomicU64::new(0));
