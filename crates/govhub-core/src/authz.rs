@@ -61,9 +61,13 @@ pub enum Action<'a> {
     ReadCatalog,
     ReadAudit,
     /// Deliver data into a dataset.
-    Deliver { provider: &'a OrgCode },
+    Deliver {
+        provider: &'a OrgCode,
+    },
     /// Read a dataset's own records, deliveries and quarantine (the provider's view).
-    ReadProviderData { provider: &'a OrgCode },
+    ReadProviderData {
+        provider: &'a OrgCode,
+    },
     /// Maintain the sharing responsibility list.
     ManageResponsibilities,
     /// See delivery compliance (应归尽归).
@@ -163,7 +167,10 @@ pub fn decide(p: &Principal, action: &Action<'_>) -> Decision {
             if p.role.is_government() {
                 Decision::Allow { on_behalf_of: None }
             } else {
-                Decision::Deny { reason_en: "compliance is visible to government staff", reason_zh: "归集情况仅对政务人员可见" }
+                Decision::Deny {
+                    reason_en: "compliance is visible to government staff",
+                    reason_zh: "归集情况仅对政务人员可见",
+                }
             }
         }
         Action::ReadCatalog => {

@@ -84,9 +84,8 @@ fn read_and_validate(
     let mut rows: Vec<ValidRow> = Vec::with_capacity(BATCH_ROWS);
     let mut bad: Vec<QuarantinedRow> = Vec::new();
     let send = |batch: DeliveryBatch| {
-        tx.blocking_send(batch).map_err(|_| {
-            failure("store-error", "the store stopped accepting rows", "数据库停止接收数据，交付已中止")
-        })
+        tx.blocking_send(batch)
+            .map_err(|_| failure("store-error", "the store stopped accepting rows", "数据库停止接收数据，交付已中止"))
     };
     let mut last_row = 0u64;
     while let Some(item) = records.next() {
@@ -99,8 +98,9 @@ fn read_and_validate(
                     Values::Blank => validator.text_row(rec.number, &[]),
                 }
             }
-            Err(e) if e.code() == "json-error" => {
-                last_row += 1;
+            Err(e) if !e.is_fatal() => {
+                // A bad JSON line still takes its record number (= its line).
+                last_row = e.line().unwrap_or(last_row + 1);
                 RowOutcome::Quarantined(validator.unreadable(last_row, e.code(), e.message_en(), e.message_zh()))
             }
             Err(e) => return Err(failure(e.code(), e.message_en(), e.message_zh())),
@@ -267,14 +267,27 @@ impl Hub {
     }
 
     /// A dataset's deliveries, newest first.
-    pub async fn list_deliveries(&self, p: &Principal, code: &str, q: DeliveryQuery, ctx: &Ctx) -> Result<Vec<DeliveryReport>> {
+    pub async fn list_deliveries(
+        &self,
+        p: &Principal,
+        code: &str,
+        q: DeliveryQuery,
+        ctx: &Ctx,
+    ) -> Result<Vec<DeliveryReport>> {
         let d = self.provider_dataset(p, code, ctx).await?;
         let q = DeliveryQuery { dataset: Some(d.code), limit: q.limit.clamp(1, 500), ..q };
         self.store().list_deliveries(&q).await.map_err(store_err)
     }
 
     /// Quarantined rows of a delivery.
-    pub async fn quarantine(&self, p: &Principal, id: i64, offset: u64, limit: u32, ctx: &Ctx) -> Result<Page<QuarantinedRow>> {
+    pub async fn quarantine(
+        &self,
+        p: &Principal,
+        id: i64,
+        offset: u64,
+        limit: u32,
+        ctx: &Ctx,
+    ) -> Result<Page<QuarantinedRow>> {
         self.get_delivery(p, id, ctx).await?;
         self.store().list_quarantine(id, offset, limit.clamp(1, 10_000)).await.map_err(store_err)
     }
@@ -315,7 +328,8 @@ impl Hub {
     pub async fn delete_responsibility(&self, p: &Principal, dataset: &str, ctx: &Ctx) -> Result<()> {
         let auth = self.authorize(p, Action::ManageResponsibilities, dataset, ctx).await?;
         let result = async {
-            let code = DatasetCode::parse(dataset).map_err(|_| Error::not_found("responsibility", "责任清单条目", dataset))?;
+            let code =
+                DatasetCode::parse(dataset).map_err(|_| Error::not_found("responsibility", "责任清单条目", dataset))?;
             if self.store().delete_responsibility(&code).await.map_err(store_err)? {
                 Ok(())
             } else {
@@ -530,8 +544,17 @@ mod tests {
         assert_eq!(current.state, ComplianceState::Current);
         assert!((current.quarantine_rate - 0.025).abs() < 1e-9);
         let week_ago = Some(now - chrono::Duration::days(7));
-        assert_eq!(ComplianceItem::evaluate(resp(UpdateCycle::Daily), Some(&stats(week_ago)), now).state, ComplianceState::Late);
-        assert_eq!(ComplianceItem::evaluate(resp(UpdateCycle::Monthly), Some(&stats(week_ago)), now).state, ComplianceState::Current);
-        assert_eq!(ComplianceItem::evaluate(resp(UpdateCycle::Irregular), Some(&stats(week_ago)), now).state, ComplianceState::Current);
+        assert_eq!(
+            ComplianceItem::evaluate(resp(UpdateCycle::Daily), Some(&stats(week_ago)), now).state,
+            ComplianceState::Late
+        );
+        assert_eq!(
+            ComplianceItem::evaluate(resp(UpdateCycle::Monthly), Some(&stats(week_ago)), now).state,
+            ComplianceState::Current
+        );
+        assert_eq!(
+            ComplianceItem::evaluate(resp(UpdateCycle::Irregular), Some(&stats(week_ago)), now).state,
+            ComplianceState::Current
+        );
     }
 }

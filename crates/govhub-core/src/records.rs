@@ -18,7 +18,8 @@ fn bad(en: String, zh: String) -> Error {
 
 fn cast_value(f: &Field, raw: &str) -> Result<Cell> {
     let c = cast_text(f, raw, &[], NaiveDate::MAX, CastOptions::default());
-    let type_problem = c.problems.iter().find(|p| p.code != "constraint-error" && p.severity == crate::cells::Severity::Error);
+    let type_problem =
+        c.problems.iter().find(|p| p.code != "constraint-error" && p.severity == crate::cells::Severity::Error);
     match type_problem {
         Some(p) => Err(bad(format!("{}: {}", f.name, p.message_en), format!("{}：{}", f.label(), p.message_zh))),
         None if c.value.is_null() => Err(bad(format!("{}: empty value", f.name), format!("{}：值不能为空", f.label()))),
@@ -38,7 +39,12 @@ pub fn parse_key(schema: &TableSchema, key: &str) -> Result<Vec<Cell>> {
     if parts.len() != schema.primary_key.len() {
         return Err(bad(
             format!("the key has {} parts; this dataset's key is ({})", parts.len(), schema.primary_key.join(", ")),
-            format!("主键应由{}部分组成（{}），实际为{}部分", schema.primary_key.len(), schema.primary_key.join("、"), parts.len()),
+            format!(
+                "主键应由{}部分组成（{}），实际为{}部分",
+                schema.primary_key.len(),
+                schema.primary_key.join("、"),
+                parts.len()
+            ),
         ));
     }
     schema
@@ -104,7 +110,8 @@ pub fn encode_cursor(schema: &TableSchema, record: &Record) -> String {
 }
 
 pub fn decode_cursor(schema: &TableSchema, cursor: &str) -> Result<Vec<Cell>> {
-    let invalid = || bad("the cursor is invalid; start again without it".into(), "分页游标无效，请不带游标重新查询".into());
+    let invalid =
+        || bad("the cursor is invalid; start again without it".into(), "分页游标无效，请不带游标重新查询".into());
     let bytes = unb64url(cursor).ok_or_else(invalid)?;
     let parts: Vec<String> = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
     let idx = key_indexes(schema);
@@ -133,7 +140,8 @@ fn b64url(data: &[u8]) -> String {
 
 fn unb64url(s: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let vals: Vec<u32> = s.bytes().map(|c| B64.iter().position(|&b| b == c).map(|p| p as u32)).collect::<Option<_>>()?;
+    let vals: Vec<u32> =
+        s.bytes().map(|c| B64.iter().position(|&b| b == c).map(|p| p as u32)).collect::<Option<_>>()?;
     for chunk in vals.chunks(4) {
         if chunk.len() == 1 {
             return None;
@@ -218,9 +226,16 @@ impl Hub {
     }
 
     /// Every version of a record, oldest first.
-    pub async fn provider_record_history(&self, p: &Principal, code: &str, key: &str, ctx: &Ctx) -> Result<(Dataset, Vec<RecordVersion>)> {
+    pub async fn provider_record_history(
+        &self,
+        p: &Principal,
+        code: &str,
+        key: &str,
+        ctx: &Ctx,
+    ) -> Result<(Dataset, Vec<RecordVersion>)> {
         let d = self.load_dataset(code).await?;
-        self.authorize(p, Action::ReadProviderData { provider: &d.provider }, &format!("{code}/{key}/history"), ctx).await?;
+        self.authorize(p, Action::ReadProviderData { provider: &d.provider }, &format!("{code}/{key}/history"), ctx)
+            .await?;
         let cells = parse_key(&d.schema, key)?;
         let v = self.store().record_history(&d, &cells).await.map_err(store_err)?;
         if v.is_empty() {
