@@ -8,13 +8,19 @@ use std::sync::Arc;
 pub struct ServerConfig {
     /// Mark cookies `Secure` (set when served over HTTPS, directly or behind a proxy).
     pub secure_cookies: bool,
-    /// Largest accepted request body, in bytes.
+    /// Largest accepted request body, in bytes (deliveries excepted).
     pub max_body_bytes: usize,
+    /// Largest accepted delivery file, in bytes (streamed, so this may be large).
+    pub max_delivery_bytes: u64,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { secure_cookies: false, max_body_bytes: 10 * 1024 * 1024 }
+        ServerConfig {
+            secure_cookies: false,
+            max_body_bytes: 10 * 1024 * 1024,
+            max_delivery_bytes: 4 * 1024 * 1024 * 1024,
+        }
     }
 }
 

@@ -15,6 +15,7 @@ pub struct FileConfig {
     pub database: Option<String>,
     pub secure_cookies: Option<bool>,
     pub max_body_bytes: Option<usize>,
+    pub max_delivery_bytes: Option<u64>,
     pub session_ttl_minutes: Option<i64>,
     pub token_ttl_minutes: Option<i64>,
 }
@@ -35,6 +36,7 @@ pub struct Settings {
     pub database: String,
     pub secure_cookies: bool,
     pub max_body_bytes: usize,
+    pub max_delivery_bytes: u64,
     pub session_ttl_minutes: i64,
     pub token_ttl_minutes: i64,
 }
@@ -73,6 +75,7 @@ impl Settings {
             database,
             secure_cookies: over.secure_cookies.or(file.secure_cookies).unwrap_or(false),
             max_body_bytes,
+            max_delivery_bytes: file.max_delivery_bytes.unwrap_or(4 * 1024 * 1024 * 1024),
             session_ttl_minutes,
             token_ttl_minutes,
         })

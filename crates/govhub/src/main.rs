@@ -2,6 +2,7 @@
 
 mod config;
 mod demo;
+mod push;
 mod seed;
 
 use anyhow::{bail, Context, Result};
@@ -40,6 +41,32 @@ enum Command {
     /// Administrative tasks on the store.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Deliver a file (CSV, JSON Lines, XLSX) into a dataset on a running hub.
+    Push {
+        /// The hub, e.g. http://127.0.0.1:8080
+        #[arg(long, env = "GOVHUB_SERVER")]
+        server: String,
+        /// File holding a bearer token (from POST /api/v1/auth/token).
+        #[arg(long)]
+        token_file: PathBuf,
+        /// Dataset code.
+        #[arg(long)]
+        dataset: String,
+        /// incremental (default) or snapshot.
+        #[arg(long)]
+        mode: Option<String>,
+        /// utf-8, gbk or gb18030 (default: detected).
+        #[arg(long)]
+        encoding: Option<String>,
+        /// XLSX sheet (default: the first).
+        #[arg(long)]
+        sheet: Option<String>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+        /// The file to deliver.
+        file: PathBuf,
+    },
     /// Print the OpenAPI document of the JSON API.
     Openapi,
 }
@@ -143,7 +170,11 @@ fn redact(url: &str) -> String {
 }
 
 async fn run_server(hub: Hub, s: &Settings, banner: impl FnOnce(&str)) -> Result<()> {
-    let config = ServerConfig { secure_cookies: s.secure_cookies, max_body_bytes: s.max_body_bytes };
+    let config = ServerConfig {
+        secure_cookies: s.secure_cookies,
+        max_body_bytes: s.max_body_bytes,
+        max_delivery_bytes: s.max_delivery_bytes,
+    };
     let state = AppState::new(hub, config).context("loading templates")?;
     let listener = tokio::net::TcpListener::bind(&s.listen).await.with_context(|| format!("binding {}", s.listen))?;
     let addr = listener.local_addr()?;
@@ -243,6 +274,20 @@ async fn main() -> Result<()> {
                 .map_err(domain)?;
             println!("created organisation {} {}", org.code, org.name);
             Ok(())
+        }
+        Command::Push { server, token_file, dataset, mode, encoding, sheet, quiet, file } => {
+            let code = push::run(push::PushArgs {
+                server: server.clone(),
+                token_file: token_file.clone(),
+                dataset: dataset.clone(),
+                file: file.clone(),
+                mode: mode.clone(),
+                encoding: encoding.clone(),
+                sheet: sheet.clone(),
+                quiet: *quiet,
+            })
+            .await?;
+            std::process::exit(code)
         }
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&govhub_server::api::openapi())?);

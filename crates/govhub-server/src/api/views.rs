@@ -215,3 +215,68 @@ pub struct Health {
     pub status: String,
     pub backend: String,
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryErrorView {
+    pub code: String,
+    pub message: String,
+    pub message_zh: String,
+}
+
+/// The delivery report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    pub id: i64,
+    pub dataset: String,
+    /// running, succeeded or failed
+    pub status: String,
+    /// incremental or snapshot
+    pub mode: String,
+    pub format: String,
+    pub encoding: String,
+    pub schema_version: i32,
+    pub submitted_by: String,
+    pub rows_read: u64,
+    pub rows_accepted: u64,
+    pub rows_inserted: u64,
+    pub rows_updated: u64,
+    pub rows_unchanged: u64,
+    pub rows_quarantined: u64,
+    pub warnings: u64,
+    pub rows_deleted: u64,
+    pub duration_ms: u64,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<DeliveryErrorView>,
+}
+
+impl From<&govhub_core::delivery::DeliveryReport> for DeliveryView {
+    fn from(r: &govhub_core::delivery::DeliveryReport) -> Self {
+        DeliveryView {
+            id: r.id,
+            dataset: r.dataset.to_string(),
+            status: r.status.as_str().to_string(),
+            mode: r.mode.as_str().to_string(),
+            format: r.format.clone(),
+            encoding: r.encoding.clone(),
+            schema_version: r.schema_version,
+            submitted_by: r.submitted_by.clone(),
+            rows_read: r.rows_read,
+            rows_accepted: r.rows_accepted,
+            rows_inserted: r.rows_inserted,
+            rows_updated: r.rows_updated,
+            rows_unchanged: r.rows_unchanged,
+            rows_quarantined: r.rows_quarantined,
+            warnings: r.warnings,
+            rows_deleted: r.rows_deleted,
+            duration_ms: r.duration_ms,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            error: r.error.as_ref().map(|e| DeliveryErrorView {
+                code: e.code.clone(),
+                message: e.message.clone(),
+                message_zh: e.message_zh.clone(),
+            }),
+        }
+    }
+}
