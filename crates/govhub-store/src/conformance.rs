@@ -7,11 +7,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use govhub_core::cells::Cell;
+use govhub_core::delivery::{
+    content_hash, DeliveryFailure, DeliveryMode, DeliveryReport, DeliveryStatus, Problem, QuarantinedRow, ValidRow,
+};
 use govhub_core::model::*;
 use govhub_core::names::{DatasetCode, OrgCode, Username};
 use govhub_core::schema::{FieldType, TableSchema};
 use govhub_core::standards::{AdminCode, Uscc};
-use govhub_core::store::{Backend, SchemaEvolution, Store, StoreError};
+use govhub_core::store::{
+    ApplyOutcome, Backend, DeliveryBatch, DeliveryQuery, DeliveryStore, NewDelivery, SchemaEvolution, Store, StoreError,
+};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -60,7 +66,7 @@ fn org(code: &str, parent: Option<&str>) -> Org {
     }
 }
 
-async fn ensure_org(store: &dyn Store, code: &str) {
+async fn ensure_org<S: Store + ?Sized>(store: &S, code: &str) {
     if store.get_org(&oc(code)).await.unwrap().is_none() {
         store.insert_org(&org(code, None)).await.unwrap();
     }
@@ -469,9 +475,11 @@ pub async fn failed_create_leaves_nothing(store: &dyn Store) {
     assert_eq!(store.get_dataset(&orphan.code).await.unwrap(), None);
     assert!(store.table_columns("ds_conf_fail_c_v1").await.unwrap().is_empty());
 
-    // Table names PostgreSQL would truncate (over 63 bytes) are refused on both backends.
-    let long = dataset(&format!("CONF-{}", "L".repeat(59)), "conf-fail", simple_schema());
-    assert!(long.table_name.len() > 63);
+    // Table names whose history table PostgreSQL would truncate (over 63 bytes) are
+    // refused on both backends.
+    let mut long = dataset(&format!("CONF-{}", "L".repeat(45)), "conf-fail", simple_schema());
+    long.table_name = format!("ds_{}_v1", "l".repeat(53));
+    assert!(long.table_name.len() + "_hist".len() > 63);
     assert!(store.create_dataset(&long).await.is_err());
     assert_eq!(store.get_dataset(&long.code).await.unwrap(), None);
 }
@@ -924,4 +932,879 @@ pub async fn concurrent_use(store: Arc<dyn Store>) {
     let listed =
         store.list_audit(&AuditQuery { actor: Some("conf-concurrent".into()), ..Default::default() }).await.unwrap();
     assert_eq!(listed.len(), 16);
+}
+
+// ------------------------------------------------------------------ deliveries
+
+/// Every delivery, record and responsibility scenario, in order, on one store.
+pub async fn run_deliveries<S: Store + DeliveryStore + ?Sized>(s: &S) {
+    history_tables_follow_the_typed_table(s).await;
+    delivery_upserts_history_and_snapshots(s).await;
+    aborted_delivery_keeps_nothing(s).await;
+    quarantine_round_trip(s).await;
+    record_queries(s).await;
+    typed_round_trip(s).await;
+    delivery_without_primary_key(s).await;
+    delivery_reports(s).await;
+    responsibilities(s).await;
+    stats(s).await;
+    large_delivery(s).await;
+}
+
+fn t(day: u32) -> DateTime<Utc> {
+    at(&format!("2025-01-{day:02}T00:00:00.000001Z"))
+}
+
+/// A valid row as the validator makes it: key text and content hash.
+pub fn valid_row(row: u64, schema: &TableSchema, cells: Vec<Cell>) -> ValidRow {
+    let key = if schema.primary_key.is_empty() {
+        row.to_string()
+    } else {
+        schema
+            .primary_key
+            .iter()
+            .map(|k| cells[schema.fields.iter().position(|f| &f.name == k).unwrap()].to_text())
+            .collect::<Vec<_>>()
+            .join("\u{1f}")
+    };
+    ValidRow { row, hash: content_hash(&cells), cells, key, warnings: vec![] }
+}
+
+fn new_delivery(d: &Dataset, mode: DeliveryMode, started_at: DateTime<Utc>) -> NewDelivery {
+    NewDelivery {
+        dataset: d.code.clone(),
+        schema_version: d.schema_version,
+        mode,
+        format: "csv".into(),
+        encoding: "utf-8".into(),
+        submitted_by: "conf.officer".into(),
+        org: d.provider.clone(),
+        file_name: Some("数据.csv".into()),
+        started_at,
+    }
+}
+
+/// Begin a delivery and apply `batches` (sent in order; the channel then closes).
+pub async fn deliver<S: Store + DeliveryStore + ?Sized>(
+    s: &S,
+    d: &Dataset,
+    mode: DeliveryMode,
+    when: DateTime<Utc>,
+    batches: Vec<DeliveryBatch>,
+) -> (i64, Result<ApplyOutcome, StoreError>) {
+    let id = s.begin_delivery(&new_delivery(d, mode, when)).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let sender = tokio::spawn(async move {
+        for b in batches {
+            if tx.send(b).await.is_err() {
+                break;
+            }
+        }
+    });
+    let r = s.apply_delivery(d, id, mode, when, rx).await;
+    sender.await.unwrap();
+    (id, r)
+}
+
+fn rows_of(schema: &TableSchema, rows: Vec<Vec<Cell>>) -> DeliveryBatch {
+    DeliveryBatch::Rows(rows.into_iter().enumerate().map(|(i, c)| valid_row(i as u64 + 1, schema, c)).collect())
+}
+
+fn outcome(inserted: u64, updated: u64, unchanged: u64, deleted: u64, quarantined: u64) -> ApplyOutcome {
+    ApplyOutcome { inserted, updated, unchanged, deleted, quarantined }
+}
+
+fn txt(s: &str) -> Cell {
+    Cell::Text(s.into())
+}
+
+fn people_schema() -> TableSchema {
+    schema(json!({
+        "fields": [
+            {"name": "id", "type": "integer"},
+            {"name": "xm", "title": "姓名"},
+            {"name": "sl", "type": "number"}
+        ],
+        "primaryKey": "id"
+    }))
+}
+
+fn person(id: i64, name: &str, n: f64) -> Vec<Cell> {
+    vec![Cell::Int(id), txt(name), Cell::Num(n)]
+}
+
+async fn keys_of<S: Store + DeliveryStore + ?Sized>(s: &S, d: &Dataset, q: RecordQuery) -> Vec<i64> {
+    s.query_records(d, &q)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| match r.cells[0] {
+            Cell::Int(i) => i,
+            ref other => panic!("key {other:?}"),
+        })
+        .collect()
+}
+
+/// History tables are created with the typed table and follow added columns.
+pub async fn history_tables_follow_the_typed_table<S: Store + DeliveryStore + ?Sized>(s: &S) {
+    ensure_org(s, "conf-hist").await;
+    let d = dataset("CONF-HIST", "conf-hist", people_schema());
+    s.create_dataset(&d).await.unwrap();
+    let names = |cols: Vec<ColumnInfo>| cols.into_iter().map(|c| c.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(s.table_columns("ds_conf_hist_v1_hist").await.unwrap()),
+        ["id", "xm", "sl", "_version", "_op", "_delivery_id", "_valid_from", "_valid_to"]
+    );
+    let mut added = d.clone();
+    added.schema = schema(json!({
+        "fields": [{"name": "id", "type": "integer"}, {"name": "xm", "title": "姓名"}, {"name": "sl", "type": "number"},
+                   {"name": "bz"}],
+        "primaryKey": "id"
+    }));
+    s.evolve_schema(&added, &SchemaEvolution::AddColumns(added.schema.fields[3..].to_vec())).await.unwrap();
+    let cols = names(s.table_columns("ds_conf_hist_v1_hist").await.unwrap());
+    assert_eq!(cols.last().map(String::as_str), Some("bz"));
+    let mut v2 = added.clone();
+    v2.schema_version = 2;
+    v2.table_name = Dataset::table_name_for(&v2.code, 2);
+    s.evolve_schema(&v2, &SchemaEvolution::NewVersion).await.unwrap();
+    assert!(!s.table_columns("ds_conf_hist_v2_hist").await.unwrap().is_empty());
+
+    // The longest dataset code (50 characters) has room for its history table.
+    let long = dataset(&format!("CONF-{}", "L".repeat(45)), "conf-hist", people_schema());
+    s.create_dataset(&long).await.unwrap();
+    let (_, r) = deliver(
+        s,
+        &long,
+        DeliveryMode::Snapshot,
+        t(1),
+        vec![rows_of(&long.schema, vec![person(1, "甲", 1.0)]), DeliveryBatch::Commit],
+    )
+    .await;
+    assert_eq!(r.unwrap(), outcome(1, 0, 0, 0, 0));
+    assert!(!s.table_columns(&format!("{}_hist", long.table_name)).await.unwrap().is_empty());
+}
+
+/// Insert, unchanged, update with history, snapshot deletes, a record coming back,
+/// `as_of`, and `CommitKeepAbsent`.
+pub async fn delivery_upserts_history_and_snapshots<S: Store + DeliveryStore + ?Sized>(s: &S) {
+    ensure_org(s, "conf-dlv").await;
+    let d = dataset("CONF-DLV", "conf-dlv", people_schema());
+    s.create_dataset(&d).await.unwrap();
+    let sc = &d.schema;
+    let first: Vec<Vec<Cell>> = (1..=5).map(|i| person(i, &format!("人{i}"), i as f64 * 1.5)).collect();
+
+    let (id1, r) = deliver(
+        s,
+        &d,
+        DeliveryMode::Incremental,
+        t(1),
+        vec![rows_of(sc, first[..2].to_vec()), rows_of(sc, first[2..].to_vec()), DeliveryBatch::Commit],
+    )
+    .await;
+    assert_eq!(r.unwrap(), outcome(5, 0, 0, 0, 0));
+    let rec = s.get_record(&d, &[Cell::Int(3)]).await.unwrap().unwrap();
+    assert_eq!(
+        rec,
+        Record { cells: first[2].clone(), version: 1, delivery_id: Some(id1), updated_at: t(1), deleted: false }
+    );
+    assert_eq!(s.get_record(&d, &[Cell::Int(99)]).await.unwrap(), None);
+
+    // The same rows again: nothing is written.
+    let (_, r) =
+        deliver(s, &d, DeliveryMode::Snapshot, t(2), vec![rows_of(sc, first.clone()), DeliveryBatch::Commit]).await;
+    assert_eq!(r.unwrap(), outcome(0, 0, 5, 0, 0));
+    assert_eq!(s.get_record(&d, &[Cell::Int(3)]).await.unwrap().unwrap(), rec);
+    assert_eq!(s.record_history(&d, &[Cell::Int(3)]).await.unwrap().len(), 1);
+
+    // A changed row and a new one.
+    let changed = person(3, "人三（改）", 4.75);
+    let (id3, r) = deliver(
+        s,
+        &d,
+        DeliveryMode::Incremental,
+        t(3),
+        vec![rows_of(sc, vec![person(6, "人6", 9.0), changed.clone()]), DeliveryBatch::Commit],
+    )
+    .await;
+    assert_eq!(r.unwrap(), outcome(1, 1, 0, 0, 0));
+    let rec3 = s.get_record(&d, &[Cell::Int(3)]).await.unwrap().unwrap();
+    assert_eq!((rec3.version, rec3.delivery_id, rec3.updated_at, &rec3.cells), (2, Some(id3), t(3), &changed));
+    let h = s.record_history(&d, &[Cell::Int(3)]).await.unwrap();
+    assert_eq!(
+        h,
+        vec![
+            RecordVersion {
+                version: 1,
+                op: RecordOp::Insert,
+                cells: first[2].clone(),
+                delivery_id: Some(id1),
+                valid_from: t(1),
+                valid_to: Some(t(3))
+            },
+            RecordVersion {
+                version: 2,
+                op: RecordOp::Update,
+                cells: changed.clone(),
+                delivery_id: Some(id3),
+                valid_from: t(3),
+                valid_to: None
+            },
+        ]
+    );
+    assert!(s.record_history(&d, &[Cell::Int(99)]).await.unwrap().is_empty());
+
+    // A snapshot without 4 and 5 deletes them.
+    let snap = vec![first[0].clone(), first[1].clone(), changed.clone(), person(6, "人6", 9.0)];
+    let (id4, r) = deliver(s, &d, DeliveryMode::Snapshot, t(4), vec![rows_of(sc, snap), DeliveryBatch::Commit]).await;
+    assert_eq!(r.unwrap(), outcome(0, 0, 4, 2, 0));
+    let gone = s.get_record(&d, &[Cell::Int(4)]).await.unwrap().unwrap();
+    assert_eq!((gone.deleted, gone.version, gone.delivery_id, gone.updated_at), (true, 2, Some(id4), t(4)));
+    assert_eq!(gone.cells, first[3]);
+    let all = RecordQuery::default();
+    assert_eq!(keys_of(s, &d, all.clone()).await, [1, 2, 3, 6]);
+    assert_eq!(keys_of(s, &d, RecordQuery { include_deleted: true, ..all.clone() }).await, [1, 2, 3, 4, 5, 6]);
+
+    // 4 comes back.
+    let back = person(4, "人4", 6.0);
+    let (id5, r) =
+        deliver(s, &d, DeliveryMode::Incremental, t(5), vec![rows_of(sc, vec![back.clone()]), DeliveryBatch::Commit])
+            .await;
+    assert_eq!(r.unwrap(), outcome(0, 1, 0, 0, 0));
+    let h = s.record_history(&d, &[Cell::Int(4)]).await.unwrap();
+    let ops: Vec<_> = h.iter().map(|v| (v.version, v.op, v.valid_from, v.valid_to, v.delivery_id)).collect();
+    assert_eq!(
+        ops,
+        [
+            (1, RecordOp::Insert, t(1), Some(t(4)), Some(id1)),
+            (2, RecordOp::Delete, t(4), Some(t(5)), Some(id4)),
+            (3, RecordOp::Update, t(5), None, Some(id5)),
+        ]
+    );
+    assert_eq!(h[2].cells, back);
+    assert!(!s.get_record(&d, &[Cell::Int(4)]).await.unwrap().unwrap().deleted);
+
+    // The past.
+    let as_of = |when: DateTime<Utc>| RecordQuery { as_of: Some(when), ..Default::default() };
+    assert!(keys_of(s, &d, as_of(at("2024-12-31T00:00:00Z"))).await.is_empty());
+    assert_eq!(keys_of(s, &d, as_of(t(1))).await, [1, 2, 3, 4, 5]);
+    let past = s.query_records(&d, &as_of(t(2))).await.unwrap();
+    assert_eq!(past[2].cells, first[2], "record 3 as it was before its update");
+    assert_eq!((past[2].version, past[2].updated_at), (1, t(1)));
+    assert_eq!(keys_of(s, &d, as_of(at("2025-01-03T12:00:00Z"))).await, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(s.query_records(&d, &as_of(t(3))).await.unwrap()[2].cells, changed);
+    assert_eq!(keys_of(s, &d, as_of(t(4))).await, [1, 2, 3, 6]);
+    let deleted_then = RecordQuery { include_deleted: true, ..as_of(t(4)) };
+    let with_deleted = s.query_records(&d, &deleted_then).await.unwrap();
+    assert_eq!(with_deleted.len(), 6);
+    assert!(with_deleted[3].deleted && with_deleted[4].deleted);
+    assert_eq!(keys_of(s, &d, as_of(t(9))).await, [1, 2, 3, 4, 6]);
+    // Filters apply to the past too.
+    let f = RecordQuery { filters: vec![Filter { field: 1, op: FilterOp::Eq(txt("人3")) }], ..as_of(t(2)) };
+    assert_eq!(keys_of(s, &d, f).await, [3]);
+
+    // A snapshot whose commit keeps absent records deletes nothing.
+    let (_, r) = deliver(
+        s,
+        &d,
+        DeliveryMode::Snapshot,
+        t(6),
+        vec![rows_of(sc, vec![first[0].clone()]), DeliveryBatch::CommitKeepAbsent],
+    )
+    .await;
+    assert_eq!(r.unwrap(), outcome(0, 0, 1, 0, 0));
+    assert_eq!(keys_of(s, &d, all).await, [1, 2, 3, 4, 6]);
+}
+
+/// A delivery whose channel closes without `Commit` leaves nothing behind.
+pub async fn aborted_delivery_keeps_nothing<S: Store + DeliveryStore + ?Sized>(s: &S) {
+    ensure_org(s, "conf-abort").await;
+    let d = dataset("CONF-ABORT", "conf-abort", people_schema());
+    s.create_dataset(&d).await.unwrap();
+    let sc = &d.schema;
+    let (_, r) = deliver(
+        s,
+        &d,
+        DeliveryMode::Incremental,
+        t(1),
+        vec![rows_of(sc, (1..=3).map(|i| person(i, "原", 1.0)).collect()), DeliveryBatch::Commit],
+    )
+    .await;
+    assert_eq!(r.unwrap(), outcome(3, 0, 0, 0, 0));
+    let before = s.query_records(&d, &RecordQuery { include_deleted: true, ..Default::default() }).await.unwrap();
+
+    for mode in [DeliveryMode::Incremental, DeliveryMode::Snapshot] {
+        let (id, r) = deliver(
+            s,
+            &d,
+            mode,
+            t(2),
+            vec![
+                DeliveryBatch::Quarantine(vec![quarantined(7)]),
+                rows_of(sc, vec![person(1, "改", 2.0), person(4, "新", 4.0)]),
+                rows_of(sc, vec![person(5, "新", 5.0)]),
+            ],
+        )
+        .await;
+        assert!(matches!(r, Err(StoreError::Backend(_))), "{r:?}");
+        let after = s.query_records(&d, &RecordQuery { include_deleted: true, ..Default::default() }).await.unwrap();
+        assert_eq!(after, before, "an aborted delivery changed the records");
+        assert_eq!(s.record_history(&d, &[Cell::Int(1)]).await.unwrap().len(), 1);
+        assert_eq!(s.get_record(&d, &[Cell::Int(4)]).await.unwrap(), None);
+        let q = s.list_quarantine(id, 0, 10).await.unwrap();
+        assert_eq!((q.total, q.items.len()), (0, 0), "quarantine rows of an aborted delivery were kept");
+    }
+    // The store is still usable: the next delivery goes through.
+    let (_, r) = deliver(
+        s,
+        &d,
+        DeliveryMode::Incremental,
+        t(3),
+        vec![rows_of(sc, vec![person(1, "改", 2.0)]), DeliveryBatch::Commit],
+    )
+    .await;
+    assert_eq!(r.unwrap(), outcome(0, 1, 0, 0, 0));
+}
+
+fn quarantined(row: u64) -> QuarantinedRow {
+    let mut raw = serde_json::Map::new();
+    raw.insert("公民身份号码".into(), json!("3204**********1230"));
+    raw.insert("xm".into(), json!("张\t三\n\"引号\""));
+    QuarantinedRow {
+        row,
+        raw,
+        problems: vec![
+            Problem {
+                row,
+                field: Some("sfzh".into()),
+                code: "id-number-check".into(),
+                severity: "error",
+                value: Some("3204**********1230".into()),
+                message: "ID number: wrong check digit".into(),
+                message_zh: "身份证号校验位错误".into(),
+            },
+            Problem {
+                row,
+                field: None,
+                code: "uscc-check".into(),
+                severity: "warning",
+                value: None,
+                message: "warn".into(),
+                message_zh: "警告".into(),
+            },
+        ],
+    }
+}
+
+/// Quarantined rows round-trip in row order, with their total.
+pub async fn quarantine_round_trip<S: Store + DeliveryStore + ?Sized>(s: &S) {
+    ensure_org(s, "conf-quar").await;
+    let d = dataset("CONF-QUAR", "conf-quar", people_schema());
+    s.create_dataset(&d).await.unwrap();
+    let q: Vec<QuarantinedRow> = [9, 2, 5].into_iter().map(quarantined).collect();
+    let (id, r) = deliver(
+        s,
+        &d,
+        DeliveryMode::Incremental,
+        t(1),
+        vec![
+            DeliveryBatch::Quarantine(q[..2].to_vec()),
+            rows_of(&d.schema, vec![person(1, "甲", 1.0)]),
+            DeliveryBatch::Quarantine(q[2..].to_vec()),
+            DeliveryBatch::Commit,
+        ],
+    )
+    .await;
+    assert_eq!(r.unwrap(), outcome(1, 0, 0, 0, 3));
+    let page = s.list_quarantine(id, 0, 0).await.unwrap();
+    assert_eq!(page.total, 3);
+    assert_eq!(page.items, vec![q[1].clone(), q[2].clone(), q[0].clone()]);
+    let page = s.list_quarantine(id, 1, 1).await.unwrap();
+    assert_eq!((page.total, page.items), (3, vec![q[2].clone()]));
+    assert_eq!(s.list_quarantine(id + 1000, 0, 10).await.unwrap().total, 0);
+}
+
+/// Keyset pagination over a composite key, every filter operator, injection attempts.
+pub async fn record_queries<S: Store + DeliveryStore + ?Sized>(s: &S) {
+    ensure_org(s, "conf-query").await;
+    let sc = schema(json!({
+        "fields": [
+            {"name": "qh"}, {"name": "bh", "type": "integer"}, {"name": "mc"},
+            {"name": "rq", "type": "date"}, {"name": "je", "type": "number"}, {"name": "yx", "type": "boolean"}
+        ],
+        "primaryKey": ["qh", "bh"]
+    }));
+    let d = dataset("CONF-QUERY", "conf-query", sc.clone());
+    s.create_dataset(&d).await.unwrap();
+    let date = |m: u32, day: u32| Cell::Date(NaiveDate::from_ymd_opt(2024, m, day).unwrap());
+    let mut rows = Vec::new();
+    for (qi, qh) in ["B", "a", "A", "张"].iter().enumerate() {
+        for bh in [10, 9, 100] {
+            let n = qi as i64 * 1000 + bh;
+            let mc = match n % 3 {
+                0 => Cell::Null,
+                1 => txt(&format!("张{n}")),
+                _ => txt(&format!("李{n}")),
+            };
+            rows.push(vec![
+                txt(qh),
+                Cell::Int(bh),
+                mc,
+                date(1 + (n % 12) as u32, 1),
+                Cell::Num(n as f64 / 4.0),
+                Cell::Bool(n % 2 == 0),
+            ]);
+        }
+    }
+    let (_, r) =
+        deliver(s, &d, DeliveryMode::Snapshot, t(1), vec![rows_of(&sc, rows.clone()), DeliveryBatch::Commit]).await;
+    assert_eq!(r.unwrap(), outcome(12, 0, 0, 0, 0));
+
+    let key = |r: &Record| (r.cells[0].to_text(), r.cells[1].clone());
+    let mut expected: Vec<(String, Cell)> = rows.iter().map(|c| (c[0].to_text(), c[1].clone())).collect();
+    expected.sort_by(|a, b| {
+        a.0.as_bytes().cmp(b.0.as_bytes()).then_with(|| match (&a.1, &b.1) {
+            (Cell::Int(x), Cell::Int(y)) => x.cmp(y),
+            _ => unreachable!(),
+        })
+    });
+    // Pages of 5 with keyset pagination: bytewise text, numeric integers.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page =
+            s.query_records(&d, &RecordQuery { after: after.clone(), limit: 5, ..Default::default() }).await.unwrap();
+        assert!(page.len() <= 5);
+        if page.is_empty() {
+            break;
+        }
+        after = Some(page.last().unwrap().cells[..2].to_vec());
+        seen.extend(page.iter().map(key));
+    }
+    assert_eq!(seen, expected);
+    assert_eq!(s.query_records(&d, &RecordQuery::default()).await.unwrap().len(), 12, "limit 0 means 100");
+
+    let q = |field: usize, op: FilterOp| RecordQuery { filters: vec![Filter { field, op }], ..Default::default() };
+    let dr = &d;
+    let count = |q: RecordQuery| async move { s.query_records(dr, &q).await.unwrap() };
+    let n_of = |v: &[Vec<Cell>], f: &dyn Fn(&Vec<Cell>) -> bool| v.iter().filter(|c| f(c)).count();
+
+    let eq = count(q(2, FilterOp::Eq(txt("张1009")))).await;
+    assert_eq!(eq.len(), 1);
+    assert_eq!(eq[0].cells, rows[4]);
+    for attack in ["' OR 1=1 --", "\" OR \"\"=\"", "张1009' --", "%", "_"] {
+        assert!(count(q(2, FilterOp::Eq(txt(attack)))).await.is_empty(), "{attack}");
+        assert!(count(q(0, FilterOp::In(vec![txt(attack)]))).await.is_empty(), "{attack}");
+        assert!(count(q(2, FilterOp::Prefix(attack.into()))).await.is_empty(), "{attack}");
+    }
+    let inn = count(q(0, FilterOp::In(vec![txt("a"), txt("张"), txt("zz")]))).await;
+    assert_eq!(inn.len(), 6);
+    let range = count(q(4, FilterOp::Range(Some(Cell::Num(2.5)), Some(Cell::Num(250.0))))).await;
+    assert_eq!(range.len(), n_of(&rows, &|c| matches!(c[4], Cell::Num(x) if (2.5..=250.0).contains(&x))));
+    assert!(range.iter().any(|r| r.cells[4] == Cell::Num(2.5)), "range bounds are inclusive");
+    let lower = count(q(1, FilterOp::Range(Some(Cell::Int(100)), None))).await;
+    assert_eq!(lower.len(), 4);
+    let dates = count(q(3, FilterOp::Range(None, Some(date(3, 1))))).await;
+    assert_eq!(
+        dates.len(),
+        n_of(&rows, &|c| matches!(c[3], Cell::Date(x) if x <= NaiveDate::from_ymd_opt(2024, 3, 1).unwrap()))
+    );
+    let text_range = count(q(0, FilterOp::Range(Some(txt("B")), Some(txt("a"))))).await;
+    assert_eq!(text_range.len(), 6, "text ranges are bytewise");
+    let prefix = count(q(2, FilterOp::Prefix("张".into()))).await;
+    assert_eq!(prefix.len(), n_of(&rows, &|c| matches!(&c[2], Cell::Text(t) if t.starts_with('张'))));
+    assert!(!prefix.is_empty());
+    let nulls = count(q(2, FilterOp::IsNull(true))).await;
+    assert_eq!(nulls.len(), n_of(&rows, &|c| c[2].is_null()));
+    let not_nulls = count(q(2, FilterOp::IsNull(false))).await;
+    assert_eq!(nulls.len() + not_nulls.len(), 12);
+    let yes = count(q(5, FilterOp::Eq(Cell::Bool(true)))).await;
+    assert_eq!(yes.len(), n_of(&rows, &|c| c[5] == Cell::Bool(true)));
+    // Combined filters, with pagination.
+    let both = RecordQuery {
+        filters: vec![
+            Filter { field: 0, op: FilterOp::In(vec![txt("A"), txt("B")]) },
+            Filter { field: 1, op: FilterOp::Range(Some(Cell::Int(10)), None) },
+        ],
+        after: Some(vec![txt("A"), Cell::Int(10)]),
+        limit: 10,
+        ..Default::default()
+    };
+    let got: Vec<_> = count(both).await.iter().map(key).collect();
+    assert_eq!(got, [("A".to_string(), Cell::Int(100)), ("B".into(), Cell::Int(10)), ("B".into(), Cell::Int(100))]);
+    // A value of the wrong type is refused, not compared loosely.
+    assert!(s.query_records(&d, &q(1, FilterOp::Eq(txt("' OR 1=1 --")))).await.is_err());
+    assert!(s.query_records(&d, &q(42, FilterOp::IsNull(true))).await.is_err());
+    // Composite keys by get_record.
+    let r = s.get_record(&d, &[txt("张"), Cell::Int(9)]).await.unwrap().unwrap();
+    assert_eq!(r.cells, rows[10]);
+    assert!(s.get_record(&d, &[txt("张")]).await.is_err());
+}
+
+/// Every storable type round-trips through a delivery, including awkward text.
+pub async fn typed_round_trip<S: Store + DeliveryStore + ?Sized>(s: &S) {
+    ensure_org(s, "conf-types").await;
+    let sc = schema(json!({
+        "fields": [
+            {"name": "id"}, {"name": "n", "type": "number"}, {"name": "i", "type": "integer"},
+            {"name": "b", "type": "boolean"}, {"name": "d", "type": "date"}, {"name": "dt", "type": "datetime"},
+            {"name": "tm", "type": "time"}, {"name": "y", "type": "year"}, {"name": "o", "type": "object"},
+            {"name": "a", "type": "array"}, {"name": "l", "type": "list"}, {"name": "ym", "type": "yearmonth"},
+            {"name": "t"}
+        ],
+        "primaryKey": "id"
+    }));
+    let d = dataset("CONF-TYPES", "conf-types", sc.clone());
+    s.create_dataset(&d).await.unwrap();
+    let row = |id: &str, n: f64, text: Cell| {
+        vec![
+            txt(id),
+            Cell::Num(n),
+            Cell::Int(-9_007_199_254_740_993),
+            Cell::Bool(n > 0.0),
+            Cell::Date(NaiveDate::from_ymd_opt(1949, 10, 1).unwrap()),
+            Cell::DateTime(at("2024-05-06T07:08:09.123456Z")),
+            Cell::Time(chrono::NaiveTime::from_hms_opt(23, 59, 58).unwrap()),
+            Cell::Int(2024),
+            Cell::Json(json!({"名称": "值", "n": [1, 2.5, null, true], "q": "a\"b\\c\ttab"})),
+            Cell::Json(json!([1, "二", {"x": null}])),
+            Cell::Json(json!(["a", "b"])),
+            txt("2024-02"),
+            text,
+        ]
+    };
+    let rows = vec![
+        row("r1", 1.5, txt("tab\there\nnewline\r\\back\\slash \\N 'quote' \"dq\"")),
+        row("r2", -0.25, txt("")),
+        row("r3", 123456.789, Cell::Null),
+        row("r4", 1e15, txt("\\N")),
+        row("r\t5", 0.1 + 0.2, txt("中文，全角；\u{1f}分隔")),
+    ];
+    let mut nulls = vec![txt("r6")];
+    nulls.extend(std::iter::repeat(Cell::Null).take(12));
+    let mut all = rows.clone();
+    all.push(nulls);
+    let (_, r) =
+        deliver(s, &d, DeliveryMode::Snapshot, t(1), vec![rows_of(&sc, all.clone()), DeliveryBatch::Commit]).await;
+    assert_eq!(r.unwrap(), outcome(6, 0, 0, 0, 0));
+    for cells in &all {
+        let got = s.get_record(&d, &cells[..1]).await.unwrap().unwrap_or_else(|| panic!("{:?} missing", cells[0]));
+        assert_eq!(&got.cells, cells, "round trip on {}", s.backend().as_str());
+    }
+    // Read back and re-delivered, every row is unchanged (the hashes agree).
+    let (_, r) = deliver(s, &d, DeliveryMode::Snapshot, t(2), vec![rows_of(&sc, all), DeliveryBatch::Commit]).await;
+    assert_eq!(r.unwrap(), outcome(0, 0, 6, 0, 0));
+    // Typed filters on each kind.
+    let q = |field: usize, op: FilterOp| RecordQuery { filters: vec![Filter { field, op }], ..Default::default() };
+    assert_eq!(s.query_records(&d, &q(1, FilterOp::Eq(Cell::Num(-0.25)))).await.unwrap().len(), 1);
+    assert_eq!(s.query_records(&d, &q(3, FilterOp::Eq(Cell::Bool(false)))).await.unwrap().len(), 1);
+    let json_eq = q(10, FilterOp::Eq(Cell::Json(json!(["a", "b"]))));
+    assert_eq!(s.query_records(&d, &json_eq).await.unwrap().len(), 5);
+    let dt = q(5, FilterOp::Range(Some(Cell::DateTime(at("2024-05-06T07:08:09.123456Z"))), None));
+    assert_eq!(s.query_records(&d, &dt).await.unwrap().len(), 5);
+}
+
+/// Without a primary key every row is an insert; a snapshot replaces them all.
+pub async fn delivery_without_primary_key<S: Store + DeliveryStore + ?Sized>(s: &S) {
+    ensure_org(s, "conf-nokey").await;
+    let sc = schema(json!({"fields": [{"name": "a"}, {"name": "b", "type": "integer"}]}));
+    let d = dataset("CONF-NOKEY", "conf-nokey", sc.clone());
+    s.create_dataset(&d).await.unwrap();
+    let rows: Vec<Vec<Cell>> = (0..3).map(|i| vec![txt(&format!("行{i}")), Cell::Int(i)]).collect();
+    for (day, expected) in [(1, 3), (2, 6)] {
+        let (_, r) =
+            deliver(s, &d, DeliveryMode::Incremental, t(day), vec![rows_of(&sc, rows.clone()), DeliveryBatch::Commit])
+                .await;
+        assert_eq!(r.unwrap(), outcome(3, 0, 0, 0, 0));
+        assert_eq!(s.query_records(&d, &RecordQuery::default()).await.unwrap().len(), expected);
+    }
+    let (id, r) =
+        deliver(s, &d, DeliveryMode::Snapshot, t(3), vec![rows_of(&sc, rows[..2].to_vec()), DeliveryBatch::Commit])
+            .await;
+    assert_eq!(r.unwrap(), outcome(2, 0, 0, 6, 0));
+    let current = s.query_records(&d, &RecordQuery::default()).await.unwrap();
+    assert_eq!(current.iter().map(|r| r.cells.clone()).collect::<Vec<_>>(), rows[..2].to_vec());
+    assert!(current.iter().all(|r| r.delivery_id == Some(id) && r.version == 1));
+    let everything = s.query_records(&d, &RecordQuery { include_deleted: true, ..Default::default() }).await.unwrap();
+    assert_eq!(everything.len(), 8);
+    assert_eq!(s.query_records(&d, &RecordQuery { as_of: Some(t(2)), ..Default::default() }).await.unwrap().len(), 6);
+    // Records are named by their surrogate key (paging after it works too).
+    let page =
+        s.query_records(&d, &RecordQuery { after: Some(vec![Cell::Int(3)]), ..Default::default() }).await.unwrap();
+    assert_eq!(page.len(), 2);
+    let h = s.record_history(&d, &[Cell::Int(1)]).await.unwrap();
+    assert_eq!(h.iter().map(|v| v.op).collect::<Vec<_>>(), [RecordOp::Insert, RecordOp::Delete]);
+}
+
+/// `begin_delivery`, `finish_delivery`, `get_delivery`, `list_deliveries`,
+/// `fail_interrupted_deliveries`.
+pub async fn delivery_reports<S: Store + DeliveryStore + ?Sized>(s: &S) {
+    ensure_org(s, "conf-reports").await;
+    let d = dataset("CONF-REPORTS", "conf-reports", people_schema());
+    s.create_dataset(&d).await.unwrap();
+    let other = dataset("CONF-REPORTS-2", "conf-reports", people_schema());
+    s.create_dataset(&other).await.unwrap();
+    let begin = |ds: &Dataset, mode, when| {
+        let nd = new_delivery(ds, mode, when);
+        async move { s.begin_delivery(&nd).await.unwrap() }
+    };
+    let a = begin(&d, DeliveryMode::Snapshot, at("2025-02-01T08:00:00.100001Z")).await;
+    let b = begin(&d, DeliveryMode::Incremental, t(2)).await;
+    let c = begin(&other, DeliveryMode::Incremental, t(3)).await;
+    let running = s.get_delivery(b).await.unwrap().unwrap();
+    assert_eq!(running.status, DeliveryStatus::Running);
+    assert_eq!(
+        (running.mode, running.rows_read, running.finished_at.clone(), running.error.clone()),
+        (DeliveryMode::Incremental, 0, None, None)
+    );
+    assert_eq!(
+        (running.format.as_str(), running.encoding.as_str(), running.submitted_by.as_str()),
+        ("csv", "utf-8", "conf.officer")
+    );
+
+    let succeeded = DeliveryReport {
+        status: DeliveryStatus::Succeeded,
+        rows_read: 10,
+        rows_accepted: 8,
+        rows_inserted: 5,
+        rows_updated: 2,
+        rows_unchanged: 1,
+        rows_quarantined: 2,
+        warnings: 3,
+        rows_deleted: 4,
+        duration_ms: 1234,
+        finished_at: Some(at("2025-02-01T08:00:01.5Z")),
+        encoding: "gb18030".into(),
+        ..s.get_delivery(a).await.unwrap().unwrap()
+    };
+    s.finish_delivery(&succeeded).await.unwrap();
+    assert_eq!(s.get_delivery(a).await.unwrap().unwrap(), succeeded);
+    let failed = DeliveryReport {
+        status: DeliveryStatus::Failed,
+        rows_read: 7,
+        finished_at: Some(t(3)),
+        error: Some(DeliveryFailure {
+            code: "missing-label".into(),
+            message: "no column".into(),
+            message_zh: "缺少列".into(),
+        }),
+        ..running
+    };
+    s.finish_delivery(&failed).await.unwrap();
+    assert_eq!(s.get_delivery(b).await.unwrap().unwrap(), failed);
+    assert_eq!(s.get_delivery(i64::MAX).await.unwrap(), None);
+    let mut missing = failed.clone();
+    missing.id = i64::MAX;
+    assert!(matches!(s.finish_delivery(&missing).await, Err(StoreError::NotFound { .. })));
+
+    let ids = |v: Vec<DeliveryReport>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let list = |q: DeliveryQuery| async move { s.list_deliveries(&q).await.unwrap() };
+    assert_eq!(ids(list(DeliveryQuery { dataset: Some(d.code.clone()), ..Default::default() }).await), [b, a]);
+    let by_status =
+        DeliveryQuery { dataset: Some(d.code.clone()), status: Some(DeliveryStatus::Succeeded), ..Default::default() };
+    assert_eq!(ids(list(by_status).await), [a]);
+    let page = DeliveryQuery { dataset: Some(d.code.clone()), before_id: Some(b), limit: 1, ..Default::default() };
+    assert_eq!(ids(list(page).await), [a]);
+    let newest = list(DeliveryQuery { limit: 2, ..Default::default() }).await;
+    assert_eq!(ids(newest.clone()), [c, b]);
+    assert!(list(DeliveryQuery::default()).await.windows(2).all(|w| w[0].id > w[1].id));
+
+    // Start-up after a crash: running deliveries fail as interrupted.
+    let when = at("2025-03-01T00:00:00Z");
+    assert!(s.fail_interrupted_deliveries(when).await.unwrap() >= 1);
+    let r = s.get_delivery(c).await.unwrap().unwrap();
+    assert_eq!(r.status, DeliveryStatus::Failed);
+    assert_eq!(r.finished_at, Some(when));
+    let e = r.error.unwrap();
+    assert_eq!(e.code, "interrupted");
+    assert!(e.message.contains("nothing") && e.message_zh.contains("重新交付"), "{e:?}");
+    assert_eq!(s.get_delivery(a).await.unwrap().unwrap(), succeeded, "finished deliveries are untouched");
+    assert_eq!(s.fail_interrupted_deliveries(when).await.unwrap(), 0);
+    let running = DeliveryQuery { status: Some(DeliveryStatus::Running), ..Default::default() };
+    assert!(list(running).await.is_empty());
+}
+
+/// The sharing responsibility list.
+pub async fn responsibilities<S: Store + DeliveryStore + ?Sized>(s: &S) {
+    ensure_org(s, "conf-resp-b").await;
+    ensure_org(s, "conf-resp-a").await;
+    let mk = |code: &str, org: &str| Responsibility {
+        dataset: dc(code),
+        org: oc(org),
+        cycle: UpdateCycle::Monthly,
+        note: Some("按月报送".into()),
+        created_by: "conf.admin".into(),
+        created_at: at("2025-01-01T00:00:00.5Z"),
+    };
+    for code in ["CONF-RESP-1", "CONF-RESP-2", "CONF-RESP-3"] {
+        s.create_dataset(&dataset(code, "conf-resp-a", people_schema())).await.unwrap();
+    }
+    let r1 = mk("CONF-RESP-1", "conf-resp-b");
+    let r2 = mk("CONF-RESP-2", "conf-resp-a");
+    let mut r3 = mk("CONF-RESP-3", "conf-resp-a");
+    r3.note = None;
+    r3.cycle = UpdateCycle::Realtime;
+    for r in [&r1, &r2, &r3] {
+        s.put_responsibility(r).await.unwrap();
+    }
+    let mine = |v: Vec<Responsibility>| {
+        v.into_iter().filter(|r| r.dataset.as_str().starts_with("CONF-RESP-")).collect::<Vec<_>>()
+    };
+    assert_eq!(mine(s.list_responsibilities().await.unwrap()), vec![r2.clone(), r3.clone(), r1.clone()]);
+    // Upsert by dataset.
+    let mut moved = r1.clone();
+    moved.org = oc("conf-resp-a");
+    moved.cycle = UpdateCycle::Weekly;
+    s.put_responsibility(&moved).await.unwrap();
+    assert_eq!(mine(s.list_responsibilities().await.unwrap()), vec![moved.clone(), r2.clone(), r3.clone()]);
+    assert!(s.delete_responsibility(&r2.dataset).await.unwrap());
+    assert!(!s.delete_responsibility(&r2.dataset).await.unwrap());
+    assert_eq!(mine(s.list_responsibilities().await.unwrap()), vec![moved, r3]);
+}
+
+/// Delivery statistics per catalog dataset.
+pub async fn stats<S: Store + DeliveryStore + ?Sized>(s: &S) {
+    ensure_org(s, "conf-stats").await;
+    let d = dataset("CONF-STATS", "conf-stats", people_schema());
+    s.create_dataset(&d).await.unwrap();
+    let never = dataset("CONF-STATS-NEVER", "conf-stats", people_schema());
+    s.create_dataset(&never).await.unwrap();
+    let (a, r) = deliver(
+        s,
+        &d,
+        DeliveryMode::Snapshot,
+        t(1),
+        vec![rows_of(&d.schema, (1..=4).map(|i| person(i, "x", 0.0)).collect()), DeliveryBatch::Commit],
+    )
+    .await;
+    r.unwrap();
+    let mut report = s.get_delivery(a).await.unwrap().unwrap();
+    report.status = DeliveryStatus::Succeeded;
+    report.rows_read = 5;
+    report.rows_quarantined = 1;
+    report.finished_at = Some(t(2));
+    s.finish_delivery(&report).await.unwrap();
+    let (b, r) = deliver(
+        s,
+        &d,
+        DeliveryMode::Snapshot,
+        t(3),
+        vec![rows_of(&d.schema, (1..=3).map(|i| person(i, "x", 0.0)).collect()), DeliveryBatch::Commit],
+    )
+    .await;
+    assert_eq!(r.unwrap().deleted, 1);
+    let mut failed = s.get_delivery(b).await.unwrap().unwrap();
+    failed.status = DeliveryStatus::Failed;
+    failed.rows_read = 2;
+    failed.finished_at = Some(t(4));
+    s.finish_delivery(&failed).await.unwrap();
+
+    let all = s.delivery_stats().await.unwrap();
+    assert!(all.windows(2).all(|w| w[0].dataset < w[1].dataset), "stats ordered by dataset");
+    let get = |code: &str| all.iter().find(|x| x.dataset.as_str() == code).cloned().unwrap();
+    assert_eq!(
+        get("CONF-STATS"),
+        DeliveryStats {
+            dataset: dc("CONF-STATS"),
+            deliveries: 2,
+            failed: 1,
+            last_delivery_at: Some(t(3)),
+            last_success_at: Some(t(2)),
+            rows_read: 7,
+            rows_quarantined: 1,
+            record_count: 3,
+        }
+    );
+    assert_eq!(
+        get("CONF-STATS-NEVER"),
+        DeliveryStats {
+            dataset: dc("CONF-STATS-NEVER"),
+            deliveries: 0,
+            failed: 0,
+            last_delivery_at: None,
+            last_success_at: None,
+            rows_read: 0,
+            rows_quarantined: 0,
+            record_count: 0,
+        }
+    );
+}
+
+/// 20,000 rows in batches of 5,000, applied then re-applied unchanged; prints rows/s.
+pub async fn large_delivery<S: Store + DeliveryStore + ?Sized>(s: &S) {
+    ensure_org(s, "conf-large").await;
+    let sc = schema(json!({
+        "fields": [
+            {"name": "sfzh"}, {"name": "xm"}, {"name": "nl", "type": "integer"}, {"name": "sg", "type": "number"},
+            {"name": "csrq", "type": "date"}, {"name": "hy", "type": "boolean"}, {"name": "dz"},
+            {"name": "djsj", "type": "datetime"}
+        ],
+        "primaryKey": "sfzh"
+    }));
+    let d = dataset("CONF-LARGE", "conf-large", sc.clone());
+    s.create_dataset(&d).await.unwrap();
+    const N: u64 = 20_000;
+    const BATCH: u64 = 5_000;
+    let make = |changed: u64| -> Vec<DeliveryBatch> {
+        let mut out: Vec<DeliveryBatch> = (0..N / BATCH)
+            .map(|b| {
+                DeliveryBatch::Rows(
+                    (b * BATCH..(b + 1) * BATCH)
+                        .map(|i| {
+                            // Keys arrive in scrambled order; the store sorts each batch.
+                            let k = (i * 7919) % N;
+                            let name = if k < changed { format!("新姓名{k}") } else { format!("姓名{k}") };
+                            valid_row(
+                                i + 1,
+                                &sc,
+                                vec![
+                                    txt(&format!("3204021990{k:08}")),
+                                    txt(&name),
+                                    Cell::Int((k % 100) as i64),
+                                    Cell::Num(150.0 + (k % 50) as f64 / 2.0),
+                                    Cell::Date(
+                                        NaiveDate::from_ymd_opt(1990, 1, 1).unwrap()
+                                            + Duration::days((k % 10000) as i64),
+                                    ),
+                                    Cell::Bool(k % 2 == 0),
+                                    txt(&format!("江苏省常州市天宁区某某路{k}号")),
+                                    Cell::DateTime(at("2024-01-01T00:00:00Z") + Duration::seconds(k as i64)),
+                                ],
+                            )
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        out.push(DeliveryBatch::Commit);
+        out
+    };
+    let dr = &d;
+    let timed = |when, batches| async move {
+        let start = std::time::Instant::now();
+        let (_, r) = deliver(s, dr, DeliveryMode::Snapshot, when, batches).await;
+        (r.unwrap(), start.elapsed())
+    };
+    let (first, t_first) = timed(t(1), make(0)).await;
+    assert_eq!(first, outcome(N, 0, 0, 0, 0));
+    let (again, t_again) = timed(t(2), make(0)).await;
+    assert_eq!(again, outcome(0, 0, N, 0, 0));
+    let (changed, t_changed) = timed(t(3), make(1000)).await;
+    assert_eq!(changed, outcome(0, 1000, N - 1000, 0, 0));
+    let rate = |d: std::time::Duration| N as f64 / d.as_secs_f64().max(1e-9);
+    eprintln!(
+        "[{}] 20k rows: first {:.0} rows/s ({:?}), unchanged {:.0} rows/s ({:?}), 5% changed {:.0} rows/s ({:?})",
+        s.backend().as_str(),
+        rate(t_first),
+        t_first,
+        rate(t_again),
+        t_again,
+        rate(t_changed),
+        t_changed
+    );
+    let page = s.query_records(&d, &RecordQuery { limit: 3, ..Default::default() }).await.unwrap();
+    assert_eq!(page[0].cells[0], txt("320402199000000000"));
+    assert_eq!(page[0].version, 2);
+    assert_eq!(s.record_history(&d, &[txt("320402199000000999")]).await.unwrap().len(), 2);
+    assert_eq!(s.record_history(&d, &[txt("320402199000001000")]).await.unwrap().len(), 1);
 }

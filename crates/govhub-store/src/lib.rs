@@ -7,6 +7,7 @@
 
 pub mod conformance;
 pub mod ddl;
+mod delivery;
 mod migrate;
 pub mod postgres;
 mod records;

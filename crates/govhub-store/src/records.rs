@@ -40,18 +40,22 @@ pub fn effective_limit(limit: u32) -> i64 {
 /// names so they behave the same.
 pub const MAX_IDENTIFIER_LEN: usize = 63;
 
+/// Longest typed table name: its history table (`<name>_hist`) must fit too.
+pub const MAX_TABLE_NAME_LEN: usize = MAX_IDENTIFIER_LEN - crate::ddl::HISTORY_SUFFIX.len();
+
 /// Typed table names are `ds_` followed by lower-case letters, digits and `_`, at most
-/// 63 bytes, so they can never name a catalog table.
+/// 58 bytes (so that the history table's name fits 63), so they can never name a
+/// catalog table.
 pub fn check_table_name(name: &str) -> StoreResult<()> {
     let ok = name.starts_with("ds_")
-        && name.len() <= MAX_IDENTIFIER_LEN
+        && name.len() <= MAX_TABLE_NAME_LEN
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if ok {
         Ok(())
     } else {
         Err(refused(format!(
             "table name \"{name}\" is not usable: a typed table name is \"ds_\" followed by lower-case letters, \
-             digits and '_', at most {MAX_IDENTIFIER_LEN} bytes (shorten the dataset code)"
+             digits and '_', at most {MAX_TABLE_NAME_LEN} bytes (shorten the dataset code)"
         )))
     }
 }
@@ -353,8 +357,10 @@ mod tests {
         assert!(check_table_name("ds_ga_hjrk_v1").is_ok());
         assert!(check_table_name("users").is_err());
         assert!(check_table_name("ds_x\"; drop").is_err());
-        assert!(check_table_name(&format!("ds_{}_v1", "a".repeat(60))).is_err());
-        assert!(check_table_name(&format!("ds_{}_v1", "a".repeat(57))).is_ok());
+        assert!(check_table_name(&format!("ds_{}_v1", "a".repeat(53))).is_err());
+        assert!(check_table_name(&format!("ds_{}_v1", "a".repeat(52))).is_ok());
+        // The longest dataset code (50 characters) fits up to version 999.
+        assert!(check_table_name(&format!("ds_{}_v999", "a".repeat(50))).is_ok());
     }
 
     #[test]

@@ -22,6 +22,13 @@ async fn sqlite_conformance() {
     conformance::run_all(store).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_deliveries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = govhub_store::sqlite::SqliteStore::open(dir.path().join("govhub.db")).await.unwrap();
+    conformance::run_deliveries(&store).await;
+}
+
 /// The URL of another database on the same server.
 fn with_database(url: &str, db: &str) -> String {
     let (base, query) = match url.split_once('?') {
@@ -100,8 +107,8 @@ async fn postgres_migrations_run_once_and_are_checked() {
         // Two nodes starting together: the advisory lock makes one apply, one skip.
         let (a, b) = tokio::join!(govhub_store::open(&url), govhub_store::open(&url));
         let (a, b): (Arc<dyn Store>, Arc<dyn Store>) = (a.unwrap(), b.unwrap());
-        assert_eq!(a.migrations().await.unwrap(), vec![1]);
-        assert_eq!(b.migrations().await.unwrap(), vec![1]);
+        assert_eq!(a.migrations().await.unwrap(), vec![1, 2]);
+        assert_eq!(b.migrations().await.unwrap(), vec![1, 2]);
         let client = pg(&url).await;
         let before = applied_at(&client).await;
         drop((a, b));

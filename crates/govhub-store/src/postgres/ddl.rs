@@ -29,10 +29,24 @@ pub const DIALECT: Dialect = Dialect {
         ("_deleted", "BOOLEAN NOT NULL DEFAULT false"),
     ],
     table_options: "",
+    key_text_collation: " COLLATE \"C\"",
+    history_row_id: "BIGINT",
+    history_columns: &[
+        ("_version", "BIGINT NOT NULL"),
+        ("_op", "TEXT NOT NULL"),
+        ("_delivery_id", "BIGINT"),
+        ("_valid_from", "TIMESTAMPTZ NOT NULL"),
+        ("_valid_to", "TIMESTAMPTZ NOT NULL"),
+    ],
+    named_indexes: false,
 };
 
 pub fn create_table(table: &str, schema: &TableSchema) -> String {
     crate::ddl::create_table(&DIALECT, table, schema)
+}
+
+pub fn create_history_table(table: &str, schema: &TableSchema, if_not_exists: bool) -> String {
+    crate::ddl::create_history_table(&DIALECT, table, schema, if_not_exists)
 }
 
 pub fn add_column(table: &str, field: &Field) -> String {
@@ -71,7 +85,7 @@ mod tests {
         }))
         .unwrap();
         let expected = r#"CREATE TABLE "ds_ga_hjrk_v1" (
-    "sfzh" TEXT NOT NULL,
+    "sfzh" TEXT COLLATE "C" NOT NULL,
     "xm" TEXT NOT NULL,
     "nl" BIGINT,
     "sg" NUMERIC,

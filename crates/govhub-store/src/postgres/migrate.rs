@@ -6,7 +6,10 @@ use crate::postgres::{db, get, pool_err};
 use crate::records::StoreResult;
 use deadpool_postgres::Pool;
 
-pub const MIGRATIONS: &[Migration] = &[Migration { version: 1, sql: include_str!("migrations/0001_init.sql") }];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, sql: include_str!("migrations/0001_init.sql") },
+    Migration { version: 2, sql: include_str!("migrations/0002_deliveries.sql") },
+];
 
 /// Advisory lock key held while migrating ("govhub" in ASCII).
 const LOCK_KEY: i64 = 0x676f_7668_7562;

@@ -35,10 +35,24 @@ pub const DIALECT: Dialect = Dialect {
         ("_deleted", "INTEGER NOT NULL DEFAULT 0"),
     ],
     table_options: " STRICT",
+    key_text_collation: "",
+    history_row_id: "INTEGER",
+    history_columns: &[
+        ("_version", "INTEGER NOT NULL"),
+        ("_op", "TEXT NOT NULL"),
+        ("_delivery_id", "INTEGER"),
+        ("_valid_from", "TEXT NOT NULL"),
+        ("_valid_to", "TEXT NOT NULL"),
+    ],
+    named_indexes: true,
 };
 
 pub fn create_table(table: &str, schema: &TableSchema) -> String {
     crate::ddl::create_table(&DIALECT, table, schema)
+}
+
+pub fn create_history_table(table: &str, schema: &TableSchema, if_not_exists: bool) -> String {
+    crate::ddl::create_history_table(&DIALECT, table, schema, if_not_exists)
 }
 
 pub fn add_column(table: &str, field: &Field) -> String {

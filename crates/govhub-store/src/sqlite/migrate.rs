@@ -6,7 +6,10 @@ use crate::records::StoreResult;
 use crate::sqlite::{db, now_text};
 use rusqlite::{params, Connection, TransactionBehavior};
 
-pub const MIGRATIONS: &[Migration] = &[Migration { version: 1, sql: include_str!("migrations/0001_init.sql") }];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, sql: include_str!("migrations/0001_init.sql") },
+    Migration { version: 2, sql: include_str!("migrations/0002_deliveries.sql") },
+];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;

@@ -3,6 +3,7 @@
 //! blocking pool.
 
 pub mod ddl;
+mod delivery;
 mod migrate;
 
 use crate::records::*;
@@ -21,6 +22,8 @@ use tokio::sync::Semaphore;
 /// Number of reader connections.
 pub const READERS: usize = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The writer's page cache, in KiB (negative: a size, not a page count).
+const WRITER_CACHE_KIB: i64 = -262_144;
 
 // ------------------------------------------------------------------ conversions
 
@@ -247,6 +250,9 @@ impl SqliteStore {
             )));
         }
         writer.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
+        // Deliveries write millions of rows in one transaction: a large page cache (256 MiB,
+        // allocated as used) keeps the key index and the table's hot pages in memory.
+        writer.pragma_update(None, "cache_size", WRITER_CACHE_KIB).map_err(db)?;
         migrate::run(&mut writer)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
@@ -554,7 +560,11 @@ impl Store for SqliteStore {
         let d = dataset.clone();
         let schema = schema_json(&d.schema)?;
         let tags = tags_json(&d.tags)?;
-        let ddl = ddl::create_table(&d.table_name, &d.schema);
+        let ddl = format!(
+            "{};\n{}",
+            ddl::create_table(&d.table_name, &d.schema),
+            ddl::create_history_table(&d.table_name, &d.schema, false)
+        );
         self.write(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
             tx.execute(
@@ -698,8 +708,27 @@ impl Store for SqliteStore {
                         return Err(StoreError::Conflict { what: "schema_version" });
                     }
                     if let SchemaEvolution::AddColumns(fields) = &evolution {
+                        // The history table follows (created with the new schema if the
+                        // dataset predates history tables).
+                        let history = crate::ddl::history_table_name(&table);
+                        let has_history = tx
+                            .query_row(
+                                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                                [&history],
+                                |_| Ok(()),
+                            )
+                            .optional()
+                            .map_err(db)?
+                            .is_some();
                         for f in fields {
                             tx.execute_batch(&ddl::add_column(&table, f)).map_err(db)?;
+                            if has_history {
+                                tx.execute_batch(&ddl::add_column(&history, f)).map_err(db)?;
+                            }
+                        }
+                        if !has_history {
+                            check_table_name(&table)?;
+                            tx.execute_batch(&ddl::create_history_table(&table, &d.schema, false)).map_err(db)?;
                         }
                     }
                     tx.execute(
@@ -724,6 +753,7 @@ impl Store for SqliteStore {
                     )
                     .map_err(conflict("schema_version"))?;
                     tx.execute_batch(&ddl::create_table(&d.table_name, &d.schema)).map_err(db)?;
+                    tx.execute_batch(&ddl::create_history_table(&d.table_name, &d.schema, false)).map_err(db)?;
                     tx.execute(
                         "UPDATE datasets SET schema = ?2, schema_version = ?3, table_name = ?4, updated_at = ?5
                          WHERE code = ?1",

@@ -1,0 +1,674 @@
+//! SQLite: deliveries, records and the responsibility list.
+//!
+//! A delivery is written by one blocking task holding the writer connection for the
+//! whole delivery, in one `BEGIN IMMEDIATE` transaction: it receives the batches from
+//! the validator (which runs on another thread), sorts each batch by primary key and
+//! upserts row by row with prepared statements. Readers (WAL) see the dataset as it
+//! was until the commit.
+
+use super::{collect, db, ddl, lock, ts, SqliteStore, Ts};
+use crate::delivery::*;
+use crate::records::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use govhub_core::cells::Cell;
+use govhub_core::delivery::{DeliveryMode, DeliveryReport, QuarantinedRow};
+use govhub_core::model::*;
+use govhub_core::names::DatasetCode;
+use govhub_core::store::{ApplyOutcome, DeliveryBatch, DeliveryQuery, DeliveryStore, NewDelivery, StoreError};
+use rusqlite::types::{ToSql, ToSqlOutput, Value, ValueRef};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, TransactionBehavior};
+use tokio::sync::mpsc::Receiver;
+
+/// A cell bound as its STRICT column type: text forms as TEXT (timestamps with six
+/// fractional digits, so text order is time order), integers, reals, booleans as 0/1.
+struct Bind<'a>(&'a Cell);
+
+fn bind(c: &Cell) -> ToSqlOutput<'_> {
+    match c {
+        Cell::Null => ToSqlOutput::Owned(Value::Null),
+        Cell::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        Cell::Int(i) => ToSqlOutput::Owned(Value::Integer(*i)),
+        Cell::Num(n) => ToSqlOutput::Owned(Value::Real(*n)),
+        Cell::Bool(b) => ToSqlOutput::Owned(Value::Integer(i64::from(*b))),
+        Cell::DateTime(t) => ToSqlOutput::Owned(Value::Text(ts(*t))),
+        other => ToSqlOutput::Owned(Value::Text(other.to_text())),
+    }
+}
+
+impl ToSql for Bind<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(bind(self.0))
+    }
+}
+
+impl ToSql for Arg {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        match self {
+            Arg::Cell(c, _) => Ok(bind(c)),
+            Arg::Time(t) => Ok(ToSqlOutput::Owned(Value::Text(ts(*t)))),
+            Arg::Int(i) => Ok(ToSqlOutput::Owned(Value::Integer(*i))),
+        }
+    }
+}
+
+fn placeholder(n: usize, _: &Arg) -> String {
+    format!("?{n}")
+}
+
+fn select(_: govhub_core::schema::FieldType, col: &str) -> String {
+    col.to_string()
+}
+
+fn prefix(col: &str, p: &str) -> String {
+    format!("substr(CAST({col} AS TEXT), 1, length({p})) = {p}")
+}
+
+const DIALECT: ReadDialect = ReadDialect { placeholder, select, text_order: "", prefix, false_literal: "0" };
+
+/// Read a stored field value back as a typed cell.
+fn cell(r: &Row<'_>, i: usize, k: Kind) -> StoreResult<Cell> {
+    let v = r.get_ref(i).map_err(db)?;
+    Ok(match (k, v) {
+        (_, ValueRef::Null) => Cell::Null,
+        (Kind::Int, ValueRef::Integer(n)) => Cell::Int(n),
+        (Kind::Num, ValueRef::Real(x)) => Cell::Num(x),
+        (Kind::Num, ValueRef::Integer(n)) => Cell::Num(n as f64),
+        (Kind::Bool, ValueRef::Integer(n)) => Cell::Bool(n != 0),
+        (k, ValueRef::Text(t)) => cell_from_text(k, String::from_utf8_lossy(t).into_owned())?,
+        (k, other) => {
+            return Err(StoreError::Corrupt(format!(
+                "column {i} holds a {:?} value where a {k:?} was expected",
+                other.data_type()
+            )))
+        }
+    })
+}
+
+fn cells(r: &Row<'_>, layout: &Layout<'_>) -> StoreResult<Vec<Cell>> {
+    layout.fields().iter().enumerate().map(|(i, f)| cell(r, i, kind(f.field_type))).collect()
+}
+
+/// A row selected with [`record_select`].
+fn record(r: &Row<'_>, layout: &Layout<'_>) -> StoreResult<Record> {
+    let n = layout.fields().len();
+    Ok(Record {
+        cells: cells(r, layout)?,
+        version: r.get(n).map_err(db)?,
+        delivery_id: r.get(n + 1).map_err(db)?,
+        updated_at: r.get::<_, Ts>(n + 2).map_err(db)?.0,
+        deleted: r.get::<_, i64>(n + 3).map_err(db)? != 0,
+    })
+}
+
+/// A row selected with [`history_select`].
+fn version(r: &Row<'_>, layout: &Layout<'_>) -> StoreResult<RecordVersion> {
+    let n = layout.fields().len();
+    Ok(RecordVersion {
+        cells: cells(r, layout)?,
+        version: r.get(n).map_err(db)?,
+        op: parse_op(&r.get::<_, String>(n + 1).map_err(db)?)?,
+        delivery_id: r.get(n + 2).map_err(db)?,
+        valid_from: r.get::<_, Ts>(n + 3).map_err(db)?.0,
+        valid_to: Some(r.get::<_, Ts>(n + 4).map_err(db)?.0),
+    })
+}
+
+fn rows<T>(c: &Connection, sql: &Sql<'_>, read: impl Fn(&Row<'_>) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+    let mut stmt = c.prepare(&sql.text).map_err(db)?;
+    let mut rs = stmt.query(params_from_iter(sql.args.iter())).map_err(db)?;
+    let mut out = Vec::new();
+    while let Some(r) = rs.next().map_err(db)? {
+        out.push(read(r)?);
+    }
+    Ok(out)
+}
+
+fn table_exists(c: &Connection, name: &str) -> StoreResult<bool> {
+    c.query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", [name], |_| Ok(()))
+        .optional()
+        .map(|o| o.is_some())
+        .map_err(db)
+}
+
+fn delivery_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
+    let mut counts = [0i64; 9];
+    for (i, c) in counts.iter_mut().enumerate() {
+        *c = r.get(8 + i)?;
+    }
+    Ok(DeliveryRow {
+        id: r.get(0)?,
+        dataset: r.get(1)?,
+        status: r.get(2)?,
+        mode: r.get(3)?,
+        format: r.get(4)?,
+        encoding: r.get(5)?,
+        schema_version: r.get(6)?,
+        submitted_by: r.get(7)?,
+        counts,
+        started_at: r.get::<_, Ts>(17)?.0,
+        finished_at: r.get::<_, Option<Ts>>(18)?.map(|t| t.0),
+        error_code: r.get(19)?,
+        error_message: r.get(20)?,
+        error_message_zh: r.get(21)?,
+    })
+}
+
+// ------------------------------------------------------------------ applying
+
+/// The statements of one delivery.
+struct Writer<'c> {
+    select: rusqlite::Statement<'c>,
+    insert: rusqlite::Statement<'c>,
+    history: rusqlite::Statement<'c>,
+    update: rusqlite::Statement<'c>,
+    seen: Option<rusqlite::Statement<'c>>,
+    quarantine: rusqlite::Statement<'c>,
+}
+
+fn apply(
+    conn: &mut Connection,
+    d: &Dataset,
+    id: i64,
+    mode: DeliveryMode,
+    at: DateTime<Utc>,
+    batches: &mut Receiver<DeliveryBatch>,
+) -> StoreResult<ApplyOutcome> {
+    let layout = Layout::new(d)?;
+    let n = layout.fields().len();
+    let at_text = ts(at);
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+    tx.execute_batch(&ddl::create_history_table(&d.table_name, &d.schema, true)).map_err(db)?;
+    let track_seen = mode == DeliveryMode::Snapshot && layout.has_pk();
+    if track_seen {
+        tx.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS govhub_seen (r INTEGER PRIMARY KEY); DELETE FROM temp.govhub_seen;",
+        )
+        .map_err(db)?;
+    }
+    let (t, h) = (&layout.table, &layout.history);
+    let fields = layout.field_list("");
+    let data = layout.history_data_columns("");
+    let values: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
+    let key_cond: Vec<String> =
+        layout.key_columns("").iter().enumerate().map(|(j, c)| format!("{c} = ?{}", j + 1)).collect();
+    let sets: Vec<String> = layout
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| format!("{} = ?{}", crate::ddl::quote_ident(&f.name), i + 1))
+        .collect();
+    let mut out = ApplyOutcome::default();
+    let delete_absent;
+    {
+        let mut w = Writer {
+            select: tx
+                .prepare(&format!("SELECT rowid, \"_hash\", \"_deleted\" FROM {t} WHERE {}", key_cond.join(" AND ")))
+                .map_err(db)?,
+            insert: tx
+                .prepare(&format!(
+                    "INSERT INTO {t} ({fields}, \"_version\", \"_hash\", \"_delivery_id\", \"_updated_at\", \"_deleted\") \
+                     VALUES ({}, 1, ?{}, ?{}, ?{}, 0)",
+                    values.join(", "),
+                    n + 1,
+                    n + 2,
+                    n + 3
+                ))
+                .map_err(db)?,
+            history: tx
+                .prepare(&format!(
+                    "INSERT INTO {h} ({data}, \"_version\", \"_op\", \"_delivery_id\", \"_valid_from\", \"_valid_to\") \
+                     SELECT {data}, \"_version\", {}, \"_delivery_id\", \"_updated_at\", ?2 FROM {t} WHERE rowid = ?1",
+                    op_case("")
+                ))
+                .map_err(db)?,
+            update: tx
+                .prepare(&format!(
+                    "UPDATE {t} SET {}, \"_version\" = \"_version\" + 1, \"_hash\" = ?{}, \"_delivery_id\" = ?{}, \
+                     \"_updated_at\" = ?{}, \"_deleted\" = 0 WHERE rowid = ?{}",
+                    sets.join(", "),
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4
+                ))
+                .map_err(db)?,
+            seen: if track_seen {
+                Some(tx.prepare("INSERT INTO temp.govhub_seen (r) VALUES (?1)").map_err(db)?)
+            } else {
+                None
+            },
+            quarantine: tx
+                .prepare("INSERT INTO delivery_quarantine (delivery_id, row_no, raw, problems) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(db)?,
+        };
+        loop {
+            match batches.blocking_recv() {
+                None => return Err(aborted()),
+                Some(DeliveryBatch::Commit) => {
+                    delete_absent = mode == DeliveryMode::Snapshot;
+                    break;
+                }
+                Some(DeliveryBatch::CommitKeepAbsent) => {
+                    delete_absent = false;
+                    break;
+                }
+                Some(DeliveryBatch::Quarantine(rows)) => {
+                    for q in &rows {
+                        w.quarantine
+                            .execute(params![id, stored_count(q.row), raw_json(q)?, problems_json(q)?])
+                            .map_err(db)?;
+                    }
+                    out.quarantined += rows.len() as u64;
+                }
+                Some(DeliveryBatch::Rows(mut rows)) => {
+                    if layout.has_pk() {
+                        rows.sort_unstable_by(|a, b| layout.sort_key(&a.cells, &b.cells));
+                    }
+                    for row in &rows {
+                        if row.cells.len() != n {
+                            return Err(refused(format!(
+                                "row {} has {} cells; the dataset has {n} fields",
+                                row.row,
+                                row.cells.len()
+                            )));
+                        }
+                        let hash = row.hash.to_string();
+                        let found = if layout.has_pk() {
+                            for (j, &k) in layout.key.iter().enumerate() {
+                                w.select.raw_bind_parameter(j + 1, Bind(&row.cells[k])).map_err(db)?;
+                            }
+                            let mut rs = w.select.raw_query();
+                            match rs.next().map_err(db)? {
+                                Some(r) => {
+                                    let same =
+                                        matches!(r.get_ref(1).map_err(db)?, ValueRef::Text(t) if t == hash.as_bytes());
+                                    Some((
+                                        r.get::<_, i64>(0).map_err(db)?,
+                                        same && r.get::<_, i64>(2).map_err(db)? == 0,
+                                    ))
+                                }
+                                None => None,
+                            }
+                        } else {
+                            None
+                        };
+                        match found {
+                            None => {
+                                for (i, c) in row.cells.iter().enumerate() {
+                                    w.insert.raw_bind_parameter(i + 1, Bind(c)).map_err(db)?;
+                                }
+                                w.insert.raw_bind_parameter(n + 1, &hash).map_err(db)?;
+                                w.insert.raw_bind_parameter(n + 2, id).map_err(db)?;
+                                w.insert.raw_bind_parameter(n + 3, &at_text).map_err(db)?;
+                                w.insert.raw_execute().map_err(db)?;
+                                out.inserted += 1;
+                            }
+                            Some((rowid, true)) => {
+                                if let Some(seen) = w.seen.as_mut() {
+                                    seen.execute([rowid]).map_err(db)?;
+                                }
+                                out.unchanged += 1;
+                            }
+                            Some((rowid, false)) => {
+                                w.history.execute(params![rowid, at_text]).map_err(db)?;
+                                for (i, c) in row.cells.iter().enumerate() {
+                                    w.update.raw_bind_parameter(i + 1, Bind(c)).map_err(db)?;
+                                }
+                                w.update.raw_bind_parameter(n + 1, &hash).map_err(db)?;
+                                w.update.raw_bind_parameter(n + 2, id).map_err(db)?;
+                                w.update.raw_bind_parameter(n + 3, &at_text).map_err(db)?;
+                                w.update.raw_bind_parameter(n + 4, rowid).map_err(db)?;
+                                w.update.raw_execute().map_err(db)?;
+                                out.updated += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if delete_absent {
+        // Current records this delivery neither wrote nor found unchanged are deleted.
+        let cond = if track_seen {
+            "\"_deleted\" = 0 AND \"_delivery_id\" IS NOT ?1 AND rowid NOT IN (SELECT r FROM temp.govhub_seen)"
+        } else {
+            "\"_deleted\" = 0 AND \"_delivery_id\" IS NOT ?1"
+        };
+        tx.execute(
+            &format!(
+                "INSERT INTO {h} ({data}, \"_version\", \"_op\", \"_delivery_id\", \"_valid_from\", \"_valid_to\") \
+                 SELECT {data}, \"_version\", {}, \"_delivery_id\", \"_updated_at\", ?2 FROM {t} WHERE {cond}",
+                op_case("")
+            ),
+            params![id, at_text],
+        )
+        .map_err(db)?;
+        let deleted = tx
+            .execute(
+                &format!(
+                    "UPDATE {t} SET \"_deleted\" = 1, \"_version\" = \"_version\" + 1, \"_delivery_id\" = ?1, \
+                     \"_updated_at\" = ?2 WHERE {cond}"
+                ),
+                params![id, at_text],
+            )
+            .map_err(db)?;
+        out.deleted = deleted as u64;
+    }
+    if track_seen {
+        tx.execute_batch("DROP TABLE temp.govhub_seen").map_err(db)?;
+    }
+    tx.commit().map_err(db)?;
+    Ok(out)
+}
+
+#[async_trait]
+impl DeliveryStore for SqliteStore {
+    async fn begin_delivery(&self, delivery: &NewDelivery) -> StoreResult<i64> {
+        let d = delivery.clone();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO deliveries (dataset, schema_version, mode, format, encoding, status, submitted_by, org,
+                     file_name, started_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9)",
+                params![
+                    d.dataset.as_str(),
+                    d.schema_version,
+                    d.mode.as_str(),
+                    d.format,
+                    d.encoding,
+                    d.submitted_by,
+                    d.org.as_str(),
+                    d.file_name,
+                    ts(d.started_at),
+                ],
+            )
+            .map_err(db)?;
+            Ok(c.last_insert_rowid())
+        })
+        .await
+    }
+
+    async fn apply_delivery(
+        &self,
+        dataset: &Dataset,
+        delivery_id: i64,
+        mode: DeliveryMode,
+        at: DateTime<Utc>,
+        mut batches: Receiver<DeliveryBatch>,
+    ) -> StoreResult<ApplyOutcome> {
+        let d = dataset.clone();
+        let at = micros(at);
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = lock(&inner.writer);
+            apply(&mut conn, &d, delivery_id, mode, at, &mut batches)
+        })
+        .await
+        .map_err(StoreError::backend)?
+    }
+
+    async fn finish_delivery(&self, report: &DeliveryReport) -> StoreResult<()> {
+        let r = report.clone();
+        self.write(move |c| {
+            let k = report_counts(&r);
+            let n = c
+                .execute(
+                    "UPDATE deliveries SET status = ?2, mode = ?3, format = ?4, encoding = ?5, schema_version = ?6,
+                         submitted_by = ?7, rows_read = ?8, rows_accepted = ?9, rows_inserted = ?10,
+                         rows_updated = ?11, rows_unchanged = ?12, rows_quarantined = ?13, warnings = ?14,
+                         rows_deleted = ?15, duration_ms = ?16, started_at = ?17, finished_at = ?18,
+                         error_code = ?19, error_message = ?20, error_message_zh = ?21
+                     WHERE id = ?1",
+                    params![
+                        r.id,
+                        r.status.as_str(),
+                        r.mode.as_str(),
+                        r.format,
+                        r.encoding,
+                        r.schema_version,
+                        r.submitted_by,
+                        k[0],
+                        k[1],
+                        k[2],
+                        k[3],
+                        k[4],
+                        k[5],
+                        k[6],
+                        k[7],
+                        k[8],
+                        ts(r.started_at),
+                        r.finished_at.map(ts),
+                        r.error.as_ref().map(|e| e.code.as_str()),
+                        r.error.as_ref().map(|e| e.message.as_str()),
+                        r.error.as_ref().map(|e| e.message_zh.as_str()),
+                    ],
+                )
+                .map_err(db)?;
+            if n == 0 {
+                Err(StoreError::NotFound { what: "delivery" })
+            } else {
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    async fn get_delivery(&self, id: i64) -> StoreResult<Option<DeliveryReport>> {
+        self.read(move |c| {
+            c.query_row(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"), [id], delivery_row)
+                .optional()
+                .map_err(db)?
+                .map(DeliveryRow::into_report)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_deliveries(&self, query: &DeliveryQuery) -> StoreResult<Vec<DeliveryReport>> {
+        let mut clauses: Vec<&str> = Vec::new();
+        let mut args: Vec<Value> = Vec::new();
+        if let Some(d) = &query.dataset {
+            clauses.push("dataset = ?");
+            args.push(Value::Text(d.as_str().into()));
+        }
+        if let Some(s) = query.status {
+            clauses.push("status = ?");
+            args.push(Value::Text(s.as_str().into()));
+        }
+        if let Some(b) = query.before_id {
+            clauses.push("id < ?");
+            args.push(Value::Integer(b));
+        }
+        args.push(Value::Integer(effective_limit(query.limit)));
+        let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+        self.read(move |c| {
+            collect(
+                c,
+                &format!("SELECT {DELIVERY_COLUMNS} FROM deliveries{filter} ORDER BY id DESC LIMIT ?"),
+                params_from_iter(args.iter()),
+                delivery_row,
+                DeliveryRow::into_report,
+            )
+        })
+        .await
+    }
+
+    async fn list_quarantine(&self, delivery_id: i64, offset: u64, limit: u32) -> StoreResult<Page<QuarantinedRow>> {
+        let offset = stored_count(offset);
+        let limit = effective_limit(limit);
+        self.read(move |c| {
+            let tx = c.unchecked_transaction().map_err(db)?;
+            let total: i64 = tx
+                .query_row("SELECT COUNT(*) FROM delivery_quarantine WHERE delivery_id = ?1", [delivery_id], |r| {
+                    r.get(0)
+                })
+                .map_err(db)?;
+            let items = collect(
+                &tx,
+                "SELECT row_no, raw, problems FROM delivery_quarantine WHERE delivery_id = ?1
+                 ORDER BY row_no, rowid LIMIT ?2 OFFSET ?3",
+                params![delivery_id, limit, offset],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)),
+                |(row, raw, problems)| quarantined_row(row, &raw, &problems),
+            )?;
+            tx.finish().map_err(db)?;
+            Ok(Page { items, total: total.max(0) as u64 })
+        })
+        .await
+    }
+
+    async fn fail_interrupted_deliveries(&self, at: DateTime<Utc>) -> StoreResult<u64> {
+        self.write(move |c| {
+            c.execute(
+                "UPDATE deliveries SET status = 'failed', finished_at = ?1, error_code = ?2, error_message = ?3,
+                     error_message_zh = ?4
+                 WHERE status = 'running'",
+                params![ts(at), INTERRUPTED_CODE, INTERRUPTED_EN, INTERRUPTED_ZH],
+            )
+            .map(|n| n as u64)
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn get_record(&self, dataset: &Dataset, key: &[Cell]) -> StoreResult<Option<Record>> {
+        let d = dataset.clone();
+        let key = key.to_vec();
+        self.read(move |c| {
+            let layout = Layout::new(&d)?;
+            let sql = get_record_sql(&DIALECT, &layout, &key)?;
+            Ok(rows(c, &sql, |r| record(r, &layout))?.into_iter().next())
+        })
+        .await
+    }
+
+    async fn query_records(&self, dataset: &Dataset, query: &RecordQuery) -> StoreResult<Vec<Record>> {
+        let d = dataset.clone();
+        let q = query.clone();
+        self.read(move |c| {
+            let layout = Layout::new(&d)?;
+            let tx = c.unchecked_transaction().map_err(db)?;
+            let history = q.as_of.is_some() && table_exists(&tx, &layout.history_name)?;
+            let sql = query_sql(&DIALECT, &layout, &q, history)?;
+            let out = rows(&tx, &sql, |r| record(r, &layout))?;
+            tx.finish().map_err(db)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn record_history(&self, dataset: &Dataset, key: &[Cell]) -> StoreResult<Vec<RecordVersion>> {
+        let d = dataset.clone();
+        let key = key.to_vec();
+        self.read(move |c| {
+            let layout = Layout::new(&d)?;
+            let tx = c.unchecked_transaction().map_err(db)?;
+            let mut out = if table_exists(&tx, &layout.history_name)? {
+                rows(&tx, &history_sql(&DIALECT, &layout, &key)?, |r| version(r, &layout))?
+            } else {
+                Vec::new()
+            };
+            let current = rows(&tx, &get_record_sql(&DIALECT, &layout, &key)?, |r| record(r, &layout))?;
+            tx.finish().map_err(db)?;
+            out.extend(current.into_iter().map(|r| RecordVersion {
+                version: r.version,
+                op: op_of(r.deleted, r.version),
+                cells: r.cells,
+                delivery_id: r.delivery_id,
+                valid_from: r.updated_at,
+                valid_to: None,
+            }));
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn put_responsibility(&self, r: &Responsibility) -> StoreResult<()> {
+        let r = r.clone();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO responsibilities (dataset, org, cycle, note, created_by, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (dataset) DO UPDATE SET org = excluded.org, cycle = excluded.cycle,
+                     note = excluded.note, created_by = excluded.created_by, created_at = excluded.created_at",
+                params![r.dataset.as_str(), r.org.as_str(), r.cycle.as_str(), r.note, r.created_by, ts(r.created_at)],
+            )
+            .map(|_| ())
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn delete_responsibility(&self, dataset: &DatasetCode) -> StoreResult<bool> {
+        let code = dataset.as_str().to_string();
+        self.write(move |c| {
+            c.execute("DELETE FROM responsibilities WHERE dataset = ?1", [&code]).map(|n| n > 0).map_err(db)
+        })
+        .await
+    }
+
+    async fn list_responsibilities(&self) -> StoreResult<Vec<Responsibility>> {
+        self.read(|c| {
+            collect(
+                c,
+                "SELECT dataset, org, cycle, note, created_by, created_at FROM responsibilities ORDER BY org, dataset",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, Ts>(5)?.0,
+                    ))
+                },
+                |(dataset, org, cycle, note, created_by, created_at)| {
+                    responsibility(dataset, org, cycle, note, created_by, created_at)
+                },
+            )
+        })
+        .await
+    }
+
+    async fn delivery_stats(&self) -> StoreResult<Vec<DeliveryStats>> {
+        self.read(|c| {
+            let tx = c.unchecked_transaction().map_err(db)?;
+            let per_dataset = collect(
+                &tx,
+                "SELECT d.code, d.table_name, COUNT(x.id), COUNT(CASE WHEN x.status = 'failed' THEN 1 END),
+                     MAX(x.started_at), MAX(CASE WHEN x.status = 'succeeded' THEN x.finished_at END),
+                     COALESCE(SUM(x.rows_read), 0), COALESCE(SUM(x.rows_quarantined), 0)
+                 FROM datasets d LEFT JOIN deliveries x ON x.dataset = d.code
+                 GROUP BY d.code, d.table_name ORDER BY d.code",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        [r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, i64>(6)?, r.get::<_, i64>(7)?],
+                        r.get::<_, Option<Ts>>(4)?.map(|t| t.0),
+                        r.get::<_, Option<Ts>>(5)?.map(|t| t.0),
+                    ))
+                },
+                Ok,
+            )?;
+            let mut out = Vec::with_capacity(per_dataset.len());
+            for (code, table, n, last, success) in per_dataset {
+                check_table_name(&table)?;
+                let records: i64 = tx
+                    .query_row(
+                        &format!("SELECT COUNT(*) FROM {} WHERE \"_deleted\" = 0", crate::ddl::quote_ident(&table)),
+                        [],
+                        |r| r.get(0),
+                    )
+                    .map_err(db)?;
+                out.push(stats(code, n, last, success, records)?);
+            }
+            tx.finish().map_err(db)?;
+            Ok(out)
+        })
+        .await
+    }
+}
