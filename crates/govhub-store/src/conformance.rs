@@ -37,6 +37,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     evolve_schema(s).await;
     audit(s).await;
     concurrent_use(store.clone()).await;
+    run_deliveries(s).await;
 }
 
 // ------------------------------------------------------------------ helpers
@@ -1481,7 +1482,7 @@ pub async fn typed_round_trip<S: Store + DeliveryStore + ?Sized>(s: &S) {
         row("r\t5", 0.1 + 0.2, txt("中文，全角；\u{1f}分隔")),
     ];
     let mut nulls = vec![txt("r6")];
-    nulls.extend(std::iter::repeat(Cell::Null).take(12));
+    nulls.extend(vec![Cell::Null; 12]);
     let mut all = rows.clone();
     all.push(nulls);
     let (_, r) =
@@ -1554,7 +1555,7 @@ pub async fn delivery_reports<S: Store + DeliveryStore + ?Sized>(s: &S) {
     let running = s.get_delivery(b).await.unwrap().unwrap();
     assert_eq!(running.status, DeliveryStatus::Running);
     assert_eq!(
-        (running.mode, running.rows_read, running.finished_at.clone(), running.error.clone()),
+        (running.mode, running.rows_read, running.finished_at, running.error.clone()),
         (DeliveryMode::Incremental, 0, None, None)
     );
     assert_eq!(
@@ -1766,7 +1767,7 @@ pub async fn large_delivery<S: Store + DeliveryStore + ?Sized>(s: &S) {
                                         NaiveDate::from_ymd_opt(1990, 1, 1).unwrap()
                                             + Duration::days((k % 10000) as i64),
                                     ),
-                                    Cell::Bool(k % 2 == 0),
+                                    Cell::Bool(k & 1 == 0),
                                     txt(&format!("江苏省常州市天宁区某某路{k}号")),
                                     Cell::DateTime(at("2024-01-01T00:00:00Z") + Duration::seconds(k as i64)),
                                 ],

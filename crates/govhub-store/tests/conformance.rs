@@ -22,13 +22,6 @@ async fn sqlite_conformance() {
     conformance::run_all(store).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_deliveries() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = govhub_store::sqlite::SqliteStore::open(dir.path().join("govhub.db")).await.unwrap();
-    conformance::run_deliveries(&store).await;
-}
-
 /// The URL of another database on the same server.
 fn with_database(url: &str, db: &str) -> String {
     let (base, query) = match url.split_once('?') {

@@ -2,6 +2,7 @@
 //! DDL for the typed dataset tables.
 
 pub mod ddl;
+mod delivery;
 mod migrate;
 
 use crate::records::*;
@@ -426,6 +427,7 @@ impl Store for PostgresStore {
         .await
         .map_err(conflict("dataset"))?;
         tx.batch_execute(&ddl::create_table(&d.table_name, &d.schema)).await.map_err(db)?;
+        tx.batch_execute(&ddl::create_history_table(&d.table_name, &d.schema, false)).await.map_err(db)?;
         tx.commit().await.map_err(db)
     }
 
@@ -548,8 +550,27 @@ impl Store for PostgresStore {
                     return Err(StoreError::Conflict { what: "schema_version" });
                 }
                 if let SchemaEvolution::AddColumns(fields) = evolution {
+                    // The history table follows (created with the new schema if the
+                    // dataset predates history tables).
+                    let history = crate::ddl::history_table_name(&table);
+                    let has_history: bool = get(
+                        &tx.query_one(
+                            "SELECT to_regclass($1::text) IS NOT NULL",
+                            &[&crate::ddl::quote_ident(&history)],
+                        )
+                        .await
+                        .map_err(db)?,
+                        0,
+                    )?;
                     for f in fields {
                         tx.batch_execute(&ddl::add_column(&table, f)).await.map_err(db)?;
+                        if has_history {
+                            tx.batch_execute(&ddl::add_column(&history, f)).await.map_err(db)?;
+                        }
+                    }
+                    if !has_history {
+                        check_table_name(&table)?;
+                        tx.batch_execute(&ddl::create_history_table(&table, &d.schema, false)).await.map_err(db)?;
                     }
                 }
                 tx.execute(
@@ -577,6 +598,7 @@ impl Store for PostgresStore {
                 .await
                 .map_err(conflict("schema_version"))?;
                 tx.batch_execute(&ddl::create_table(&d.table_name, &d.schema)).await.map_err(db)?;
+                tx.batch_execute(&ddl::create_history_table(&d.table_name, &d.schema, false)).await.map_err(db)?;
                 tx.execute(
                     "UPDATE datasets SET schema = $2, schema_version = $3, table_name = $4, updated_at = $5
                      WHERE code = $1",

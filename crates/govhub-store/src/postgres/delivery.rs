@@ -1,0 +1,685 @@
+//! PostgreSQL: deliveries, records and the responsibility list.
+//!
+//! A delivery runs in one transaction on one connection, holding a `SHARE ROW
+//! EXCLUSIVE` lock on the typed table (readers go on; a second delivery to the same
+//! dataset waits). Batches stream in with `COPY … FROM STDIN` (text format):
+//!
+//! * into the typed table itself when every row is an insert — the dataset has no
+//!   primary key, or its table is empty;
+//! * otherwise into a temporary staging table (one per delivery, on the server, so the
+//!   client's memory stays flat), and at commit set-based statements do the rest: the
+//!   previous versions of changed rows go to the history table, changed rows are
+//!   updated in place, new keys inserted, and (snapshot) absent keys marked deleted.
+
+use super::{db, ddl, get, Args, PostgresStore};
+use crate::ddl::quote_ident;
+use crate::delivery::*;
+use crate::records::*;
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use futures_util::SinkExt;
+use govhub_core::cells::Cell;
+use govhub_core::delivery::{DeliveryMode, DeliveryReport, QuarantinedRow};
+use govhub_core::model::*;
+use govhub_core::names::DatasetCode;
+use govhub_core::schema::FieldType;
+use govhub_core::store::{ApplyOutcome, DeliveryBatch, DeliveryQuery, DeliveryStore, NewDelivery, StoreError};
+use tokio::sync::mpsc::Receiver;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::Row;
+
+/// Timestamps as PostgreSQL text input, truncated to microseconds (as stored).
+fn ts_text(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// A cell as PostgreSQL text input for its column type (None = NULL).
+fn pg_text(c: &Cell) -> Option<String> {
+    Some(match c {
+        Cell::Null => return None,
+        Cell::Text(s) => s.clone(),
+        Cell::Num(n) if n.is_infinite() => if *n > 0.0 { "Infinity" } else { "-Infinity" }.to_string(),
+        Cell::DateTime(t) => ts_text(*t),
+        other => other.to_text(),
+    })
+}
+
+/// Append a value to a COPY text-format line, escaped.
+fn copy_text(buf: &mut Vec<u8>, s: &str) {
+    for b in s.bytes() {
+        match b {
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            other => buf.push(other),
+        }
+    }
+}
+
+fn copy_cell(buf: &mut Vec<u8>, c: &Cell) {
+    match c {
+        Cell::Null => buf.extend_from_slice(b"\\N"),
+        Cell::Text(s) => copy_text(buf, s),
+        Cell::Int(i) => buf.extend_from_slice(i.to_string().as_bytes()),
+        Cell::Bool(b) => buf.push(if *b { b't' } else { b'f' }),
+        other => copy_text(buf, &pg_text(other).unwrap_or_default()),
+    }
+}
+
+fn placeholder(n: usize, a: &Arg) -> String {
+    match a {
+        Arg::Cell(_, t) => format!("${n}::text::{}", ddl::column_type(*t)),
+        Arg::Time(_) => format!("${n}::timestamptz"),
+        Arg::Int(_) => format!("${n}::bigint"),
+    }
+}
+
+fn select(t: FieldType, col: &str) -> String {
+    if t == FieldType::Number {
+        format!("{col}::float8")
+    } else {
+        col.to_string()
+    }
+}
+
+fn prefix(col: &str, p: &str) -> String {
+    format!("starts_with({col}::text, {p})")
+}
+
+const DIALECT: ReadDialect =
+    ReadDialect { placeholder, select, text_order: " COLLATE \"C\"", prefix, false_literal: "false" };
+
+fn params(sql: &Sql<'_>) -> Vec<Box<dyn ToSql + Sync + Send>> {
+    sql.args
+        .iter()
+        .map(|a| -> Box<dyn ToSql + Sync + Send> {
+            match a {
+                Arg::Cell(c, _) => Box::new(pg_text(c)),
+                Arg::Time(t) => Box::new(*t),
+                Arg::Int(i) => Box::new(*i),
+            }
+        })
+        .collect()
+}
+
+async fn query<C: GenericClient>(c: &C, sql: &Sql<'_>) -> StoreResult<Vec<Row>> {
+    let owned = params(sql);
+    let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
+    c.query(sql.text.as_str(), &refs).await.map_err(db)
+}
+
+fn cell(r: &Row, i: usize, k: Kind) -> StoreResult<Cell> {
+    let int4 = r.columns().get(i).is_some_and(|c| *c.type_() == Type::INT4);
+    let v = match k {
+        Kind::Int if int4 => get::<Option<i32>>(r, i)?.map(|v| Cell::Int(i64::from(v))),
+        Kind::Int => get::<Option<i64>>(r, i)?.map(Cell::Int),
+        Kind::Num => get::<Option<f64>>(r, i)?.map(Cell::Num),
+        Kind::Bool => get::<Option<bool>>(r, i)?.map(Cell::Bool),
+        Kind::Date => get::<Option<chrono::NaiveDate>>(r, i)?.map(Cell::Date),
+        Kind::Time => get::<Option<chrono::NaiveTime>>(r, i)?.map(Cell::Time),
+        Kind::DateTime => get::<Option<DateTime<Utc>>>(r, i)?.map(Cell::DateTime),
+        Kind::Json => get::<Option<serde_json::Value>>(r, i)?.map(Cell::Json),
+        Kind::Text => get::<Option<String>>(r, i)?.map(Cell::Text),
+    };
+    Ok(v.unwrap_or(Cell::Null))
+}
+
+fn cells(r: &Row, layout: &Layout<'_>) -> StoreResult<Vec<Cell>> {
+    layout.fields().iter().enumerate().map(|(i, f)| cell(r, i, kind(f.field_type))).collect()
+}
+
+fn record(r: &Row, layout: &Layout<'_>) -> StoreResult<Record> {
+    let n = layout.fields().len();
+    Ok(Record {
+        cells: cells(r, layout)?,
+        version: get(r, n)?,
+        delivery_id: get(r, n + 1)?,
+        updated_at: get::<Option<DateTime<Utc>>>(r, n + 2)?
+            .ok_or_else(|| StoreError::Corrupt("a record has no _updated_at".into()))?,
+        deleted: get(r, n + 3)?,
+    })
+}
+
+fn version(r: &Row, layout: &Layout<'_>) -> StoreResult<RecordVersion> {
+    let n = layout.fields().len();
+    Ok(RecordVersion {
+        cells: cells(r, layout)?,
+        version: get(r, n)?,
+        op: parse_op(&get::<String>(r, n + 1)?)?,
+        delivery_id: get(r, n + 2)?,
+        valid_from: get(r, n + 3)?,
+        valid_to: Some(get(r, n + 4)?),
+    })
+}
+
+async fn table_exists<C: GenericClient>(c: &C, name: &str) -> StoreResult<bool> {
+    let row = c.query_one("SELECT to_regclass($1::text) IS NOT NULL", &[&quote_ident(name)]).await.map_err(db)?;
+    get(&row, 0)
+}
+
+fn delivery_row(r: &Row) -> StoreResult<DeliveryReport> {
+    let mut counts = [0i64; 9];
+    for (i, c) in counts.iter_mut().enumerate() {
+        *c = get(r, 8 + i)?;
+    }
+    DeliveryRow {
+        id: get(r, 0)?,
+        dataset: get(r, 1)?,
+        status: get(r, 2)?,
+        mode: get(r, 3)?,
+        format: get(r, 4)?,
+        encoding: get(r, 5)?,
+        schema_version: get(r, 6)?,
+        submitted_by: get(r, 7)?,
+        counts,
+        started_at: get(r, 17)?,
+        finished_at: get(r, 18)?,
+        error_code: get(r, 19)?,
+        error_message: get(r, 20)?,
+        error_message_zh: get(r, 21)?,
+    }
+    .into_report()
+}
+
+// ------------------------------------------------------------------ applying
+
+/// Flush the COPY buffer at about this size.
+const COPY_CHUNK: usize = 1 << 20;
+
+/// Stream one batch of rows with COPY. `system` appends the typed table's system
+/// columns (direct inserts); otherwise the row's hash only (staging).
+async fn copy_rows(
+    tx: &deadpool_postgres::Transaction<'_>,
+    copy_sql: &str,
+    rows: &[govhub_core::delivery::ValidRow],
+    n: usize,
+    system: Option<(i64, &str)>,
+) -> StoreResult<u64> {
+    let sink = tx.copy_in::<_, Bytes>(copy_sql).await.map_err(db)?;
+    futures_util::pin_mut!(sink);
+    let mut buf: Vec<u8> = Vec::with_capacity(COPY_CHUNK + 4096);
+    for row in rows {
+        if row.cells.len() != n {
+            return Err(refused(format!("row {} has {} cells; the dataset has {n} fields", row.row, row.cells.len())));
+        }
+        for c in &row.cells {
+            copy_cell(&mut buf, c);
+            buf.push(b'\t');
+        }
+        match system {
+            Some((id, at)) => {
+                buf.extend_from_slice(format!("1\t{}\t{id}\t{at}\tf\n", row.hash).as_bytes());
+            }
+            None => buf.extend_from_slice(format!("{}\n", row.hash).as_bytes()),
+        }
+        if buf.len() >= COPY_CHUNK {
+            let chunk = Bytes::from(std::mem::replace(&mut buf, Vec::with_capacity(COPY_CHUNK + 4096)));
+            sink.send(chunk).await.map_err(db)?;
+        }
+    }
+    if !buf.is_empty() {
+        sink.send(Bytes::from(buf)).await.map_err(db)?;
+    }
+    sink.as_mut().finish().await.map_err(db)
+}
+
+async fn apply(
+    tx: &deadpool_postgres::Transaction<'_>,
+    d: &Dataset,
+    id: i64,
+    mode: DeliveryMode,
+    at: DateTime<Utc>,
+    batches: &mut Receiver<DeliveryBatch>,
+) -> StoreResult<ApplyOutcome> {
+    let layout = Layout::new(d)?;
+    let n = layout.fields().len();
+    let (t, h) = (&layout.table, &layout.history);
+    tx.batch_execute(&format!("LOCK TABLE {t} IN SHARE ROW EXCLUSIVE MODE")).await.map_err(db)?;
+    if !table_exists(tx, &layout.history_name).await? {
+        tx.batch_execute(&ddl::create_history_table(&d.table_name, &d.schema, false)).await.map_err(db)?;
+    }
+    // Every row is an insert when there is no key to match or nothing to match it with.
+    let empty: bool = get(&tx.query_one(&format!("SELECT NOT EXISTS (SELECT 1 FROM {t})"), &[]).await.map_err(db)?, 0)?;
+    let direct = !layout.has_pk() || empty;
+    let fields = layout.field_list("");
+    let at_text = ts_text(at);
+    let copy_sql = if direct {
+        format!(
+            "COPY {t} ({fields}, \"_version\", \"_hash\", \"_delivery_id\", \"_updated_at\", \"_deleted\") FROM STDIN"
+        )
+    } else {
+        let cols: Vec<String> = layout
+            .fields()
+            .iter()
+            .map(|f| format!("{} {}", quote_ident(&f.name), ddl::column_type(f.field_type)))
+            .collect();
+        tx.batch_execute(&format!(
+            "CREATE TEMP TABLE govhub_stage ({}, \"_hash\" TEXT) ON COMMIT DROP",
+            cols.join(", ")
+        ))
+        .await
+        .map_err(db)?;
+        format!("COPY govhub_stage ({fields}, \"_hash\") FROM STDIN")
+    };
+    let quarantine = tx
+        .prepare(
+            "INSERT INTO delivery_quarantine (delivery_id, row_no, raw, problems)
+             SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[])",
+        )
+        .await
+        .map_err(db)?;
+    let mut out = ApplyOutcome::default();
+    let mut staged = 0u64;
+    let delete_absent = loop {
+        match batches.recv().await {
+            None => return Err(aborted()),
+            Some(DeliveryBatch::Commit) => break mode == DeliveryMode::Snapshot,
+            Some(DeliveryBatch::CommitKeepAbsent) => break false,
+            Some(DeliveryBatch::Quarantine(rows)) => {
+                let nums: Vec<i64> = rows.iter().map(|q| stored_count(q.row)).collect();
+                let raws = rows.iter().map(raw_json).collect::<StoreResult<Vec<_>>>()?;
+                let problems = rows.iter().map(problems_json).collect::<StoreResult<Vec<_>>>()?;
+                tx.execute(&quarantine, &[&id, &nums, &raws, &problems]).await.map_err(db)?;
+                out.quarantined += rows.len() as u64;
+            }
+            Some(DeliveryBatch::Rows(rows)) => {
+                if rows.is_empty() {
+                    continue;
+                }
+                let system = if direct { Some((id, at_text.as_str())) } else { None };
+                let copied = copy_rows(tx, &copy_sql, &rows, n, system).await?;
+                if direct {
+                    out.inserted += copied;
+                } else {
+                    staged += copied;
+                }
+            }
+        }
+    };
+    let data_t = layout.history_data_columns("t.");
+    let data = layout.history_data_columns("");
+    let history_insert = format!(
+        "INSERT INTO {h} ({data}, \"_version\", \"_op\", \"_delivery_id\", \"_valid_from\", \"_valid_to\")
+         SELECT {data_t}, t.\"_version\", {}, t.\"_delivery_id\", t.\"_updated_at\", $1::timestamptz",
+        op_case("t.")
+    );
+    if !direct {
+        let join = layout.key_join("t.", "s.");
+        let changed = "(t.\"_hash\" IS DISTINCT FROM s.\"_hash\" OR t.\"_deleted\")";
+        tx.execute(&format!("{history_insert} FROM {t} t JOIN govhub_stage s ON {join} WHERE {changed}"), &[&at])
+            .await
+            .map_err(db)?;
+        let sets: Vec<String> = layout.fields().iter().map(|f| format!("{0} = s.{0}", quote_ident(&f.name))).collect();
+        out.updated = tx
+            .execute(
+                &format!(
+                    "UPDATE {t} t SET {}, \"_version\" = t.\"_version\" + 1, \"_hash\" = s.\"_hash\",
+                         \"_delivery_id\" = $1::bigint, \"_updated_at\" = $2::timestamptz, \"_deleted\" = false
+                     FROM govhub_stage s WHERE {join} AND {changed}",
+                    sets.join(", ")
+                ),
+                &[&id, &at],
+            )
+            .await
+            .map_err(db)?;
+        out.inserted = tx
+            .execute(
+                &format!(
+                    "INSERT INTO {t} ({fields}, \"_version\", \"_hash\", \"_delivery_id\", \"_updated_at\", \"_deleted\")
+                     SELECT {}, 1, s.\"_hash\", $1::bigint, $2::timestamptz, false FROM govhub_stage s
+                     WHERE NOT EXISTS (SELECT 1 FROM {t} t WHERE {join})",
+                    layout.field_list("s.")
+                ),
+                &[&id, &at],
+            )
+            .await
+            .map_err(db)?;
+        out.unchanged = staged.saturating_sub(out.inserted + out.updated);
+    }
+    if delete_absent {
+        // Current records this delivery did not contain are deleted.
+        let absent = if direct {
+            "t.\"_deleted\" = false AND t.\"_delivery_id\" IS DISTINCT FROM $2::bigint".to_string()
+        } else {
+            format!(
+                "t.\"_deleted\" = false AND NOT EXISTS (SELECT 1 FROM govhub_stage s WHERE {})",
+                layout.key_join("t.", "s.")
+            )
+        };
+        let history_args: &[&(dyn ToSql + Sync)] = if direct { &[&at, &id] } else { &[&at] };
+        tx.execute(&format!("{history_insert} FROM {t} t WHERE {absent}"), history_args).await.map_err(db)?;
+        out.deleted = tx
+            .execute(
+                &format!(
+                    "UPDATE {t} t SET \"_deleted\" = true, \"_version\" = t.\"_version\" + 1,
+                         \"_delivery_id\" = $2::bigint, \"_updated_at\" = $1::timestamptz
+                     WHERE {absent}"
+                ),
+                &[&at, &id],
+            )
+            .await
+            .map_err(db)?;
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl DeliveryStore for PostgresStore {
+    async fn begin_delivery(&self, d: &NewDelivery) -> StoreResult<i64> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "INSERT INTO deliveries (dataset, schema_version, mode, format, encoding, status, submitted_by, org,
+                     file_name, started_at)
+                 VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $8, $9) RETURNING id",
+                &[
+                    &d.dataset.as_str(),
+                    &d.schema_version,
+                    &d.mode.as_str(),
+                    &d.format,
+                    &d.encoding,
+                    &d.submitted_by,
+                    &d.org.as_str(),
+                    &d.file_name,
+                    &d.started_at,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        get(&row, 0)
+    }
+
+    async fn apply_delivery(
+        &self,
+        dataset: &Dataset,
+        delivery_id: i64,
+        mode: DeliveryMode,
+        at: DateTime<Utc>,
+        mut batches: Receiver<DeliveryBatch>,
+    ) -> StoreResult<ApplyOutcome> {
+        let at = micros(at);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        match apply(&tx, dataset, delivery_id, mode, at, &mut batches).await {
+            Ok(out) => {
+                tx.commit().await.map_err(db)?;
+                Ok(out)
+            }
+            Err(e) => {
+                // Dropping the receiver tells the sender to stop.
+                drop(batches);
+                if let Err(rollback) = tx.rollback().await {
+                    tracing::warn!(error = %rollback, "rolling back a failed delivery");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn finish_delivery(&self, r: &DeliveryReport) -> StoreResult<()> {
+        let k = report_counts(r);
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE deliveries SET status = $2, mode = $3, format = $4, encoding = $5, schema_version = $6,
+                     submitted_by = $7, rows_read = $8, rows_accepted = $9, rows_inserted = $10,
+                     rows_updated = $11, rows_unchanged = $12, rows_quarantined = $13, warnings = $14,
+                     rows_deleted = $15, duration_ms = $16, started_at = $17, finished_at = $18,
+                     error_code = $19, error_message = $20, error_message_zh = $21
+                 WHERE id = $1",
+                &[
+                    &r.id,
+                    &r.status.as_str(),
+                    &r.mode.as_str(),
+                    &r.format,
+                    &r.encoding,
+                    &r.schema_version,
+                    &r.submitted_by,
+                    &k[0],
+                    &k[1],
+                    &k[2],
+                    &k[3],
+                    &k[4],
+                    &k[5],
+                    &k[6],
+                    &k[7],
+                    &k[8],
+                    &r.started_at,
+                    &r.finished_at,
+                    &r.error.as_ref().map(|e| e.code.as_str()),
+                    &r.error.as_ref().map(|e| e.message.as_str()),
+                    &r.error.as_ref().map(|e| e.message_zh.as_str()),
+                ],
+            )
+            .await
+            .map_err(db)?;
+        if n == 0 {
+            Err(StoreError::NotFound { what: "delivery" })
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn get_delivery(&self, id: i64) -> StoreResult<Option<DeliveryReport>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1"), &[&id])
+            .await
+            .map_err(db)?;
+        row.as_ref().map(delivery_row).transpose()
+    }
+
+    async fn list_deliveries(&self, q: &DeliveryQuery) -> StoreResult<Vec<DeliveryReport>> {
+        let mut args = Args::default();
+        let mut clauses: Vec<String> = Vec::new();
+        if let Some(d) = &q.dataset {
+            clauses.push(format!("dataset = {}", args.push(d.as_str().to_string())));
+        }
+        if let Some(s) = q.status {
+            clauses.push(format!("status = {}", args.push(s.as_str())));
+        }
+        if let Some(b) = q.before_id {
+            clauses.push(format!("id < {}", args.push(b)));
+        }
+        let limit = args.push(effective_limit(q.limit));
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries{} ORDER BY id DESC LIMIT {limit}",
+                    super::where_clause(&clauses)
+                ),
+                &args.refs(),
+            )
+            .await
+            .map_err(db)?;
+        rows.iter().map(delivery_row).collect()
+    }
+
+    async fn list_quarantine(&self, delivery_id: i64, offset: u64, limit: u32) -> StoreResult<Page<QuarantinedRow>> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(db)?;
+        let total: i64 = get(
+            &tx.query_one("SELECT COUNT(*) FROM delivery_quarantine WHERE delivery_id = $1", &[&delivery_id])
+                .await
+                .map_err(db)?,
+            0,
+        )?;
+        let rows = tx
+            .query(
+                "SELECT row_no, raw, problems FROM delivery_quarantine WHERE delivery_id = $1
+                 ORDER BY row_no, ctid LIMIT $2 OFFSET $3",
+                &[&delivery_id, &effective_limit(limit), &stored_count(offset)],
+            )
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        let items = rows
+            .iter()
+            .map(|r| quarantined_row(get(r, 0)?, &get::<String>(r, 1)?, &get::<String>(r, 2)?))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page { items, total: total.max(0) as u64 })
+    }
+
+    async fn fail_interrupted_deliveries(&self, at: DateTime<Utc>) -> StoreResult<u64> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE deliveries SET status = 'failed', finished_at = $1, error_code = $2, error_message = $3,
+                     error_message_zh = $4
+                 WHERE status = 'running'",
+                &[&at, &INTERRUPTED_CODE, &INTERRUPTED_EN, &INTERRUPTED_ZH],
+            )
+            .await
+            .map_err(db)
+    }
+
+    async fn get_record(&self, dataset: &Dataset, key: &[Cell]) -> StoreResult<Option<Record>> {
+        let layout = Layout::new(dataset)?;
+        let sql = get_record_sql(&DIALECT, &layout, key)?;
+        let rows = query(&self.client().await?, &sql).await?;
+        rows.first().map(|r| record(r, &layout)).transpose()
+    }
+
+    async fn query_records(&self, dataset: &Dataset, q: &RecordQuery) -> StoreResult<Vec<Record>> {
+        let layout = Layout::new(dataset)?;
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(db)?;
+        let history = q.as_of.is_some() && table_exists(&tx, &layout.history_name).await?;
+        let sql = query_sql(&DIALECT, &layout, q, history)?;
+        let rows = query(&tx, &sql).await?;
+        tx.commit().await.map_err(db)?;
+        rows.iter().map(|r| record(r, &layout)).collect()
+    }
+
+    async fn record_history(&self, dataset: &Dataset, key: &[Cell]) -> StoreResult<Vec<RecordVersion>> {
+        let layout = Layout::new(dataset)?;
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(db)?;
+        let mut out = if table_exists(&tx, &layout.history_name).await? {
+            let rows = query(&tx, &history_sql(&DIALECT, &layout, key)?).await?;
+            rows.iter().map(|r| version(r, &layout)).collect::<StoreResult<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        let current = query(&tx, &get_record_sql(&DIALECT, &layout, key)?).await?;
+        tx.commit().await.map_err(db)?;
+        for r in &current {
+            let r = record(r, &layout)?;
+            out.push(RecordVersion {
+                version: r.version,
+                op: op_of(r.deleted, r.version),
+                cells: r.cells,
+                delivery_id: r.delivery_id,
+                valid_from: r.updated_at,
+                valid_to: None,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn put_responsibility(&self, r: &Responsibility) -> StoreResult<()> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO responsibilities (dataset, org, cycle, note, created_by, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (dataset) DO UPDATE SET org = excluded.org, cycle = excluded.cycle,
+                     note = excluded.note, created_by = excluded.created_by, created_at = excluded.created_at",
+                &[&r.dataset.as_str(), &r.org.as_str(), &r.cycle.as_str(), &r.note, &r.created_by, &r.created_at],
+            )
+            .await
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    async fn delete_responsibility(&self, dataset: &DatasetCode) -> StoreResult<bool> {
+        let n = self
+            .client()
+            .await?
+            .execute("DELETE FROM responsibilities WHERE dataset = $1", &[&dataset.as_str()])
+            .await
+            .map_err(db)?;
+        Ok(n > 0)
+    }
+
+    async fn list_responsibilities(&self) -> StoreResult<Vec<Responsibility>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT dataset, org, cycle, note, created_by, created_at FROM responsibilities ORDER BY org, dataset",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| responsibility(get(r, 0)?, get(r, 1)?, get(r, 2)?, get(r, 3)?, get(r, 4)?, get(r, 5)?))
+            .collect()
+    }
+
+    async fn delivery_stats(&self) -> StoreResult<Vec<DeliveryStats>> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(db)?;
+        let rows = tx
+            .query(
+                "SELECT d.code, d.table_name, COUNT(x.id), COUNT(x.id) FILTER (WHERE x.status = 'failed'),
+                     MAX(x.started_at), MAX(x.finished_at) FILTER (WHERE x.status = 'succeeded'),
+                     COALESCE(SUM(x.rows_read), 0)::bigint, COALESCE(SUM(x.rows_quarantined), 0)::bigint
+                 FROM datasets d LEFT JOIN deliveries x ON x.dataset = d.code
+                 GROUP BY d.code, d.table_name ORDER BY d.code",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let table: String = get(r, 1)?;
+            check_table_name(&table)?;
+            let count = tx
+                .query_one(&format!("SELECT COUNT(*) FROM {} WHERE \"_deleted\" = false", quote_ident(&table)), &[])
+                .await
+                .map_err(db)?;
+            out.push(stats(
+                get(r, 0)?,
+                [get(r, 2)?, get(r, 3)?, get(r, 6)?, get(r, 7)?],
+                get(r, 4)?,
+                get(r, 5)?,
+                get(&count, 0)?,
+            )?);
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(out)
+    }
+}
