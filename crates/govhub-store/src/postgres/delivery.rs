@@ -6,8 +6,10 @@
 //!
 //! * into the typed table itself when every row is an insert — the dataset has no
 //!   primary key, or its table is empty;
-//! * otherwise into a temporary staging table (one per delivery, on the server, so the
-//!   client's memory stays flat), and at commit set-based statements do the rest: the
+//! * otherwise each batch's keys and content hashes go first (`govhub_batch`); one
+//!   query names the rows that are new or changed, and only those are sent whole, into
+//!   a staging table (one per delivery, on the server, so the client's memory stays
+//!   flat). At commit set-based statements do the rest: the
 //!   previous versions of changed rows go to the history table, changed rows are
 //!   updated in place, new keys inserted, and (snapshot) absent keys marked deleted.
 
@@ -186,6 +188,28 @@ fn delivery_row(r: &Row) -> StoreResult<DeliveryReport> {
 
 // ------------------------------------------------------------------ applying
 
+/// Stream the keys and hashes of one batch (`_i` = position in the batch) with COPY.
+async fn copy_keys(
+    tx: &deadpool_postgres::Transaction<'_>,
+    copy_sql: &str,
+    rows: &[govhub_core::delivery::ValidRow],
+    key: &[usize],
+) -> StoreResult<u64> {
+    let sink = tx.copy_in::<_, Bytes>(copy_sql).await.map_err(db)?;
+    futures_util::pin_mut!(sink);
+    let mut buf: Vec<u8> = Vec::with_capacity(rows.len() * 48);
+    for (i, row) in rows.iter().enumerate() {
+        buf.extend_from_slice(i.to_string().as_bytes());
+        for &k in key {
+            buf.push(b'\t');
+            copy_cell(&mut buf, row.cells.get(k).unwrap_or(&Cell::Null));
+        }
+        buf.extend_from_slice(format!("\t{}\n", row.hash).as_bytes());
+    }
+    sink.send(Bytes::from(buf)).await.map_err(db)?;
+    sink.as_mut().finish().await.map_err(db)
+}
+
 /// Flush the COPY buffer at about this size.
 const COPY_CHUNK: usize = 1 << 20;
 
@@ -194,7 +218,7 @@ const COPY_CHUNK: usize = 1 << 20;
 async fn copy_rows(
     tx: &deadpool_postgres::Transaction<'_>,
     copy_sql: &str,
-    rows: &[govhub_core::delivery::ValidRow],
+    rows: impl IntoIterator<Item = &govhub_core::delivery::ValidRow>,
     n: usize,
     system: Option<(i64, &str)>,
 ) -> StoreResult<u64> {
@@ -256,9 +280,23 @@ async fn apply(
             .iter()
             .map(|f| format!("{} {}", quote_ident(&f.name), ddl::column_type(f.field_type)))
             .collect();
+        let key_cols: Vec<String> = layout
+            .key
+            .iter()
+            .map(|&k| {
+                let f = &layout.fields()[k];
+                format!("{} {}", quote_ident(&f.name), ddl::column_type(f.field_type))
+            })
+            .collect();
+        // Full rows of new and changed records; the keys and hashes of each batch; and
+        // (snapshots) every key delivered.
         tx.batch_execute(&format!(
-            "CREATE TEMP TABLE govhub_stage ({}, \"_hash\" TEXT) ON COMMIT DROP",
-            cols.join(", ")
+            "CREATE TEMP TABLE govhub_stage ({}, \"_hash\" TEXT) ON COMMIT DROP;
+             CREATE TEMP TABLE govhub_batch (\"_i\" INTEGER, {}, \"_hash\" TEXT) ON COMMIT DROP;
+             CREATE TEMP TABLE govhub_keys ({}) ON COMMIT DROP",
+            cols.join(", "),
+            key_cols.join(", "),
+            key_cols.join(", ")
         ))
         .await
         .map_err(db)?;
@@ -271,6 +309,14 @@ async fn apply(
         )
         .await
         .map_err(db)?;
+    let key_list = layout.key_columns("").join(", ");
+    let batch_copy = format!("COPY govhub_batch (\"_i\", {key_list}, \"_hash\") FROM STDIN");
+    let to_write = format!(
+        "SELECT b.\"_i\" FROM govhub_batch b LEFT JOIN {t} t ON {} \
+         WHERE t.\"_version\" IS NULL OR t.\"_hash\" IS DISTINCT FROM b.\"_hash\" OR t.\"_deleted\"",
+        layout.key_join("t.", "b.")
+    );
+    let keep_keys = format!("INSERT INTO govhub_keys ({key_list}) SELECT {key_list} FROM govhub_batch");
     let mut out = ApplyOutcome::default();
     let mut staged = 0u64;
     let delete_absent = loop {
@@ -289,12 +335,27 @@ async fn apply(
                 if rows.is_empty() {
                     continue;
                 }
-                let system = if direct { Some((id, at_text.as_str())) } else { None };
-                let copied = copy_rows(tx, &copy_sql, &rows, n, system).await?;
                 if direct {
-                    out.inserted += copied;
-                } else {
-                    staged += copied;
+                    out.inserted += copy_rows(tx, &copy_sql, &rows, n, Some((id, at_text.as_str()))).await?;
+                    continue;
+                }
+                // Keys and hashes first: only new and changed rows are sent whole.
+                tx.batch_execute("TRUNCATE govhub_batch").await.map_err(db)?;
+                copy_keys(tx, &batch_copy, &rows, &layout.key).await?;
+                let write = tx.query(to_write.as_str(), &[]).await.map_err(db)?;
+                if mode == DeliveryMode::Snapshot {
+                    tx.batch_execute(&keep_keys).await.map_err(db)?;
+                }
+                staged += rows.len() as u64;
+                if !write.is_empty() {
+                    let mut picked = write
+                        .iter()
+                        .map(|r| get::<i32>(r, 0).map(|i| i.max(0) as usize))
+                        .collect::<StoreResult<Vec<_>>>()?;
+                    picked.sort_unstable();
+                    let picked: Vec<&govhub_core::delivery::ValidRow> =
+                        picked.into_iter().filter_map(|i| rows.get(i)).collect();
+                    copy_rows(tx, &copy_sql, picked, n, None).await?;
                 }
             }
         }
@@ -345,8 +406,8 @@ async fn apply(
             "t.\"_deleted\" = false AND t.\"_delivery_id\" IS DISTINCT FROM $2::bigint".to_string()
         } else {
             format!(
-                "t.\"_deleted\" = false AND NOT EXISTS (SELECT 1 FROM govhub_stage s WHERE {})",
-                layout.key_join("t.", "s.")
+                "t.\"_deleted\" = false AND NOT EXISTS (SELECT 1 FROM govhub_keys k WHERE {})",
+                layout.key_join("t.", "k.")
             )
         };
         let history_args: &[&(dyn ToSql + Sync)] = if direct { &[&at, &id] } else { &[&at] };
