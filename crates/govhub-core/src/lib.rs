@@ -8,13 +8,13 @@
 pub mod authz;
 pub mod cells;
 pub mod clock;
-// pub mod deliver; (wired when the stores implement DeliveryStore)
+pub mod deliver;
 pub mod delivery;
 pub mod error;
 pub mod input;
 pub mod model;
 pub mod names;
-// pub mod records; (wired when the stores implement DeliveryStore)
+pub mod records;
 pub mod schema;
 pub mod service;
 pub mod standards;

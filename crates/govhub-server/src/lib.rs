@@ -34,13 +34,18 @@ async fn healthz(State(st): State<AppState>) -> (StatusCode, Json<Health>) {
 /// The whole application.
 pub fn app(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
-    Router::new()
+    let (api_bounded, api_streamed) = api::router();
+    let bounded = Router::new()
         .route("/healthz", get(healthz))
-        .merge(api::router())
+        .merge(api_bounded)
         .merge(ui::router())
-        .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body));
+    // Deliveries stream their bodies; the reader enforces `max_delivery_bytes`.
+    Router::new()
+        .merge(bounded)
+        .merge(api_streamed)
+        .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(axum::middleware::from_fn(error::render_errors))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

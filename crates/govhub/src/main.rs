@@ -155,6 +155,16 @@ async fn open_hub(s: &Settings) -> Result<Hub> {
     Ok(Hub::new(store, Arc::new(SystemClock), hub_settings))
 }
 
+/// Before serving: deliveries a crash left `running` are marked failed (their rows were
+/// never committed).
+async fn recover(hub: &Hub) -> Result<()> {
+    let n = hub.recover_interrupted_deliveries().await.map_err(domain)?;
+    if n > 0 {
+        tracing::warn!(deliveries = n, "marked deliveries interrupted by a previous stop as failed");
+    }
+    Ok(())
+}
+
 /// Hide a password in a database URL before printing it.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.find('@')) {
@@ -230,11 +240,13 @@ async fn main() -> Result<()> {
         Command::Serve(args) => {
             let s = settings(&cli, Some(args))?;
             let hub = open_hub(&s).await?;
+            recover(&hub).await?;
             run_server(hub, &s, |url| println!("govhub listening on {url}")).await
         }
         Command::Demo(args) => {
             let s = settings(&cli, Some(args))?;
             let hub = open_hub(&s).await?;
+            recover(&hub).await?;
             let seeded = seed::ensure_demo_city(&hub).await?;
             run_server(hub, &s, |url| seed::print_banner(url, seeded)).await
         }

@@ -5,6 +5,7 @@
 
 mod auth;
 pub mod catalog;
+pub mod deliveries;
 mod directory;
 pub mod views;
 
@@ -31,6 +32,9 @@ use utoipa_axum::routes;
         (name = "directory", description = "Organisations and users"),
         (name = "catalog", description = "政务信息资源目录: datasets and their table schemas"),
         (name = "audit", description = "Audit log"),
+        (name = "delivery", description = "数据交付: deliveries, reports, quarantine"),
+        (name = "records", description = "A provider's own records and their history"),
+        (name = "compliance", description = "共享责任清单 and 应归尽归"),
     )
 )]
 struct ApiDoc;
@@ -48,9 +52,11 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The routes and their document.
-pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The routes and their document: the routes whose bodies are bounded by
+/// `max_body_bytes`, the delivery routes (streamed, bounded by `max_delivery_bytes`),
+/// and the OpenAPI document covering both.
+pub fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
+    let (bounded, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::create_token, auth::revoke_token))
         .routes(routes!(auth::me))
         .routes(routes!(directory::create_org, directory::list_orgs))
@@ -62,17 +68,30 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(catalog::put_schema))
         .routes(routes!(catalog::schema_versions))
         .routes(routes!(catalog::columns))
-        .split_for_parts()
+        .routes(routes!(deliveries::get_delivery))
+        .routes(routes!(deliveries::quarantine))
+        .routes(routes!(deliveries::list_records))
+        .routes(routes!(deliveries::get_record))
+        .routes(routes!(deliveries::record_history))
+        .routes(routes!(deliveries::put_responsibility, deliveries::delete_responsibility))
+        .routes(routes!(deliveries::list_responsibilities))
+        .routes(routes!(deliveries::compliance))
+        .split_for_parts();
+    let (streamed, streamed_doc) = OpenApiRouter::new()
+        .routes(routes!(deliveries::create_delivery, deliveries::list_deliveries))
+        .split_for_parts();
+    doc.merge(streamed_doc);
+    (bounded, streamed, doc)
 }
 
-/// `/api/v1/...` plus `/api/v1/openapi.json`.
-pub fn router() -> Router<AppState> {
-    let (router, doc) = routes();
+/// `/api/v1/...` plus `/api/v1/openapi.json`: (bounded routes, streamed routes).
+pub fn router() -> (Router<AppState>, Router<AppState>) {
+    let (bounded, streamed, doc) = routes();
     let doc = std::sync::Arc::new(doc);
-    router.route("/api/v1/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
+    (bounded.route("/api/v1/openapi.json", get(move || async move { Json(doc.as_ref().clone()) })), streamed)
 }
 
 /// The OpenAPI document (also used by tests and `govhub openapi`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().1
+    routes().2
 }
