@@ -276,14 +276,20 @@ impl RowValidator {
     }
 
     fn problem(&self, row: u64, field: Option<&Field>, raw: Option<&str>, p: CellProblem) -> Problem {
+        let sensitive = field.is_some_and(|f| f.sensitive);
+        // Messages quote the value; a sensitive value is masked there too.
+        let hide = |m: String| match raw {
+            Some(r) if sensitive && !r.is_empty() => m.replace(r, &mask(r)),
+            _ => m,
+        };
         Problem {
             row,
             field: field.map(|f| f.name.clone()),
             code: p.code.to_string(),
             severity: if p.severity == Severity::Error { "error" } else { "warning" },
-            value: raw.map(|r| if field.is_some_and(|f| f.sensitive) { mask(r) } else { r.to_string() }),
-            message: p.message_en,
-            message_zh: p.message_zh,
+            value: raw.map(|r| if sensitive { mask(r) } else { r.to_string() }),
+            message: hide(p.message_en),
+            message_zh: hide(p.message_zh),
         }
     }
 
@@ -560,8 +566,10 @@ mod tests {
         let RowOutcome::Quarantined(q) = bad else { panic!("{bad:?}") };
         let codes: Vec<&str> = q.problems.iter().map(|p| p.code.as_str()).collect();
         assert_eq!(codes, vec!["id-number-check", "constraint-error", "constraint-error"]);
-        // Sensitive values are masked in reports.
+        // Sensitive values are masked in reports, messages included.
         assert_eq!(q.problems[0].value.as_deref(), Some("3204**********1230"));
+        assert!(!q.problems[0].message_zh.contains("320402199003071230"), "{}", q.problems[0].message_zh);
+        assert!(!q.problems[0].message.contains("320402199003071230"));
         assert_ne!(q.raw["sfzh"], json!("320402199003071230"));
 
         let dup = v.text_row(3, &header(&["320402199003071235", "李四", "40"]));
