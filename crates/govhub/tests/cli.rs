@@ -173,3 +173,103 @@ async fn demo_city_on_postgres() {
     let url = govhub_testkit::fresh_postgres_database(&base).await;
     demo_city(&["--database".to_string(), url]).await;
 }
+
+/// kill -9 in the middle of a delivery leaves the dataset exactly as before; the
+/// delivery is marked failed (`interrupted`) at the next start; delivering again works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_mid_delivery_leaves_dataset_unchanged() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let d = database_args(dir.path());
+    let mut argv: Vec<&str> = d.iter().map(String::as_str).collect();
+    argv.push("demo");
+    let client = reqwest::Client::new();
+    let mut server = start(&argv);
+    let admin: Value = token(&client, &server.url, "admin", "Demo@2026").await.json().await.unwrap();
+    let admin = admin["token"].as_str().unwrap().to_string();
+    let schema = json!({"fields": [{"name": "id", "type": "integer"}, {"name": "name"}], "primaryKey": "id"});
+    let ds = json!({"code": "gaj-crash", "name": "崩溃测试", "provider": "cz-gaj", "sharing_class": "无条件共享",
+        "open_class": "不予开放", "grade": "一般", "update_cycle": "daily", "schema": schema});
+    let r = client.post(format!("{}/api/v1/datasets", server.url)).bearer_auth(&admin).json(&ds).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let mut body = "id,name\n".to_string();
+    for i in 0..60_000 {
+        body.push_str(&format!("{i},name {i}\n"));
+    }
+    // Send headers and most of the body, then wait until the delivery is under way.
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let (head_len, total) = (body.len() * 3 / 4, body.len());
+    let token2 = admin.clone();
+    let body2 = body.clone();
+    let writer = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        let _ = write!(
+            s,
+            "POST /api/v1/datasets/gaj-crash/deliveries HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token2}\r\nContent-Type: text/csv\r\nContent-Length: {total}\r\n\r\n"
+        );
+        let _ = s.write_all(&body2.as_bytes()[..head_len]);
+        let _ = s.flush();
+        std::thread::sleep(Duration::from_secs(5));
+    });
+    let mut running = false;
+    for _ in 0..100 {
+        let r = client
+            .get(format!("{}/api/v1/datasets/gaj-crash/deliveries?status=running", server.url))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        let list: Value = r.json().await.unwrap();
+        if list.as_array().is_some_and(|a| !a.is_empty()) {
+            running = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(running, "the delivery never started");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // kill -9.
+    server.child.kill().unwrap();
+    let _ = server.child.wait();
+    drop(server);
+    let _ = writer.join();
+
+    let server = start(&argv);
+    let admin: Value = token(&client, &server.url, "admin", "Demo@2026").await.json().await.unwrap();
+    let admin = admin["token"].as_str().unwrap().to_string();
+    let list: Value = client
+        .get(format!("{}/api/v1/datasets/gaj-crash/deliveries", server.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list[0]["status"], "failed", "{list}");
+    assert_eq!(list[0]["error"]["code"], "interrupted", "{list}");
+    let recs: Value = client
+        .get(format!("{}/api/v1/datasets/gaj-crash/records?limit=5", server.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(recs["items"].as_array().unwrap().len(), 0, "nothing of the interrupted delivery is visible");
+    // Delivering again succeeds.
+    let r: Value = client
+        .post(format!("{}/api/v1/datasets/gaj-crash/deliveries", server.url))
+        .bearer_auth(&admin)
+        .header("content-type", "text/csv")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "succeeded", "{r}");
+    assert_eq!(r["rows_inserted"], 60_000);
+}
