@@ -1,5 +1,6 @@
 //! `govhub`: the city's digital base in one binary.
 
+mod bench;
 mod config;
 mod demo;
 mod push;
@@ -37,7 +38,7 @@ enum Command {
     /// Run the server.
     Serve(ServeArgs),
     /// Generate the synthetic demo city of Changzhou on first start, then serve it.
-    Demo(ServeArgs),
+    Demo(DemoArgs),
     /// Administrative tasks on the store.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -69,6 +70,9 @@ enum Command {
     },
     /// Print the OpenAPI document of the JSON API.
     Openapi,
+    /// Benchmarks that compare govhub with the tools a user would otherwise use.
+    #[command(subcommand)]
+    Bench(BenchCommand),
 }
 
 #[derive(Args, Clone)]
@@ -82,6 +86,34 @@ struct ServeArgs {
     /// Largest accepted request body in bytes.
     #[arg(long, env = "GOVHUB_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
+}
+
+#[derive(Args, Clone)]
+struct DemoArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Residents of the synthetic city (enterprises and sole traders in proportion).
+    #[arg(long, default_value_t = 100_000)]
+    people: usize,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Deliver a generated population file and time sqlite3 .import and PostgreSQL COPY on the same file.
+    Ingest {
+        /// Rows in the population file.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// Also measure on PostgreSQL (a server URL; fresh databases are created on it).
+        #[arg(long, env = "GOVHUB_BENCH_POSTGRES_URL")]
+        postgres: Option<String>,
+        /// Working directory (default: a temporary one, removed afterwards).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Only govhub, without the sqlite3 / COPY comparison.
+        #[arg(long)]
+        skip_peers: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -244,10 +276,11 @@ async fn main() -> Result<()> {
             run_server(hub, &s, |url| println!("govhub listening on {url}")).await
         }
         Command::Demo(args) => {
-            let s = settings(&cli, Some(args))?;
+            let s = settings(&cli, Some(&args.serve))?;
             let hub = open_hub(&s).await?;
             recover(&hub).await?;
-            let seeded = seed::ensure_demo_city(&hub).await?;
+            let mut seeded = seed::ensure_demo_city(&hub).await?;
+            seeded |= seed::ensure_demo_data(&hub, args.people).await?;
             run_server(hub, &s, |url| seed::print_banner(url, seeded)).await
         }
         Command::Admin(AdminCommand::CreateUser { username, password_file, role, org, display_name, subject_id }) => {
@@ -300,6 +333,15 @@ async fn main() -> Result<()> {
             })
             .await?;
             std::process::exit(code)
+        }
+        Command::Bench(BenchCommand::Ingest { rows, postgres, dir, skip_peers }) => {
+            bench::ingest(bench::IngestBench {
+                rows: *rows,
+                postgres: postgres.clone(),
+                dir: dir.clone(),
+                skip_peers: *skip_peers,
+            })
+            .await
         }
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&govhub_server::api::openapi())?);

@@ -5,12 +5,24 @@
 use crate::demo;
 use anyhow::Result;
 use govhub_core::authz::Principal;
+use govhub_core::clock::ManualClock;
+use govhub_core::deliver::{DeliverOptions, DeliveryProgress};
+use govhub_core::delivery::DeliveryMode;
 use govhub_core::input::{NewDataset, NewOrg, NewUser, UserInput};
+use govhub_core::model::UpdateCycle;
 use govhub_core::names::Username;
 use govhub_core::service::{Ctx, Hub};
+use std::sync::Arc;
 
 const SEEDED_KEY: &str = "demo.seeded";
 const SEED_VERSION: &str = "1";
+const FILLED_KEY: &str = "demo.filled";
+/// The seed of the demo city's rows: the same city every time.
+const ROWS_SEED: u64 = 320400;
+/// The department whose data is overdue in the demo (delivered ten days ago, daily).
+const LATE_DATASET: &str = demo::PWXK;
+/// A dataset on the responsibility list that was never delivered.
+const NEVER_DATASET: &str = "swj-nssb";
 
 fn domain(what: &str, e: govhub_core::Error) -> anyhow::Error {
     anyhow::anyhow!("demo city: {what}: {} [{}]", e.message, e.code)
@@ -56,6 +68,66 @@ pub async fn ensure_demo_city(hub: &Hub) -> Result<bool> {
         hub.create_dataset(&system, d, &ctx).await.map_err(|e| domain(&code, e))?;
     }
     hub.set_meta(SEEDED_KEY, SEED_VERSION).await.map_err(|e| domain("meta", e))?;
+    Ok(true)
+}
+
+/// Fill the demo datasets with rows through the real delivery path (once), set up the
+/// responsibility list, and leave one department overdue and one dataset never
+/// delivered, so the compliance view has something to show.
+pub async fn ensure_demo_data(hub: &Hub, people: usize) -> Result<bool> {
+    if hub.get_meta(FILLED_KEY).await.map_err(|e| domain("meta", e))?.is_some() {
+        return Ok(false);
+    }
+    let system = Principal::system();
+    let ctx = Ctx { request_id: Some("demo-fill".into()) };
+    let deliveries = demo::deliveries(ROWS_SEED, people);
+    let total: u64 = deliveries.iter().map(|d| d.rows).sum();
+    println!(
+        "  正在生成演示数据 Filling the demo city: {people} residents, {total} rows in {} datasets…",
+        deliveries.len()
+    );
+    for d in deliveries {
+        // The overdue department delivered ten days ago.
+        let late = d.dataset == LATE_DATASET;
+        let by = if late {
+            Hub::new(
+                hub.store().clone(),
+                Arc::new(ManualClock::new(hub.clock().now() - chrono::Duration::days(10))),
+                hub.settings().clone(),
+            )
+        } else {
+            hub.clone()
+        };
+        let opts = DeliverOptions {
+            format: govhub_ingest::Format::Csv,
+            encoding: None,
+            sheet: None,
+            mode: DeliveryMode::Incremental,
+            file_name: Some(format!("{}.csv", d.dataset)),
+            max_bytes: u64::MAX,
+        };
+        let started = std::time::Instant::now();
+        let report = by
+            .deliver(&system, d.dataset, d.csv, opts, Arc::new(DeliveryProgress::default()), &ctx)
+            .await
+            .map_err(|e| domain(d.dataset, e))?;
+        if let Some(err) = &report.error {
+            anyhow::bail!("demo city: delivering {} failed: {} [{}]", d.dataset, err.message, err.code);
+        }
+        println!(
+            "    {:<14} {:>9} rows, {:>5} quarantined, {:>6.1} s",
+            d.dataset,
+            report.rows_read,
+            report.rows_quarantined,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    for input in demo::datasets() {
+        let cycle = UpdateCycle::parse(&input.update_cycle).map_err(|e| domain(&input.code, e))?;
+        let note = (input.code == NEVER_DATASET).then(|| "演示：尚未交付 / demo: never delivered".to_string());
+        hub.put_responsibility(&system, &input.code, cycle, note, &ctx).await.map_err(|e| domain(&input.code, e))?;
+    }
+    hub.set_meta(FILLED_KEY, &people.to_string()).await.map_err(|e| domain("meta", e))?;
     Ok(true)
 }
 

@@ -80,6 +80,15 @@ async fn health_and_openapi(app: TestApp) {
         "/api/v1/datasets/{code}/schema-versions",
         "/api/v1/datasets/{code}/columns",
         "/api/v1/audit",
+        "/api/v1/datasets/{code}/deliveries",
+        "/api/v1/deliveries/{id}",
+        "/api/v1/deliveries/{id}/quarantine",
+        "/api/v1/datasets/{code}/records",
+        "/api/v1/datasets/{code}/records/{key}",
+        "/api/v1/datasets/{code}/records/{key}/history",
+        "/api/v1/responsibilities",
+        "/api/v1/responsibilities/{dataset}",
+        "/api/v1/compliance",
     ] {
         assert!(paths.contains_key(p), "OpenAPI lacks {p}");
     }
