@@ -124,7 +124,7 @@ async fn demo_city(extra: &[String]) {
     let dir = tempfile::tempdir().unwrap();
     let mut args = database_args(dir.path());
     args.extend_from_slice(extra);
-    args.push("demo".into());
+    args.extend(["demo".to_string(), "--people".to_string(), "2000".to_string()]);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let client = reqwest::Client::new();
     {
@@ -151,6 +151,19 @@ async fn demo_city(extra: &[String]) {
             assert!(admin_codes.contains(&c), "demo lacks division {c}");
         }
         assert!(server.banner.contains("http://127.0.0.1:"));
+
+        // The city is filled through the delivery path, with a few bad rows quarantined.
+        let r = client.get(format!("{}/api/v1/datasets/gaj-hjrk/deliveries", server.url)).bearer_auth(&t).send().await.unwrap();
+        let deliveries: Value = r.json().await.unwrap();
+        assert_eq!(deliveries[0]["status"], "succeeded", "{deliveries}");
+        assert!(deliveries[0]["rows_accepted"].as_u64().unwrap() >= 2000, "{deliveries}");
+        assert!(deliveries[0]["rows_quarantined"].as_u64().unwrap() > 0, "{deliveries}");
+        // One department is overdue, some datasets were never delivered.
+        let r = client.get(format!("{}/api/v1/compliance", server.url)).bearer_auth(&t).send().await.unwrap();
+        let c: Value = r.json().await.unwrap();
+        assert!(c["summary"]["late"].as_u64().unwrap() >= 1, "{c}");
+        assert!(c["summary"]["never_delivered"].as_u64().unwrap() >= 1, "{c}");
+        assert!(c["summary"]["current"].as_u64().unwrap() >= 5, "{c}");
     }
     // Second start: nothing regenerated, same accounts work.
     let server = start(&argv);
@@ -182,7 +195,7 @@ async fn crash_mid_delivery_leaves_dataset_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let d = database_args(dir.path());
     let mut argv: Vec<&str> = d.iter().map(String::as_str).collect();
-    argv.push("demo");
+    argv.extend(["demo", "--people", "500"]);
     let client = reqwest::Client::new();
     let mut server = start(&argv);
     let admin: Value = token(&client, &server.url, "admin", "Demo@2026").await.json().await.unwrap();
