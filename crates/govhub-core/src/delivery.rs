@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
 /// Incremental (upsert only) or a full snapshot (keys absent from it are deleted).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryMode {
@@ -39,6 +40,7 @@ impl DeliveryMode {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
@@ -66,6 +68,7 @@ impl DeliveryStatus {
 }
 
 /// Why a whole delivery failed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeliveryFailure {
     pub code: String,
@@ -74,9 +77,11 @@ pub struct DeliveryFailure {
 }
 
 /// The delivery report (the API's answer and the record kept).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeliveryReport {
     pub id: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub dataset: DatasetCode,
     pub status: DeliveryStatus,
     pub mode: DeliveryMode,

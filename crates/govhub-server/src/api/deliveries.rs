@@ -1,6 +1,5 @@
 //! Deliveries, the provider's records, the responsibility list and compliance.
 
-use super::views::DeliveryView;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{AppJson, AppQuery, Auth};
 use crate::state::AppState;
@@ -11,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::TryStreamExt;
 use govhub_core::deliver::{unsupported_format, Compliance, DeliverOptions, DeliveryProgress};
-use govhub_core::delivery::{DeliveryMode, DeliveryStatus, QuarantinedRow};
+use govhub_core::delivery::{DeliveryMode, DeliveryReport, DeliveryStatus, QuarantinedRow};
 use govhub_core::model::{Responsibility, UpdateCycle};
 use govhub_core::records::record_json;
 use govhub_core::store::DeliveryQuery;
@@ -46,7 +45,7 @@ fn request_error(en: String, zh: String) -> ApiError {
 #[utoipa::path(post, path = "/api/v1/datasets/{code}/deliveries", tag = "delivery", security(("bearer" = [])),
     params(("code" = String, Path, description = "dataset code"), DeliveryParams),
     request_body(content = String, description = "the file", content_type = "text/csv"),
-    responses((status = 201, body = DeliveryView), (status = 415, description = "unsupported_media_type", body = ErrorBody),
+    responses((status = 201, body = DeliveryReport), (status = 415, description = "unsupported_media_type", body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn create_delivery(
     State(st): State<AppState>,
@@ -55,7 +54,7 @@ pub async fn create_delivery(
     AppQuery(params): AppQuery<DeliveryParams>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<DeliveryView>), ApiError> {
+) -> Result<(StatusCode, Json<DeliveryReport>), ApiError> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let format = Format::from_content_type(content_type)
         .or_else(|| {
@@ -100,7 +99,7 @@ pub async fn create_delivery(
     };
     let report =
         st.hub.deliver(&auth.principal, &code, source, opts, Arc::new(DeliveryProgress::default()), &auth.ctx).await?;
-    Ok((StatusCode::CREATED, Json(DeliveryView::from(&report))))
+    Ok((StatusCode::CREATED, Json(report)))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -116,13 +115,13 @@ pub struct DeliveryList {
 /// A dataset's deliveries, newest first (the provider's staff).
 #[utoipa::path(get, path = "/api/v1/datasets/{code}/deliveries", tag = "delivery", security(("bearer" = [])),
     params(("code" = String, Path, description = "dataset code"), DeliveryList),
-    responses((status = 200, body = [DeliveryView]), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [DeliveryReport]), (status = 403, body = ErrorBody)))]
 pub async fn list_deliveries(
     State(st): State<AppState>,
     auth: Auth,
     Path(code): Path<String>,
     AppQuery(q): AppQuery<DeliveryList>,
-) -> Result<Json<Vec<DeliveryView>>, ApiError> {
+) -> Result<Json<Vec<DeliveryReport>>, ApiError> {
     let status = q
         .status
         .as_deref()
@@ -134,20 +133,20 @@ pub async fn list_deliveries(
         .transpose()?;
     let query = DeliveryQuery { dataset: None, status, before_id: q.before, limit: q.limit.unwrap_or(50) };
     let list = st.hub.list_deliveries(&auth.principal, &code, query, &auth.ctx).await?;
-    Ok(Json(list.iter().map(DeliveryView::from).collect()))
+    Ok(Json(list))
 }
 
 /// One delivery report.
 #[utoipa::path(get, path = "/api/v1/deliveries/{id}", tag = "delivery", security(("bearer" = [])),
     params(("id" = i64, Path, description = "delivery id")),
-    responses((status = 200, body = DeliveryView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = DeliveryReport), (status = 404, body = ErrorBody)))]
 pub async fn get_delivery(
     State(st): State<AppState>,
     auth: Auth,
     Path(id): Path<i64>,
-) -> Result<Json<DeliveryView>, ApiError> {
+) -> Result<Json<DeliveryReport>, ApiError> {
     let r = st.hub.get_delivery(&auth.principal, id, &auth.ctx).await?;
-    Ok(Json(DeliveryView::from(&r)))
+    Ok(Json(r))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
