@@ -45,6 +45,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(bounded)
         .merge(api_streamed)
+        .merge(ui::streamed_router())
         .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(axum::middleware::from_fn(error::render_errors))
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -3,6 +3,7 @@
 //! Policy forbids inline scripts and styles, and every POST form carries a CSRF token.
 
 mod auth;
+mod data;
 pub mod i18n;
 mod pages;
 pub mod session;
@@ -38,6 +39,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("orgs.html", include_str!("../../templates/orgs.html")),
     ("org.html", include_str!("../../templates/org.html")),
     ("audit.html", include_str!("../../templates/audit.html")),
+    ("delivery.html", include_str!("../../templates/delivery.html")),
+    ("records.html", include_str!("../../templates/records.html")),
+    ("record.html", include_str!("../../templates/record.html")),
+    ("compliance.html", include_str!("../../templates/compliance.html")),
 ];
 
 /// The stylesheet, served at `/static/app.css?v=<digest>` with a long cache lifetime.
@@ -257,8 +262,25 @@ pub fn router() -> Router<AppState> {
         .route("/orgs", get(pages::orgs))
         .route("/orgs/{code}", get(pages::org))
         .route("/audit", get(pages::audit))
+        .route("/catalog/{code}/records", get(data::records))
+        .route("/catalog/{code}/records/{key}", get(data::record))
+        .route("/deliveries/{id}", get(data::report))
+        .route("/deliveries/{id}/quarantine.csv", get(data::quarantine_download))
+        .route("/compliance", get(data::compliance))
+        .route("/compliance/responsibilities", post(data::put_responsibility))
+        .route("/compliance/responsibilities/{dataset}/delete", post(data::delete_responsibility))
         .route("/static/app.css", get(stylesheet))
         .route("/static/favicon.svg", get(favicon))
         .layer(axum::middleware::from_fn(lang_switch))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// The upload form's route. Its body is streamed into the delivery pipeline, whose
+/// reader enforces `max_delivery_bytes`, so it is merged outside the `max_body_bytes`
+/// limit (and axum's own multipart limit is lifted).
+pub fn streamed_router() -> Router<AppState> {
+    Router::new()
+        .route("/catalog/{code}/deliveries", post(data::upload))
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::map_response(security_headers))
 }

@@ -1,4 +1,5 @@
-//! The pages: home, my account, catalog, dataset, organisations, audit log.
+//! The pages: home, my account, catalog, dataset, organisations, audit log. The data
+//! delivery pages live in `data.rs`.
 
 use super::session::{OptionalWebUser, PageCtx, Viewer, WebUser};
 use super::view::{
@@ -215,10 +216,12 @@ async fn dataset_page(st: &AppState, page: &PageCtx, v: &Viewer, code: &str) -> 
     let names: HashMap<String, String> = provider.iter().map(|o| (o.code.to_string(), o.name.clone())).collect();
     let mut versions: Vec<VersionRow> = versions.iter().map(|s| VersionRow::new(s, d.schema_version)).collect();
     versions.sort_by_key(|v| std::cmp::Reverse(v.version));
+    let delivery = super::data::dataset_section(st, page, v, &d).await?;
     let extra = context! {
         d => DatasetDetail::new(&d, &names, page.lang),
         versions => versions,
         columns => columns.iter().map(ColumnRow::from).collect::<Vec<_>>(),
+        delivery => delivery,
     };
     render_page(st, page, Some(v), "dataset.html", "catalog", StatusCode::OK, extra)
 }
