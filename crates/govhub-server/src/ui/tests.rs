@@ -577,3 +577,299 @@ async fn unknown_pages_are_html_for_browsers() {
     assert!(r.body.contains("页面或接口不存在"));
     assert_eq!(r.header("content-security-policy"), CSP);
 }
+
+// ---------------------------------------------------------------- deliveries
+
+/// A valid GB 11643 ID number from its first 17 digits.
+fn id_number(first17: &str) -> String {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let s: u32 = first17.chars().zip(W).map(|(c, w)| c.to_digit(10).unwrap() * w).sum();
+    let check = "10X98765432".as_bytes()[(s % 11) as usize] as char;
+    format!("{first17}{check}")
+}
+
+/// The same number with a wrong check character.
+fn wrong_check(id: &str) -> String {
+    let last = if id.ends_with('0') { '1' } else { '0' };
+    format!("{}{last}", &id[..17])
+}
+
+const BOUNDARY: &str = "----govhubFormBoundary7MA4YWxkTrZu0gW";
+
+fn multipart_body(fields: &[(&str, &str)], file: Option<(&str, &str)>) -> Vec<u8> {
+    let mut b = String::new();
+    for (k, v) in fields {
+        b.push_str(&format!("--{BOUNDARY}\r\ncontent-disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"));
+    }
+    if let Some((name, content)) = file {
+        let content_type = if name.ends_with(".csv") { "text/csv" } else { "application/octet-stream" };
+        b.push_str(&format!(
+            "--{BOUNDARY}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"{name}\"\r\ncontent-type: {content_type}\r\n\r\n{content}\r\n"
+        ));
+    }
+    b.push_str(&format!("--{BOUNDARY}--\r\n"));
+    b.into_bytes()
+}
+
+impl World {
+    async fn upload(&self, code: &str, cookies: &str, fields: &[(&str, &str)], file: Option<(&str, &str)>) -> Resp {
+        let mut b = Request::post(format!("/catalog/{code}/deliveries"))
+            .header("accept", "text/html")
+            .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"));
+        if !cookies.is_empty() {
+            b = b.header("cookie", cookies);
+        }
+        self.call(b.body(Body::from(multipart_body(fields, file))).unwrap()).await
+    }
+
+    async fn add_user(&self, username: &str, role: Role, org: &str) {
+        let input = NewUser {
+            username: Username::parse(username).unwrap(),
+            password: PASSWORD.into(),
+            role,
+            org: Some(OrgCode::parse(org).unwrap()),
+            display_name: "李专员".into(),
+            subject_id: None,
+        };
+        self.state.hub.create_user(&Principal::system(), input, &Ctx::default()).await.unwrap();
+    }
+
+    /// Sign in and read the session's CSRF token from a page's forms.
+    async fn sign_in_with_csrf(&self, username: &str) -> (String, String) {
+        let jar = self.sign_in(username).await;
+        let home = self.get("/", &jar).await;
+        (jar.clone(), hidden_csrf(&home.body))
+    }
+}
+
+fn population_csv(ids: &[String], names: &[&str]) -> String {
+    let mut csv = String::from("sfzh,xm,xb,csrq,hjdz_qh,age\n");
+    for (id, name) in ids.iter().zip(names) {
+        csv.push_str(&format!("{id},{name},男,1990-03-07,320402,36\n"));
+    }
+    csv
+}
+
+#[tokio::test]
+async fn upload_through_the_form_report_quarantine_and_csv() {
+    let mut w = world().await;
+    let (jar, csrf) = w.sign_in_with_csrf("gaj-officer").await;
+    // The upload is streamed: a body far above the form limit still goes through.
+    w.state.config = Arc::new(ServerConfig { max_body_bytes: 100, ..ServerConfig::default() });
+
+    let ds = w.get("/catalog/ga-hjrk", &jar).await;
+    assert_eq!(ds.status, StatusCode::OK, "{}", ds.body);
+    for s in [
+        "数据交付",
+        "action=\"/catalog/ga-hjrk/deliveries\"",
+        "enctype=\"multipart/form-data\"",
+        "该数据集尚无交付记录",
+    ] {
+        assert!(ds.body.contains(s), "dataset page lacks {s}");
+    }
+    assert!(ds.body.contains("href=\"/catalog/ga-hjrk/records\""));
+
+    let a = id_number("32040219900307123");
+    let b = id_number("32040219850101002");
+    let bad = wrong_check(&id_number("32040219700515331"));
+    let csv = population_csv(&[a.clone(), b.clone(), bad.clone()], &["张三", "李四", "王五"]);
+    assert!(csv.len() > 100);
+    let fields = [("csrf", csrf.as_str()), ("mode", "incremental"), ("encoding", "auto"), ("sheet", "")];
+    let r = w.upload("ga-hjrk", &jar, &fields, Some(("人口.csv", &csv))).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let report_href = r.header("location");
+    assert!(report_href.starts_with("/deliveries/"), "{report_href}");
+
+    let report = w.get(&report_href, &jar).await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    for s in [
+        "id=\"stat-read\">3<",
+        "id=\"stat-accepted\">2<",
+        "id=\"stat-quarantined\">1<",
+        "新增 2 · 更新 0 · 未变 0",
+        "成功",
+        "id-number-check",
+        "3204**********",
+        "下载隔离数据 CSV",
+        "class=\"seg seg-inserted\"",
+        "class=\"seg seg-quarantined\"",
+        "<td class=\"num\">3</td>",
+    ] {
+        assert!(report.body.contains(s), "report lacks {s}");
+    }
+    assert!(!report.body.contains(&bad), "the bad ID number is masked");
+    assert!(!report.body.contains("style="), "no inline styles");
+
+    let csv_resp = w.get(&format!("{report_href}/quarantine.csv"), &jar).await;
+    assert_eq!(csv_resp.status, StatusCode::OK);
+    assert!(csv_resp.header("content-type").starts_with("text/csv"));
+    assert!(csv_resp.header("content-disposition").contains("quarantine-"));
+    assert!(csv_resp.body.starts_with('\u{feff}'));
+    assert!(csv_resp.body.contains("_row") && csv_resp.body.contains("id-number-check"));
+
+    // The dataset page lists the delivery.
+    let ds = w.get("/catalog/ga-hjrk", &jar).await;
+    assert!(ds.body.contains(&format!("href=\"{report_href}\"")));
+
+    // English report.
+    let en = w.get(&report_href, &format!("{jar}; govhub_lang=en")).await;
+    assert!(en.body.contains("Quarantined rows") && en.body.contains("Download quarantined rows"));
+
+    // A forged form (no or wrong token) is refused before anything is read.
+    let forged = w.upload("ga-hjrk", &jar, &[("mode", "incremental")], Some(("x.csv", &csv))).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.body.contains("csrf_failed"));
+    let forged = w.upload("ga-hjrk", &jar, &[("csrf", &"0".repeat(64))], Some(("x.csv", &csv))).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    // No file, a wrong format: refusals, not deliveries.
+    let none = w.upload("ga-hjrk", &jar, &fields, None).await;
+    assert_eq!(none.status, StatusCode::BAD_REQUEST);
+    assert!(none.body.contains("请选择要交付的文件"));
+    let pdf = w.upload("ga-hjrk", &jar, &fields, Some(("人口.pdf", "%PDF"))).await;
+    assert_eq!(pdf.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // A header error: the delivery is recorded as failed and its report says why.
+    let broken = w.upload("ga-hjrk", &jar, &fields, Some(("x.csv", "sfzh,colour\n1,2\n"))).await;
+    assert_eq!(broken.status, StatusCode::SEE_OTHER);
+    let failed = w.get(&broken.header("location"), &jar).await;
+    assert!(failed.body.contains("失败") && failed.body.contains("delivery-error"), "{}", failed.body);
+
+    // Signed out: sent to sign in, nothing delivered.
+    let anon = w.upload("ga-hjrk", "", &fields, Some(("x.csv", &csv))).await;
+    assert_eq!(anon.status, StatusCode::SEE_OTHER);
+    assert!(anon.header("location").starts_with("/login"));
+}
+
+#[tokio::test]
+async fn other_departments_are_refused_uploads_records_and_reports() {
+    let w = world().await;
+    w.add_user("tn-officer", Role::DataOfficer, "cz-tn").await;
+    let (jar, csrf) = w.sign_in_with_csrf("gaj-officer").await;
+    let csv = population_csv(&[id_number("32040219900307123")], &["张三"]);
+    let r = w.upload("ga-hjrk", &jar, &[("csrf", &csrf)], Some(("a.csv", &csv))).await;
+    let report_href = r.header("location");
+
+    let (other, other_csrf) = w.sign_in_with_csrf("tn-officer").await;
+    let ds = w.get("/catalog/ga-hjrk", &other).await;
+    assert_eq!(ds.status, StatusCode::OK);
+    assert!(!ds.body.contains("数据交付"), "no delivery section for other departments");
+    let up = w.upload("ga-hjrk", &other, &[("csrf", &other_csrf)], Some(("a.csv", &csv))).await;
+    assert_eq!(up.status, StatusCode::FORBIDDEN, "{}", up.body);
+    assert_eq!(w.get("/catalog/ga-hjrk/records", &other).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(w.get(&report_href, &other).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(w.get(&format!("{report_href}/quarantine.csv"), &other).await.status, StatusCode::FORBIDDEN);
+    let citizen = w.sign_in("citizen").await;
+    assert_eq!(w.get("/catalog/ga-hjrk/records", &citizen).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(w.get("/compliance", &citizen).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(w.get("/deliveries/999", &jar).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(w.get("/deliveries/abc", &jar).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn records_browser_and_record_history() {
+    let w = world().await;
+    let (jar, csrf) = w.sign_in_with_csrf("gaj-officer").await;
+    let a = id_number("32040219900307123");
+    let b = id_number("32040219850101002");
+    let first = population_csv(&[a.clone(), b.clone()], &["张三", "李四"]);
+    let r = w.upload("ga-hjrk", &jar, &[("csrf", &csrf)], Some(("a.csv", &first))).await;
+    let first_delivery = r.header("location");
+
+    let list = w.get("/catalog/ga-hjrk/records", &jar).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert!(list.body.contains(&format!("href=\"/catalog/ga-hjrk/records/{a}\"")));
+    assert!(list.body.contains(&format!("href=\"/catalog/ga-hjrk/records/{b}\"")));
+    assert!(list.body.contains("公民身份号码") && list.body.contains("张三"));
+    assert!(!list.body.contains("id=\"next-page\""), "one page only");
+
+    let filtered = w.get("/catalog/ga-hjrk/records?field=xm&op=prefix&value=%E5%BC%A0", &jar).await;
+    assert_eq!(filtered.status, StatusCode::OK);
+    assert!(filtered.body.contains("张三") && !filtered.body.contains("李四"));
+    let bad = w.get("/catalog/ga-hjrk/records?field=age&op=eq&value=old", &jar).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    // A second delivery changes 张三's name.
+    let second = population_csv(std::slice::from_ref(&a), &["张三丰"]);
+    let r = w.upload("ga-hjrk", &jar, &[("csrf", &csrf), ("mode", "incremental")], Some(("b.csv", &second))).await;
+    let second_delivery = r.header("location");
+    let report = w.get(&second_delivery, &jar).await;
+    assert!(report.body.contains("新增 0 · 更新 1 · 未变 0"), "{}", report.body);
+
+    let rec = w.get(&format!("/catalog/ga-hjrk/records/{a}"), &jar).await;
+    assert_eq!(rec.status, StatusCode::OK, "{}", rec.body);
+    assert!(rec.body.contains("<td>v1</td>") && rec.body.contains("<td>v2</td>"), "two versions");
+    assert!(rec.body.contains("新增") && rec.body.contains("更新"));
+    assert!(rec.body.contains(&format!("href=\"{first_delivery}\"")));
+    assert!(rec.body.contains(&format!("href=\"{second_delivery}\"")));
+    assert!(rec.body.contains("<mark class=\"chg\">张三丰</mark>"), "the changed value is highlighted");
+    assert_eq!(rec.body.matches("class=\"changed\"").count(), 1, "only xm changed");
+    assert_eq!(w.get("/catalog/ga-hjrk/records/123", &jar).await.status, StatusCode::BAD_REQUEST);
+    let missing = id_number("32040219990101001");
+    assert_eq!(w.get(&format!("/catalog/ga-hjrk/records/{missing}"), &jar).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn compliance_dashboard_and_the_responsibility_form() {
+    let w = world().await;
+    let officer = w.sign_in("gaj-officer").await;
+    let page = w.get("/compliance", &officer).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("href=\"/compliance\"") && page.body.contains("应归尽归"));
+    assert!(page.body.contains("共享责任清单为空"));
+    assert!(!page.body.contains("responsibility-form"), "the form is for platform admins");
+
+    let (admin, csrf) = w.sign_in_with_csrf("admin").await;
+    let page = w.get("/compliance", &admin).await;
+    assert!(page.body.contains("id=\"responsibility-form\"") && page.body.contains("value=\"ga-hjrk\""));
+    let form = [("dataset", "ga-hjrk"), ("cycle", "daily"), ("note", "责任清单第1项")];
+    let no_token = w.post("/compliance/responsibilities", &admin, &form).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    assert!(no_token.body.contains("csrf_failed"));
+    let mut with_token = form.to_vec();
+    with_token.push(("csrf", &csrf));
+    let ok = w.post("/compliance/responsibilities", &admin, &with_token).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    assert_eq!(ok.header("location"), "/compliance?saved=ga-hjrk");
+    let mut zzrk = vec![("dataset", "ga-zzrk"), ("cycle", "monthly"), ("note", "")];
+    zzrk.push(("csrf", &csrf));
+    assert_eq!(w.post("/compliance/responsibilities", &admin, &zzrk).await.status, StatusCode::SEE_OTHER);
+
+    // The officer delivers 户籍人口: on time; 暂住人口 was never delivered.
+    let (jar, ocsrf) = w.sign_in_with_csrf("gaj-officer").await;
+    let csv = population_csv(&[id_number("32040219900307123")], &["张三"]);
+    w.upload("ga-hjrk", &jar, &[("csrf", &ocsrf)], Some(("a.csv", &csv))).await;
+    let page = w.get("/compliance", &officer).await;
+    for s in [
+        "id=\"c-listed\">2<",
+        "id=\"c-current\">1<",
+        "id=\"c-never\">1<",
+        "常州市公安局",
+        "href=\"/catalog/ga-hjrk\"",
+        "责任清单第1项",
+        "badge-green\">按时",
+        "badge-grey\">从未交付",
+        "class=\"donut-seg donut-current\"",
+        "每月",
+    ] {
+        assert!(page.body.contains(s), "compliance page lacks {s}");
+    }
+    let saved = w.get("/compliance?saved=ga-hjrk", &admin).await;
+    assert!(saved.body.contains("已保存责任清单条目"));
+
+    // Officers cannot change the list, even with their own token.
+    let mut by_officer = form.to_vec();
+    by_officer.push(("csrf", &ocsrf));
+    assert_eq!(w.post("/compliance/responsibilities", &jar, &by_officer).await.status, StatusCode::FORBIDDEN);
+    // Bad cycle: refused.
+    let mut bad_cycle = vec![("dataset", "ga-hjrk"), ("cycle", "hourly")];
+    bad_cycle.push(("csrf", &csrf));
+    assert_eq!(w.post("/compliance/responsibilities", &admin, &bad_cycle).await.status, StatusCode::BAD_REQUEST);
+
+    // Remove: needs the token too.
+    let del = "/compliance/responsibilities/ga-zzrk/delete";
+    assert_eq!(w.post(del, &admin, &[]).await.status, StatusCode::FORBIDDEN);
+    let gone = w.post(del, &admin, &[("csrf", &csrf)]).await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER);
+    let page = w.get("/compliance", &admin).await;
+    assert!(page.body.contains("id=\"c-listed\">1<"));
+    assert_eq!(w.post(del, &admin, &[("csrf", &csrf)]).await.status, StatusCode::NOT_FOUND);
+}
