@@ -7,7 +7,8 @@
 // Screenshots go to tests/browser/screenshots/.
 
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -20,6 +21,8 @@ if (!BASE) {
 const PASSWORD = process.env.GOVHUB_DEMO_PASSWORD || 'Demo@2026';
 const OFFICER = { username: 'gaj-officer', org: '常州市公安局' };
 const CITIZEN = { username: 'citizen' };
+const ADMIN = { username: 'admin' };
+const HJRK = 'gaj-hjrk';
 const SHOTS = join(dirname(fileURLToPath(import.meta.url)), 'screenshots');
 mkdirSync(SHOTS, { recursive: true });
 
@@ -70,6 +73,36 @@ function assertNoProblems(page) {
   const real = page.problems.filter((p) => !/status of 40[34]/.test(p));
   assert.deepEqual(real, [], 'the browser reported problems');
 }
+
+/** A GB 11643 citizen ID number from its first 17 digits (check character appended). */
+function idNumber(first17) {
+  const weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+  const s = [...first17].reduce((acc, d, i) => acc + Number(d) * weights[i], 0);
+  return first17 + '10X98765432'[s % 11];
+}
+
+/** The same number with a check character that is wrong. */
+function wrongCheck(id) {
+  return id.slice(0, 17) + (id[17] === '0' ? '1' : '0');
+}
+
+/** Values for the 户籍人口 fields; unknown fields stay empty. */
+function hjrkRow(fields, id, name) {
+  const birth = `${id.slice(6, 10)}-${id.slice(10, 12)}-${id.slice(12, 14)}`;
+  const known = {
+    sfzh: id, xm: name, xb: Number(id[16]) % 2 ? '男' : '女', mz: '汉族', csrq: birth, hjdz_qh: '320402',
+    hjdz: '常州市天宁区青果巷8号', sjhm: '13815001234', hyzk: '已婚', rkzt: '正常', gxsj: '',
+  };
+  return fields.map((f) => known[f] ?? '').join(',');
+}
+
+async function noOverflow(page, what) {
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 375 + 1, `${what} is ${width}px wide at 375px`);
+}
+
+// Shared between the delivery journeys.
+const delivered = { ids: [], report: '', fields: [] };
 
 // One signed-in officer session shared by the journeys that build on each other.
 const officer = await newPage();
@@ -175,6 +208,122 @@ const journeys = [
     assert.ok(w2 <= 375 + 1, `dataset page is ${w2}px wide at 375px`);
     await shot(page, 'f2-dataset-375');
     assertNoProblems(page);
+    await context.close();
+  }],
+
+  ['data officer uploads a CSV to 户籍人口 and reads the report', async () => {
+    const { page } = officer;
+    await page.goto(`${BASE}/catalog/${HJRK}`);
+    assert.match(await page.textContent('h1'), /户籍人口/);
+    assert.ok(await page.isVisible('#deliveries form.upload-form'), 'the upload form is shown to the provider');
+    const fields = await page.$$eval('table.schema tbody tr td:first-child code', (els) => els.map((e) => e.textContent.trim()));
+    assert.ok(fields.includes('sfzh') && fields.includes('xm'), `schema fields: ${fields}`);
+    // Birth dates from the run's clock so that repeated runs deliver new people.
+    const t = Date.now();
+    const seq = String(t % 1000).padStart(3, '0');
+    const day = String((Math.floor(t / 1000) % 28) + 1).padStart(2, '0');
+    const good1 = idNumber(`32040219860${(t % 9) + 1}${day}${seq}`);
+    const good2 = idNumber(`32041119920${((t + 3) % 9) + 1}${day}${seq}`);
+    const bad = wrongCheck(idNumber(`32040419751${(t % 3)}${day}${seq}`));
+    const csv = [fields.join(','), hjrkRow(fields, good1, '周晓明'), hjrkRow(fields, good2, '陈雨桐'), hjrkRow(fields, bad, '吴国平')].join('\n') + '\n';
+    const file = join(tmpdir(), `govhub-journey-${t}.csv`);
+    writeFileSync(file, csv);
+    await shot(page, 'i1-dataset-delivery');
+    await page.selectOption('#mode', 'incremental');
+    await page.selectOption('#encoding', 'auto');
+    await page.setInputFiles('#file', file);
+    await Promise.all([page.waitForURL(/\/deliveries\/\d+$/), page.click('form.upload-form button[type=submit]')]);
+    assert.match(await page.textContent('h1'), /交付报告/);
+    assert.equal((await page.textContent('#stat-read')).trim(), '3');
+    assert.equal((await page.textContent('#stat-accepted')).trim(), '2');
+    assert.equal((await page.textContent('#stat-quarantined')).trim(), '1');
+    assert.match(await page.textContent('h1 .status'), /成功/);
+    const q = await page.textContent('table.quarantine');
+    assert.match(q, /id-number-check/);
+    assert.ok(!q.includes(bad), 'the wrong ID number is shown masked');
+    assert.ok(await page.isVisible('svg.bar-chart rect.seg-quarantined'), 'the stacked bar');
+    const csvHref = await page.getAttribute('#quarantine-csv', 'href');
+    const download = await page.request.get(`${BASE}${csvHref}`);
+    assert.equal(download.status(), 200);
+    assert.match(download.headers()['content-type'], /text\/csv/);
+    assert.match(await download.text(), /id-number-check/);
+    await shot(page, 'i2-delivery-report');
+    delivered.ids = [good1, good2];
+    delivered.fields = fields;
+    delivered.report = new URL(page.url()).pathname;
+    assertNoProblems(page);
+
+    const { context, page: small } = await newPage({ width: 375, height: 812 });
+    await context.addCookies(await officer.context.cookies());
+    await small.goto(`${BASE}${delivered.report}`);
+    await noOverflow(small, 'the delivery report');
+    await shot(small, 'i3-delivery-report-375');
+    await small.goto(`${BASE}/catalog/${HJRK}`);
+    await noOverflow(small, 'the dataset page with the upload form');
+    assertNoProblems(small);
+    await context.close();
+  }],
+
+  ['records browser and one record\'s history', async () => {
+    const { page } = officer;
+    await page.goto(`${BASE}/catalog/${HJRK}`);
+    if (delivered.ids.length) {
+      // Deliver the first person again with another name: a second version.
+      const row = hjrkRow(delivered.fields, delivered.ids[0], '周晓明').replace('已婚', '离婚');
+      const file = join(tmpdir(), `govhub-journey-${Date.now()}-2.csv`);
+      writeFileSync(file, `${delivered.fields.join(',')}\n${row}\n`);
+      await page.setInputFiles('#file', file);
+      await Promise.all([page.waitForURL(/\/deliveries\/\d+$/), page.click('form.upload-form button[type=submit]')]);
+      assert.equal((await page.textContent('#stat-accepted')).trim(), '1');
+      assert.match(await page.textContent('.stat-row'), /更新 1/);
+      await page.click(`.crumbs a[href="/catalog/${HJRK}"]`);
+      await page.waitForURL(new RegExp(`/catalog/${HJRK}$`));
+    }
+    await Promise.all([page.waitForURL(/\/records$/), page.click(`a[href="/catalog/${HJRK}/records"]`)]);
+    assert.match(await page.textContent('h1'), /数据记录/);
+    assert.ok(await page.locator('table.records tbody tr').count() >= 1, 'records are listed');
+    await shot(page, 'j1-records');
+    const id = delivered.ids[0] || (await page.textContent('table.records tbody tr td a code')).trim();
+    await page.selectOption('#field', 'sfzh');
+    await page.selectOption('#op', 'eq');
+    await page.fill('#value', id);
+    await Promise.all([page.waitForURL(/value=/), page.click('form.filters button[type=submit]')]);
+    assert.equal(await page.locator('table.records tbody tr').count(), 1, 'the filter finds exactly that record');
+    await Promise.all([page.waitForURL(/\/records\/[^/]+$/), page.click('table.records tbody a')]);
+    assert.match(await page.textContent('h1'), new RegExp(id));
+    assert.ok(await page.locator('table.versions tbody tr').count() >= 1, 'at least one version');
+    assert.match(await page.textContent('table.versions'), /新增/);
+    if (delivered.report) {
+      assert.ok(await page.locator(`table.versions a[href="${delivered.report}"]`).count(), 'links to the delivery');
+      assert.equal(await page.locator('table.versions tbody tr').count(), 2, 'two versions after the second delivery');
+      assert.match(await page.textContent('table.history td.changed'), /离婚/, 'the changed value is highlighted');
+    }
+    await shot(page, 'j2-record-history');
+    assertNoProblems(page);
+  }],
+
+  ['platform admin opens the compliance dashboard', async () => {
+    const { context, page } = await newPage();
+    await signIn(page, ADMIN.username);
+    await Promise.all([page.waitForURL(/\/compliance$/), page.click('nav.mainnav a[href="/compliance"]')]);
+    assert.match(await page.textContent('h1'), /应归尽归/);
+    const values = await page.$$eval('.compliance-top .stat-value', (els) => els.map((e) => Number(e.textContent.trim())));
+    assert.equal(values.length, 4, '纳入清单, 按时, 逾期, 从未交付');
+    assert.ok(values.every((v) => Number.isInteger(v) && v >= 0), `counts: ${values}`);
+    assert.equal(values[0], values[1] + values[2] + values[3], 'the states add up to the list');
+    assert.ok(await page.isVisible('svg.donut'), 'the donut chart');
+    assert.ok(await page.isVisible('#responsibility-form select#r-dataset'), 'admins maintain the list');
+    assert.equal(await page.locator('table.compliance tbody tr').count(), Math.max(values[0], 1));
+    await shot(page, 'k1-compliance');
+    const cookies = await context.cookies();
+    const { context: c2, page: small } = await newPage({ width: 375, height: 812 });
+    await c2.addCookies(cookies);
+    await small.goto(`${BASE}/compliance`);
+    await noOverflow(small, 'the compliance dashboard');
+    await shot(small, 'k2-compliance-375');
+    assertNoProblems(page);
+    assertNoProblems(small);
+    await c2.close();
     await context.close();
   }],
 
