@@ -6,7 +6,10 @@
 //! * [`datasets`] — the catalog with Frictionless Table Schemas, referenced datasets first;
 //! * [`person`], [`enterprise`], [`sole_trader`] (and the batch forms [`people`],
 //!   [`enterprises`], [`sole_traders`]) — synthetic records drawn from a seeded
-//!   [`DemoRng`]: same seed, same records, byte for byte.
+//!   [`DemoRng`]: same seed, same records, byte for byte;
+//! * [`deliveries`] — the rows of the demo datasets as lazily generated CSV streams for
+//!   the delivery path, with a few deliberate bad rows for the quarantine, and
+//!   [`population_csv`] for benchmarks.
 //!
 //! Nothing here is a real person's data: names, birth dates, sequence numbers, phone
 //! numbers and house numbers are combined at random; only public reference data
@@ -17,6 +20,7 @@
 #![allow(dead_code)]
 
 mod datasets;
+mod fill;
 mod names;
 mod people;
 mod places;
@@ -24,6 +28,8 @@ mod places;
 // The module's public API; callers pick what they need.
 #[allow(unused_imports)]
 pub use datasets::*;
+#[allow(unused_imports)]
+pub use fill::{deliveries, population_csv, DemoDelivery};
 #[allow(unused_imports)]
 pub use names::Industry;
 #[allow(unused_imports)]

@@ -27,28 +27,28 @@ impl DemoRng {
     }
 
     /// Uniform in `0..n` (`n > 0`), drawn as `u32` so it is the same on every platform.
-    fn below(&mut self, n: u32) -> u32 {
+    pub(super) fn below(&mut self, n: u32) -> u32 {
         self.0.gen_range(0..n.max(1))
     }
 
     /// Uniform in `lo..=hi`.
-    fn between(&mut self, lo: u32, hi: u32) -> u32 {
+    pub(super) fn between(&mut self, lo: u32, hi: u32) -> u32 {
         self.0.gen_range(lo..=hi.max(lo))
     }
 
     /// True with probability `percent` / 100.
-    fn chance(&mut self, percent: u32) -> bool {
+    pub(super) fn chance(&mut self, percent: u32) -> bool {
         self.below(100) < percent
     }
 
     /// A uniformly chosen element of a non-empty table.
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+    pub(super) fn pick<T: Copy>(&mut self, items: &[T]) -> T {
         let i = self.below(len_u32(items.len()));
         items[i as usize]
     }
 
     /// An element chosen with probability proportional to `weight(element)`.
-    fn weighted<'a, T>(&mut self, items: &'a [T], weight: impl Fn(&T) -> u32) -> &'a T {
+    pub(super) fn weighted<'a, T>(&mut self, items: &'a [T], weight: impl Fn(&T) -> u32) -> &'a T {
         let total: u32 = items.iter().map(&weight).sum();
         let mut roll = self.below(total);
         for item in items {
@@ -62,11 +62,11 @@ impl DemoRng {
     }
 
     /// `n` characters from the USCC alphabet.
-    fn uscc_chars(&mut self, n: usize) -> String {
+    pub(super) fn uscc_chars(&mut self, n: usize) -> String {
         (0..n).map(|_| char::from(self.pick(&USCC_ALPHABET[..]))).collect()
     }
 
-    fn digits(&mut self, n: usize) -> String {
+    pub(super) fn digits(&mut self, n: usize) -> String {
         (0..n).map(|_| char::from(self.pick(&b"0123456789"[..]))).collect()
     }
 }
@@ -312,9 +312,19 @@ fn marital_status(rng: &mut DemoRng, birth: NaiveDate) -> &'static str {
     }
 }
 
-/// Everything here fails only for malformed table entries (a county code that is not
-/// six digits, a date that does not exist), which the tests rule out.
-fn try_person(rng: &mut DemoRng, district: Option<&'static District>) -> Option<Person> {
+/// The identity part of a synthetic person: what the ID number is made of.
+#[derive(Debug, Clone)]
+pub(super) struct Identity {
+    pub district: &'static District,
+    pub birth: NaiveDate,
+    pub gender: Gender,
+    /// County code in the ID number (may be a historical one).
+    pub county: &'static str,
+    pub seq: u16,
+}
+
+/// Draw the identity of a person (the first draws of [`person`]).
+pub(super) fn identity(rng: &mut DemoRng, district: Option<&'static District>) -> Option<Identity> {
     let district = district.unwrap_or_else(|| pick_district(rng));
     let birth = birth_date(rng)?;
     let gender = if rng.chance(50) { Gender::Male } else { Gender::Female };
@@ -323,14 +333,36 @@ fn try_person(rng: &mut DemoRng, district: Option<&'static District>) -> Option<
         _ => district.code,
     };
     // Odd sequence numbers are men's, even ones women's.
-    let seq = rng.below(500) * 2 + u32::from(gender == Gender::Male);
-    let id_number = IdNumber::compose(county, birth, u16::try_from(seq).ok()?)?;
-    let name = full_name(rng, gender, birth.year());
+    let seq = u16::try_from(rng.below(500) * 2 + u32::from(gender == Gender::Male)).ok()?;
+    Some(Identity { district, birth, gender, county, seq })
+}
+
+/// The rest of a person with the given identity (the remaining draws of [`person`]).
+pub(super) fn person_with(rng: &mut DemoRng, id: &Identity) -> Option<Person> {
+    let id_number = IdNumber::compose(id.county, id.birth, id.seq)?;
+    let name = full_name(rng, id.gender, id.birth.year());
     let ethnicity = if rng.chance(98) { "汉族" } else { rng.pick(MINORITIES) };
-    let address = home_address(rng, district);
+    let address = home_address(rng, id.district);
     let mobile = mobile(rng)?;
-    let marital_status = marital_status(rng, birth);
-    Some(Person { id_number, name, gender, birth_date: birth, ethnicity, district, address, mobile, marital_status })
+    let marital_status = marital_status(rng, id.birth);
+    Some(Person {
+        id_number,
+        name,
+        gender: id.gender,
+        birth_date: id.birth,
+        ethnicity,
+        district: id.district,
+        address,
+        mobile,
+        marital_status,
+    })
+}
+
+/// Everything here fails only for malformed table entries (a county code that is not
+/// six digits, a date that does not exist), which the tests rule out.
+fn try_person(rng: &mut DemoRng, district: Option<&'static District>) -> Option<Person> {
+    let id = identity(rng, district)?;
+    person_with(rng, &id)
 }
 
 /// Repeat `f` until it yields a value. Every generator here succeeds on its first
@@ -367,7 +399,7 @@ fn org_body(rng: &mut DemoRng, registered: NaiveDate) -> String {
     }
 }
 
-fn business_address(rng: &mut DemoRng, d: &District) -> String {
+pub(super) fn business_address(rng: &mut DemoRng, d: &District) -> String {
     let parks: Vec<&str> = PARKS.iter().filter(|(c, _)| *c == d.code).map(|(_, p)| *p).collect();
     if !parks.is_empty() && rng.chance(30) {
         let park = rng.pick(&parks);
@@ -448,6 +480,11 @@ fn try_sole_trader(rng: &mut DemoRng) -> Option<SoleTrader> {
     while !(18..=75).contains(&operator.age_on(date(2025, 12, 31)?)) {
         operator = person(rng);
     }
+    sole_trader_run_by(rng, operator)
+}
+
+/// A sole trader run by `operator` (an adult of working age).
+pub(super) fn sole_trader_run_by(rng: &mut DemoRng, operator: Person) -> Option<SoleTrader> {
     let district = operator.district;
     let trade = rng.weighted(TRADES, |t| t.weight);
     let latest = date(2025, 12, 31)?;
