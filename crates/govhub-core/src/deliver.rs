@@ -123,7 +123,7 @@ fn read_and_validate(
         if bad.len() >= 1_000 {
             send(DeliveryBatch::Quarantine(std::mem::take(&mut bad)))?;
         }
-        if summary.rows_read % 1024 == 0 {
+        if summary.rows_read.is_multiple_of(1024) {
             progress.rows_read.store(summary.rows_read, Ordering::Relaxed);
             progress.bytes_read.store(records.bytes_read(), Ordering::Relaxed);
         }

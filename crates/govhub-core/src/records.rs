@@ -193,6 +193,7 @@ impl Hub {
     }
 
     /// Records by filters with cursor pagination (the provider's staff).
+    #[allow(clippy::too_many_arguments)] // each is an independent query parameter
     pub async fn provider_records(
         &self,
         p: &Principal,
