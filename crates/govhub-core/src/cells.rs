@@ -33,16 +33,31 @@ impl Cell {
     /// Canonical text form: what CSV exports and hashes use.
     pub fn to_text(&self) -> String {
         match self {
-            Cell::Null => String::new(),
             Cell::Text(s) => s.clone(),
-            Cell::Int(i) => i.to_string(),
-            Cell::Num(n) => n.to_string(),
-            Cell::Bool(b) => b.to_string(),
-            Cell::Date(d) => d.format("%Y-%m-%d").to_string(),
-            Cell::Time(t) => t.format("%H:%M:%S").to_string(),
-            Cell::DateTime(t) => t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-            Cell::Json(v) => v.to_string(),
+            other => {
+                let mut out = String::new();
+                other.write_text(&mut out);
+                out
+            }
         }
+    }
+
+    /// Append the canonical text form to `out` (no intermediate allocation for
+    /// numbers and dates: this runs for every cell of every delivered row).
+    pub fn write_text(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = match self {
+            Cell::Null => Ok(()),
+            Cell::Text(s) => out.write_str(s),
+            Cell::Int(i) => write!(out, "{i}"),
+            Cell::Num(n) => write!(out, "{n}"),
+            Cell::Bool(b) => write!(out, "{b}"),
+            // NaiveDate's Display is ISO 8601 (YYYY-MM-DD) without strftime parsing.
+            Cell::Date(d) => write!(out, "{d}"),
+            Cell::Time(t) => write!(out, "{}", t.format("%H:%M:%S")),
+            Cell::DateTime(t) => out.write_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+            Cell::Json(v) => write!(out, "{v}"),
+        };
     }
 
     /// JSON form for API answers.
@@ -445,6 +460,12 @@ fn bound_cell(f: &Field, v: &Value) -> Option<Cell> {
 }
 
 fn enum_matches(f: &Field, value: &Cell, allowed: &[Value], today: NaiveDate) -> bool {
+    // Fast path: text compared with text (the common case, per row).
+    if let Cell::Text(t) = value {
+        if f.field_type == FieldType::String && f.format_or_default() == "default" {
+            return allowed.iter().any(|a| a.as_str() == Some(t.as_str()));
+        }
+    }
     allowed.iter().any(|a| {
         let parsed = match (f.field_type, a) {
             (_, Value::String(s)) => parse_text(f, s, today, CastOptions::default()).0,
@@ -508,13 +529,8 @@ fn check_constraints(f: &Field, value: Cell, raw: &str, mut problems: Vec<CellPr
             .push(constraint(format!("{raw} must be below the exclusive maximum"), format!("{raw}应小于上限（不含）")));
     }
     if let (Some(p), Cell::Text(s)) = (&c.pattern, &value) {
-        if let Some(re) = compiled_pattern(p) {
-            if !re.is_match(s) {
-                problems.push(constraint(
-                    format!("\"{s}\" does not match the pattern {p}"),
-                    format!("“{s}”不符合格式要求{p}"),
-                ));
-            }
+        if pattern_matches(p, s) == Some(false) {
+            problems.push(constraint(format!("\"{s}\" does not match the pattern {p}"), format!("“{s}”不符合格式要求{p}")));
         }
     }
     if let Some(allowed) = &c.enum_values {
@@ -530,14 +546,23 @@ fn check_constraints(f: &Field, value: Cell, raw: &str, mut problems: Vec<CellPr
     Cast { value, problems }
 }
 
-/// Patterns are compiled once per process and reused (schemas repeat them per row).
-fn compiled_pattern(p: &str) -> Option<regex::Regex> {
+/// Patterns are compiled once per thread and matched in place: a cloned `Regex`
+/// would start with a cold cache on every row. `None` when the pattern does not
+/// compile (schemas are validated on registration, so that means a changed regex
+/// dialect, not bad input).
+fn pattern_matches(p: &str, s: &str) -> Option<bool> {
+    use std::cell::RefCell;
     use std::collections::HashMap;
-    use std::sync::Mutex;
-    static CACHE: std::sync::OnceLock<Mutex<HashMap<String, Option<regex::Regex>>>> = std::sync::OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut map = cache.lock().ok()?;
-    map.entry(p.to_string()).or_insert_with(|| regex::Regex::new(&format!("^(?:{p})$")).ok()).clone()
+    thread_local! {
+        static CACHE: RefCell<HashMap<String, Option<regex::Regex>>> = RefCell::new(HashMap::new());
+    }
+    CACHE.with(|cache| {
+        let mut map = cache.borrow_mut();
+        if !map.contains_key(p) {
+            map.insert(p.to_string(), regex::Regex::new(&format!("^(?:{p})$")).ok());
+        }
+        map.get(p).and_then(|re| re.as_ref()).map(|re| re.is_match(s))
+    })
 }
 
 #[cfg(test)]

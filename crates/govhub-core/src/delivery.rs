@@ -356,8 +356,10 @@ impl RowValidator {
             }
             typed.push(cast.value);
         }
-        let raw = self.raw_map(cells);
-        self.finish(row, typed, problems, raw)
+        match self.finish(row, typed, problems) {
+            Ok(v) => RowOutcome::Valid(v),
+            Err(problems) => RowOutcome::Quarantined(QuarantinedRow { row, raw: self.raw_map(cells), problems }),
+        }
     }
 
     /// Validate a JSON object (JSON Lines).
@@ -391,13 +393,18 @@ impl RowValidator {
             }
             typed.push(cast.value);
         }
-        let mut raw = Map::new();
-        for (k, v) in obj {
-            let sensitive = self.by_label.get(k.as_str()).is_some_and(|fi| self.schema.fields[*fi].sensitive);
-            let text = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
-            raw.insert(k.clone(), Value::String(if sensitive { mask(&text) } else { text }));
+        match self.finish(row, typed, problems) {
+            Ok(v) => RowOutcome::Valid(v),
+            Err(problems) => {
+                let mut raw = Map::new();
+                for (k, v) in obj {
+                    let sensitive = self.by_label.get(k.as_str()).is_some_and(|fi| self.schema.fields[*fi].sensitive);
+                    let text = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                    raw.insert(k.clone(), Value::String(if sensitive { mask(&text) } else { text }));
+                }
+                RowOutcome::Quarantined(QuarantinedRow { row, raw, problems })
+            }
         }
-        self.finish(row, typed, problems, raw)
     }
 
     /// A record the reader could not parse at all (e.g. a JSON line that is not JSON).
@@ -433,13 +440,9 @@ impl RowValidator {
         }
     }
 
-    fn finish(
-        &mut self,
-        row: u64,
-        cells: Vec<Cell>,
-        mut problems: Vec<Problem>,
-        raw: Map<String, Value>,
-    ) -> RowOutcome {
+    /// Key, duplicate check and hash; the problems when the row must be quarantined
+    /// (the caller then builds the raw row — only for those, it is not cheap).
+    fn finish(&mut self, row: u64, cells: Vec<Cell>, mut problems: Vec<Problem>) -> Result<ValidRow, Vec<Problem>> {
         let has_error = problems.iter().any(|p| p.severity == "error");
         let key = if self.key_fields.is_empty() {
             row.to_string()
@@ -466,9 +469,9 @@ impl RowValidator {
             }
         }
         if problems.iter().any(|p| p.severity == "error") {
-            return RowOutcome::Quarantined(QuarantinedRow { row, raw, problems });
+            return Err(problems);
         }
-        RowOutcome::Valid(ValidRow { row, hash: content_hash(&cells), cells, key, warnings: problems })
+        Ok(ValidRow { row, hash: content_hash(&cells), cells, key, warnings: problems })
     }
 }
 
@@ -489,12 +492,19 @@ fn label_map(schema: &TableSchema) -> HashMap<String, usize> {
 /// xxh3 over the canonical texts of the cells, with separators and null markers.
 pub fn content_hash(cells: &[Cell]) -> i64 {
     let mut h = Xxh3::new();
+    let mut buf = String::new();
     for c in cells {
         match c {
             Cell::Null => h.update(&[0]),
+            Cell::Text(s) => {
+                h.update(&[1]);
+                h.update(s.as_bytes());
+            }
             other => {
                 h.update(&[1]);
-                h.update(other.to_text().as_bytes());
+                buf.clear();
+                other.write_text(&mut buf);
+                h.update(buf.as_bytes());
             }
         }
         h.update(&[0x1f]);

@@ -170,6 +170,16 @@ pub fn record_json(schema: &TableSchema, r: &Record) -> Value {
     Value::Object(m)
 }
 
+/// A record query as it arrives: `field=op:value` filters, the cursor from the previous
+/// page, a page size and an optional point in time.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRequest<'a> {
+    pub filters: &'a [(String, String)],
+    pub cursor: Option<&'a str>,
+    pub limit: u32,
+    pub as_of: Option<DateTime<Utc>>,
+}
+
 /// A page of records and the cursor for the next one.
 #[derive(Debug, Clone)]
 pub struct RecordPage {
@@ -193,17 +203,14 @@ impl Hub {
     }
 
     /// Records by filters with cursor pagination (the provider's staff).
-    #[allow(clippy::too_many_arguments)] // each is an independent query parameter
     pub async fn provider_records(
         &self,
         p: &Principal,
         code: &str,
-        filters: &[(String, String)],
-        cursor: Option<&str>,
-        limit: u32,
-        as_of: Option<DateTime<Utc>>,
+        req: &RecordRequest<'_>,
         ctx: &Ctx,
     ) -> Result<(Dataset, RecordPage)> {
+        let RecordRequest { filters, cursor, limit, as_of } = *req;
         let d = self.load_dataset(code).await?;
         self.authorize(p, Action::ReadProviderData { provider: &d.provider }, code, ctx).await?;
         if d.schema.primary_key.is_empty() && cursor.is_some() {
