@@ -221,13 +221,25 @@ fn parse_number(f: &Field, raw: &str) -> Option<f64> {
     }
 }
 
+/// `YYYY-MM-DD` without going through strftime-pattern parsing (hot path).
+pub fn iso_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+    };
+    NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
+}
+
 const DATE_ANY: &[&str] = &["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d", "%Y年%m月%d日"];
 const DATETIME_ANY: &[&str] =
     &["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y%m%d%H%M%S"];
 
 fn parse_date(f: &Field, raw: &str) -> Option<NaiveDate> {
     match f.format_or_default() {
-        "default" => NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok(),
+        "default" => iso_date(raw),
         "any" => DATE_ANY.iter().find_map(|p| NaiveDate::parse_from_str(raw, p).ok()),
         pattern => NaiveDate::parse_from_str(raw, pattern).ok(),
     }
@@ -247,7 +259,7 @@ fn parse_datetime(f: &Field, raw: &str) -> Option<DateTime<Utc>> {
         "default" => DateTime::parse_from_rfc3339(raw)
             .ok()
             .map(|d| d.with_timezone(&Utc))
-            .or_else(|| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S").ok().and_then(local)),
+            .or_else(|| raw.parse::<NaiveDateTime>().ok().filter(|_| raw.len() >= 19).and_then(local)),
         "any" => DateTime::parse_from_rfc3339(raw)
             .ok()
             .map(|d| d.with_timezone(&Utc))
@@ -444,7 +456,7 @@ fn bound_cell(f: &Field, v: &Value) -> Option<Cell> {
     match f.field_type {
         FieldType::Integer | FieldType::Year => v.as_i64().map(Cell::Int),
         FieldType::Number => v.as_f64().map(Cell::Num),
-        FieldType::Date => v.as_str().and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()).map(Cell::Date),
+        FieldType::Date => v.as_str().and_then(iso_date).map(Cell::Date),
         FieldType::Time => v.as_str().and_then(|s| NaiveTime::parse_from_str(s, "%H:%M:%S").ok()).map(Cell::Time),
         FieldType::Datetime => v.as_str().and_then(|s| {
             DateTime::parse_from_rfc3339(s).ok().map(|d| Cell::DateTime(d.with_timezone(&Utc))).or_else(|| {
@@ -676,6 +688,17 @@ mod tests {
         fn casting_never_panics(raw in "\\PC{0,40}", ty in 0usize..16) {
             let f = field(json!({"name": "x", "type": FieldType::ALL[ty].as_str()}));
             let _ = cast(&f, &raw);
+        }
+
+        #[test]
+        fn iso_date_agrees_with_chrono(y in 1000i32..9999, m in 0u32..14, d in 0u32..33) {
+            let s = format!("{y:04}-{m:02}-{d:02}");
+            prop_assert_eq!(iso_date(&s), NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok());
+        }
+
+        #[test]
+        fn iso_date_never_panics(s in "\\PC{0,12}") {
+            let _ = iso_date(&s);
         }
 
         #[test]
