@@ -12,7 +12,7 @@ use futures_util::TryStreamExt;
 use govhub_core::deliver::{unsupported_format, Compliance, DeliverOptions, DeliveryProgress};
 use govhub_core::delivery::{DeliveryMode, DeliveryReport, DeliveryStatus, QuarantinedRow};
 use govhub_core::model::{Responsibility, UpdateCycle};
-use govhub_core::records::record_json;
+use govhub_core::records::{record_json, RecordRequest};
 use govhub_core::store::DeliveryQuery;
 use govhub_core::{Code, Error};
 use govhub_ingest::{Encoding, Format};
@@ -346,8 +346,15 @@ pub async fn list_records(
             _ => filters.push((k, v)),
         }
     }
-    let (d, page) =
-        st.hub.provider_records(&auth.principal, &code, &filters, cursor.as_deref(), limit, as_of, &auth.ctx).await?;
+    let (d, page) = st
+        .hub
+        .provider_records(
+            &auth.principal,
+            &code,
+            &RecordRequest { filters: &filters, cursor: cursor.as_deref(), limit, as_of },
+            &auth.ctx,
+        )
+        .await?;
     Ok(Json(RecordsPage {
         items: page.records.iter().map(|r| record_json(&d.schema, r)).collect(),
         next_cursor: page.next_cursor,

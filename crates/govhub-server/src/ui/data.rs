@@ -22,6 +22,7 @@ use govhub_core::cells::Cell;
 use govhub_core::deliver::{unsupported_format, ComplianceState, DeliverOptions, DeliveryProgress};
 use govhub_core::delivery::{DeliveryMode, DeliveryReport, DeliveryStatus, QuarantinedRow};
 use govhub_core::model::{Dataset, DatasetQuery, RecordOp, RecordVersion, UpdateCycle};
+use govhub_core::records::RecordRequest;
 use govhub_core::schema::TableSchema;
 use govhub_core::store::DeliveryQuery;
 use govhub_core::{Code, Error, Result};
@@ -651,7 +652,15 @@ async fn records_page(st: &AppState, page: &PageCtx, v: &Viewer, code: &str, for
     let lang = page.lang;
     let cursor = form.cursor.as_deref().map(str::trim).filter(|c| !c.is_empty());
     let filters = form.filters();
-    let (d, found) = st.hub.provider_records(p, code, &filters, cursor, PAGE_SIZE, None, &page.ctx).await?;
+    let (d, found) = st
+        .hub
+        .provider_records(
+            p,
+            code,
+            &RecordRequest { filters: &filters, cursor, limit: PAGE_SIZE, as_of: None },
+            &page.ctx,
+        )
+        .await?;
     let schema = &d.schema;
     let rows: Vec<RecordRow> = found
         .records
