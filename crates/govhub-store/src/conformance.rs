@@ -942,6 +942,7 @@ pub async fn run_deliveries<S: Store + DeliveryStore + ?Sized>(s: &S) {
     history_tables_follow_the_typed_table(s).await;
     delivery_upserts_history_and_snapshots(s).await;
     aborted_delivery_keeps_nothing(s).await;
+    open_delivery_blocks_no_writes(s).await;
     quarantine_round_trip(s).await;
     record_queries(s).await;
     typed_round_trip(s).await;
@@ -1265,6 +1266,87 @@ pub async fn aborted_delivery_keeps_nothing<S: Store + DeliveryStore + ?Sized>(s
     )
     .await;
     assert_eq!(r.unwrap(), outcome(0, 1, 0, 0, 0));
+}
+
+/// `f`, which must not wait for a delivery that is still receiving its batches.
+async fn promptly<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(2), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} waited for a delivery still receiving its batches"))
+}
+
+/// A delivery still receiving its batches (a slow or stalled upload) blocks no other
+/// write: audit entries, sign-ins, the start of another delivery and a whole other
+/// delivery go through meanwhile; then it commits as usual.
+pub async fn open_delivery_blocks_no_writes<S: Store + DeliveryStore + ?Sized>(s: &S) {
+    ensure_org(s, "conf-open").await;
+    let d = dataset("CONF-OPEN", "conf-open", people_schema());
+    s.create_dataset(&d).await.unwrap();
+    let d2 = dataset("CONF-OPEN-2", "conf-open", people_schema());
+    s.create_dataset(&d2).await.unwrap();
+    let user = s
+        .insert_user(&NewUserRecord {
+            username: Username::parse("conf.open-user").unwrap(),
+            display_name: "上传中".into(),
+            role: Role::DataOfficer,
+            org: Some(oc("conf-open")),
+            subject_id: None,
+            password_hash: "h".into(),
+            created_at: at("2024-01-01T00:00:00Z"),
+        })
+        .await
+        .unwrap();
+    let id = s.begin_delivery(&new_delivery(&d, DeliveryMode::Snapshot, t(1))).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let apply = s.apply_delivery(&d, id, DeliveryMode::Snapshot, t(1), rx);
+    let meanwhile = async {
+        tx.send(rows_of(&d.schema, (1..=300).rev().map(|i| person(i, "甲", 1.0)).collect())).await.unwrap();
+        tx.send(DeliveryBatch::Quarantine(vec![quarantined(301)])).await.unwrap();
+        tx.send(rows_of(&d.schema, (301..=500).map(|i| person(i, "乙", 2.0)).collect())).await.unwrap();
+        // Let the store take the batches (and, if it would, the writer).
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        promptly(
+            "append_audit",
+            s.append_audit(&NewAuditEvent {
+                at: Utc::now(),
+                actor: "conf.open-user".into(),
+                actor_role: None,
+                actor_org: None,
+                on_behalf_of: None,
+                action: "conf.open".into(),
+                target: "CONF-OPEN".into(),
+                outcome: Outcome::Succeeded,
+                detail: json!({}),
+                request_id: None,
+            }),
+        )
+        .await
+        .unwrap();
+        let session = Session {
+            token_hash: "conf-open-session".into(),
+            user_id: user.id,
+            kind: SessionKind::Web,
+            csrf_token: "csrf".into(),
+            created_at: at("2024-06-01T11:00:00Z"),
+            expires_at: at("2999-01-01T00:00:00Z"),
+        };
+        promptly("insert_session", s.insert_session(&session)).await.unwrap();
+        promptly("begin_delivery", s.begin_delivery(&new_delivery(&d, DeliveryMode::Incremental, t(1)))).await.unwrap();
+        let other = vec![rows_of(&d2.schema, vec![person(1, "丙", 3.0)]), DeliveryBatch::Commit];
+        let (_, r) = promptly("another delivery", deliver(s, &d2, DeliveryMode::Incremental, t(1), other)).await;
+        assert_eq!(r.unwrap(), outcome(1, 0, 0, 0, 0));
+        assert_eq!(s.get_record(&d, &[Cell::Int(1)]).await.unwrap(), None, "an uncommitted delivery is visible");
+        tx.send(DeliveryBatch::Commit).await.unwrap();
+    };
+    let (r, ()) = tokio::join!(apply, meanwhile);
+    assert_eq!(r.unwrap(), outcome(500, 0, 0, 0, 1));
+    let records = s.query_records(&d, &RecordQuery { limit: 1000, ..Default::default() }).await.unwrap();
+    assert_eq!(records.len(), 500);
+    assert!(records.iter().all(|r| r.delivery_id == Some(id)));
+    assert_eq!(records[299].cells, person(300, "甲", 1.0));
+    assert_eq!(records[300].cells, person(301, "乙", 2.0));
+    assert_eq!(s.list_quarantine(id, 0, 10).await.unwrap().total, 1);
+    assert_eq!(s.get_session("conf-open-session").await.unwrap().map(|x| x.user_id), Some(user.id));
 }
 
 fn quarantined(row: u64) -> QuarantinedRow {

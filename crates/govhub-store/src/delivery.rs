@@ -12,7 +12,6 @@ use govhub_core::model::{Dataset, DeliveryStats, FilterOp, RecordOp, RecordQuery
 use govhub_core::names::{DatasetCode, OrgCode};
 use govhub_core::schema::{Field, FieldType, TableSchema};
 use serde_json::{Map, Value};
-use std::cmp::Ordering;
 
 /// Error code and messages of a delivery left `running` by a stopped server.
 pub const INTERRUPTED_CODE: &str = "interrupted";
@@ -151,50 +150,6 @@ impl<'a> Layout<'a> {
                 }
             })
             .collect()
-    }
-
-    /// Sort rows by their key cells (the order of the key index).
-    pub fn sort_key(&self, a: &[Cell], b: &[Cell]) -> Ordering {
-        for &i in &self.key {
-            match (a.get(i), b.get(i)) {
-                (Some(x), Some(y)) => match cmp_cells(x, y) {
-                    Ordering::Equal => continue,
-                    o => return o,
-                },
-                _ => return Ordering::Equal,
-            }
-        }
-        Ordering::Equal
-    }
-}
-
-fn rank(c: &Cell) -> u8 {
-    match c {
-        Cell::Null => 0,
-        Cell::Int(_) | Cell::Num(_) | Cell::Bool(_) => 1,
-        _ => 2,
-    }
-}
-
-/// A total order on cells close to the databases' (numbers numerically, text bytewise).
-pub fn cmp_cells(a: &Cell, b: &Cell) -> Ordering {
-    match (a, b) {
-        (Cell::Int(x), Cell::Int(y)) => x.cmp(y),
-        (Cell::Text(x), Cell::Text(y)) => x.as_bytes().cmp(y.as_bytes()),
-        (Cell::Date(x), Cell::Date(y)) => x.cmp(y),
-        (Cell::Time(x), Cell::Time(y)) => x.cmp(y),
-        (Cell::DateTime(x), Cell::DateTime(y)) => x.cmp(y),
-        (Cell::Bool(x), Cell::Bool(y)) => x.cmp(y),
-        (Cell::Int(_) | Cell::Num(_), Cell::Int(_) | Cell::Num(_)) => num(a).total_cmp(&num(b)),
-        _ => rank(a).cmp(&rank(b)).then_with(|| a.to_text().cmp(&b.to_text())),
-    }
-}
-
-fn num(c: &Cell) -> f64 {
-    match c {
-        Cell::Int(i) => *i as f64,
-        Cell::Num(n) => *n,
-        _ => 0.0,
     }
 }
 
@@ -697,13 +652,10 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn ops_and_ordering() {
+    fn ops() {
         assert_eq!(op_of(false, 1), RecordOp::Insert);
         assert_eq!(op_of(false, 3), RecordOp::Update);
         assert_eq!(op_of(true, 3), RecordOp::Delete);
-        assert_eq!(cmp_cells(&Cell::Int(9), &Cell::Int(10)), Ordering::Less);
-        assert_eq!(cmp_cells(&Cell::Text("B".into()), &Cell::Text("a".into())), Ordering::Less);
-        assert_eq!(cmp_cells(&Cell::Null, &Cell::Int(1)), Ordering::Less);
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! SQLite: deliveries, records and the responsibility list.
 //!
-//! A delivery is written by one blocking task holding the writer connection for the
-//! whole delivery, in one `BEGIN IMMEDIATE` transaction: it receives the batches from
-//! the validator (which runs on another thread), sorts each batch by primary key and
-//! upserts row by row with prepared statements. Readers (WAL) see the dataset as it
-//! was until the commit.
+//! A delivery is received by one blocking task that stages the batches from the
+//! validator (which runs on another thread) in a spool file of its own ([`super::spool`])
+//! without touching the writer connection, so a slow or stalled upload blocks no other
+//! write. On commit it sorts the staged rows by primary key, takes the writer and
+//! upserts them row by row with prepared statements in one `BEGIN IMMEDIATE`
+//! transaction. Readers (WAL) see the dataset as it was until the commit.
 
-use super::{collect, db, ddl, lock, ts, SqliteStore, Ts};
+use super::spool::{End, Spool};
+use super::{collect, db, ddl, lock, ts, Inner, SqliteStore, Ts};
 use crate::delivery::*;
 use crate::records::*;
 use async_trait::async_trait;
@@ -18,11 +20,12 @@ use govhub_core::names::DatasetCode;
 use govhub_core::store::{ApplyOutcome, DeliveryBatch, DeliveryQuery, DeliveryStore, NewDelivery, StoreError};
 use rusqlite::types::{ToSql, ToSqlOutput, Value, ValueRef};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, TransactionBehavior};
+use std::time::Instant;
 use tokio::sync::mpsc::Receiver;
 
 /// A cell bound as its STRICT column type: text forms as TEXT (timestamps with six
 /// fractional digits, so text order is time order), integers, reals, booleans as 0/1.
-struct Bind<'a>(&'a Cell);
+pub(super) struct Bind<'a>(pub(super) &'a Cell);
 
 fn bind(c: &Cell) -> ToSqlOutput<'_> {
     match c {
@@ -163,20 +166,99 @@ struct Writer<'c> {
     history: rusqlite::Statement<'c>,
     update: rusqlite::Statement<'c>,
     seen: Option<rusqlite::Statement<'c>>,
-    quarantine: rusqlite::Statement<'c>,
 }
 
+/// A staged value bound as it was staged (already in its column type).
+fn staged<'r>(r: &'r Row<'_>, i: usize) -> StoreResult<ToSqlOutput<'r>> {
+    Ok(ToSqlOutput::Borrowed(r.get_ref(i).map_err(db)?))
+}
+
+/// Merge one staged row (the field columns, then the hash) into the typed table.
+fn merge(
+    w: &mut Writer<'_>,
+    layout: &Layout<'_>,
+    r: &Row<'_>,
+    id: i64,
+    at: &str,
+    out: &mut ApplyOutcome,
+) -> StoreResult<()> {
+    let n = layout.fields().len();
+    let hash = r.get_ref(n).map_err(db)?;
+    let found = if layout.has_pk() {
+        for (j, &k) in layout.key.iter().enumerate() {
+            w.select.raw_bind_parameter(j + 1, staged(r, k)?).map_err(db)?;
+        }
+        let mut rs = w.select.raw_query();
+        match rs.next().map_err(db)? {
+            Some(x) => {
+                let same = x.get_ref(1).map_err(db)? == hash;
+                Some((x.get::<_, i64>(0).map_err(db)?, same && x.get::<_, i64>(2).map_err(db)? == 0))
+            }
+            None => None,
+        }
+    } else {
+        None
+    };
+    match found {
+        None => {
+            for i in 0..n {
+                w.insert.raw_bind_parameter(i + 1, staged(r, i)?).map_err(db)?;
+            }
+            w.insert.raw_bind_parameter(n + 1, staged(r, n)?).map_err(db)?;
+            w.insert.raw_bind_parameter(n + 2, id).map_err(db)?;
+            w.insert.raw_bind_parameter(n + 3, at).map_err(db)?;
+            w.insert.raw_execute().map_err(db)?;
+            out.inserted += 1;
+        }
+        Some((rowid, true)) => {
+            if let Some(seen) = w.seen.as_mut() {
+                seen.execute([rowid]).map_err(db)?;
+            }
+            out.unchanged += 1;
+        }
+        Some((rowid, false)) => {
+            w.history.execute(params![rowid, at]).map_err(db)?;
+            for i in 0..n {
+                w.update.raw_bind_parameter(i + 1, staged(r, i)?).map_err(db)?;
+            }
+            w.update.raw_bind_parameter(n + 1, staged(r, n)?).map_err(db)?;
+            w.update.raw_bind_parameter(n + 2, id).map_err(db)?;
+            w.update.raw_bind_parameter(n + 3, at).map_err(db)?;
+            w.update.raw_bind_parameter(n + 4, rowid).map_err(db)?;
+            w.update.raw_execute().map_err(db)?;
+            out.updated += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Apply a delivery: spool the batches as they arrive (without the writer connection),
+/// then, on commit, take the writer and merge the staged rows in key order in one
+/// `BEGIN IMMEDIATE` transaction. Readers (WAL) see the dataset as it was until then.
 fn apply(
-    conn: &mut Connection,
+    inner: &Inner,
     d: &Dataset,
     id: i64,
     mode: DeliveryMode,
     at: DateTime<Utc>,
     batches: &mut Receiver<DeliveryBatch>,
 ) -> StoreResult<ApplyOutcome> {
+    let started = Instant::now();
     let layout = Layout::new(d)?;
-    let n = layout.fields().len();
+    let mut spool = Spool::create(&inner.path, id, &layout)?;
+    let end = spool.receive(batches)?;
+    let delete_absent = end == End::Commit && mode == DeliveryMode::Snapshot;
     let at_text = ts(at);
+    let mut out = ApplyOutcome { quarantined: spool.quarantined, ..ApplyOutcome::default() };
+
+    // Sort before taking the writer: the first step of the ordered query runs the sort.
+    let mut sorted = spool.conn.prepare(&spool.sorted_sql(&layout)).map_err(db)?;
+    let mut staged_rows = sorted.query([]).map_err(db)?;
+    let first = staged_rows.next().map_err(db)?;
+    let spooled = started.elapsed();
+
+    let mut conn = lock(&inner.writer);
+    let locked = Instant::now();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
     tx.execute_batch(&ddl::create_history_table(&d.table_name, &d.schema, true)).map_err(db)?;
     let track_seen = mode == DeliveryMode::Snapshot && layout.has_pk();
@@ -186,6 +268,7 @@ fn apply(
         )
         .map_err(db)?;
     }
+    let n = layout.fields().len();
     let (t, h) = (&layout.table, &layout.history);
     let fields = layout.field_list("");
     let data = layout.history_data_columns("");
@@ -198,8 +281,6 @@ fn apply(
         .enumerate()
         .map(|(i, f)| format!("{} = ?{}", crate::ddl::quote_ident(&f.name), i + 1))
         .collect();
-    let mut out = ApplyOutcome::default();
-    let delete_absent;
     {
         let mut w = Writer {
             select: tx
@@ -238,93 +319,26 @@ fn apply(
             } else {
                 None
             },
-            quarantine: tx
-                .prepare("INSERT INTO delivery_quarantine (delivery_id, row_no, raw, problems) VALUES (?1, ?2, ?3, ?4)")
-                .map_err(db)?,
         };
-        loop {
-            match batches.blocking_recv() {
-                None => return Err(aborted()),
-                Some(DeliveryBatch::Commit) => {
-                    delete_absent = mode == DeliveryMode::Snapshot;
-                    break;
+        if let Some(r) = first {
+            merge(&mut w, &layout, r, id, &at_text, &mut out)?;
+            while let Some(r) = staged_rows.next().map_err(db)? {
+                merge(&mut w, &layout, r, id, &at_text, &mut out)?;
+            }
+        }
+        if spool.quarantined > 0 {
+            let mut insert = tx
+                .prepare("INSERT INTO delivery_quarantine (delivery_id, row_no, raw, problems) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(db)?;
+            let mut read =
+                spool.conn.prepare("SELECT row_no, raw, problems FROM quarantine ORDER BY rowid").map_err(db)?;
+            let mut q = read.query([]).map_err(db)?;
+            while let Some(r) = q.next().map_err(db)? {
+                insert.raw_bind_parameter(1, id).map_err(db)?;
+                for i in 0..3 {
+                    insert.raw_bind_parameter(i + 2, staged(r, i)?).map_err(db)?;
                 }
-                Some(DeliveryBatch::CommitKeepAbsent) => {
-                    delete_absent = false;
-                    break;
-                }
-                Some(DeliveryBatch::Quarantine(rows)) => {
-                    for q in &rows {
-                        w.quarantine
-                            .execute(params![id, stored_count(q.row), raw_json(q)?, problems_json(q)?])
-                            .map_err(db)?;
-                    }
-                    out.quarantined += rows.len() as u64;
-                }
-                Some(DeliveryBatch::Rows(mut rows)) => {
-                    if layout.has_pk() {
-                        rows.sort_unstable_by(|a, b| layout.sort_key(&a.cells, &b.cells));
-                    }
-                    for row in &rows {
-                        if row.cells.len() != n {
-                            return Err(refused(format!(
-                                "row {} has {} cells; the dataset has {n} fields",
-                                row.row,
-                                row.cells.len()
-                            )));
-                        }
-                        let hash = row.hash.to_string();
-                        let found = if layout.has_pk() {
-                            for (j, &k) in layout.key.iter().enumerate() {
-                                w.select.raw_bind_parameter(j + 1, Bind(&row.cells[k])).map_err(db)?;
-                            }
-                            let mut rs = w.select.raw_query();
-                            match rs.next().map_err(db)? {
-                                Some(r) => {
-                                    let same =
-                                        matches!(r.get_ref(1).map_err(db)?, ValueRef::Text(t) if t == hash.as_bytes());
-                                    Some((
-                                        r.get::<_, i64>(0).map_err(db)?,
-                                        same && r.get::<_, i64>(2).map_err(db)? == 0,
-                                    ))
-                                }
-                                None => None,
-                            }
-                        } else {
-                            None
-                        };
-                        match found {
-                            None => {
-                                for (i, c) in row.cells.iter().enumerate() {
-                                    w.insert.raw_bind_parameter(i + 1, Bind(c)).map_err(db)?;
-                                }
-                                w.insert.raw_bind_parameter(n + 1, &hash).map_err(db)?;
-                                w.insert.raw_bind_parameter(n + 2, id).map_err(db)?;
-                                w.insert.raw_bind_parameter(n + 3, &at_text).map_err(db)?;
-                                w.insert.raw_execute().map_err(db)?;
-                                out.inserted += 1;
-                            }
-                            Some((rowid, true)) => {
-                                if let Some(seen) = w.seen.as_mut() {
-                                    seen.execute([rowid]).map_err(db)?;
-                                }
-                                out.unchanged += 1;
-                            }
-                            Some((rowid, false)) => {
-                                w.history.execute(params![rowid, at_text]).map_err(db)?;
-                                for (i, c) in row.cells.iter().enumerate() {
-                                    w.update.raw_bind_parameter(i + 1, Bind(c)).map_err(db)?;
-                                }
-                                w.update.raw_bind_parameter(n + 1, &hash).map_err(db)?;
-                                w.update.raw_bind_parameter(n + 2, id).map_err(db)?;
-                                w.update.raw_bind_parameter(n + 3, &at_text).map_err(db)?;
-                                w.update.raw_bind_parameter(n + 4, rowid).map_err(db)?;
-                                w.update.raw_execute().map_err(db)?;
-                                out.updated += 1;
-                            }
-                        }
-                    }
-                }
+                insert.raw_execute().map_err(db)?;
             }
         }
     }
@@ -359,6 +373,14 @@ fn apply(
         tx.execute_batch("DROP TABLE temp.govhub_seen").map_err(db)?;
     }
     tx.commit().map_err(db)?;
+    tracing::debug!(
+        delivery = id,
+        rows = spool.rows,
+        quarantined = spool.quarantined,
+        spool_ms = spooled.as_millis() as u64,
+        writer_ms = locked.elapsed().as_millis() as u64,
+        "delivery applied"
+    );
     Ok(out)
 }
 
@@ -400,12 +422,9 @@ impl DeliveryStore for SqliteStore {
         let d = dataset.clone();
         let at = micros(at);
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = lock(&inner.writer);
-            apply(&mut conn, &d, delivery_id, mode, at, &mut batches)
-        })
-        .await
-        .map_err(StoreError::backend)?
+        tokio::task::spawn_blocking(move || apply(&inner, &d, delivery_id, mode, at, &mut batches))
+            .await
+            .map_err(StoreError::backend)?
     }
 
     async fn finish_delivery(&self, report: &DeliveryReport) -> StoreResult<()> {
@@ -519,7 +538,13 @@ impl DeliveryStore for SqliteStore {
     }
 
     async fn fail_interrupted_deliveries(&self, at: DateTime<Utc>) -> StoreResult<u64> {
+        let path = self.inner.path.clone();
         self.write(move |c| {
+            // The spools of interrupted deliveries (left by a killed process) go with them.
+            let stale = super::spool::remove_stale(&path);
+            if stale > 0 {
+                tracing::info!(files = stale, "removed the spool files of interrupted deliveries");
+            }
             c.execute(
                 "UPDATE deliveries SET status = 'failed', finished_at = ?1, error_code = ?2, error_message = ?3,
                      error_message_zh = ?4

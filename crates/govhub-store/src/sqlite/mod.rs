@@ -5,6 +5,7 @@
 pub mod ddl;
 mod delivery;
 mod migrate;
+mod spool;
 
 use crate::records::*;
 use async_trait::async_trait;
