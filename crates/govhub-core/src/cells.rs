@@ -542,7 +542,8 @@ fn check_constraints(f: &Field, value: Cell, raw: &str, mut problems: Vec<CellPr
     }
     if let (Some(p), Cell::Text(s)) = (&c.pattern, &value) {
         if pattern_matches(p, s) == Some(false) {
-            problems.push(constraint(format!("\"{s}\" does not match the pattern {p}"), format!("“{s}”不符合格式要求{p}")));
+            problems
+                .push(constraint(format!("\"{s}\" does not match the pattern {p}"), format!("“{s}”不符合格式要求{p}")));
         }
     }
     if let Some(allowed) = &c.enum_values {

@@ -130,7 +130,8 @@ impl IdNumber {
         }
         let date_str = &body[6..14];
         // Digits only (checked above), so plain arithmetic; no strftime parsing per row.
-        let d = |r: std::ops::Range<usize>| date_str.as_bytes()[r].iter().fold(0u32, |a, c| a * 10 + u32::from(c - b'0'));
+        let d =
+            |r: std::ops::Range<usize>| date_str.as_bytes()[r].iter().fold(0u32, |a, c| a * 10 + u32::from(c - b'0'));
         let date = NaiveDate::from_ymd_opt(d(0..4) as i32, d(4..6), d(6..8))
             .ok_or_else(|| StandardError::BirthDate(date_str.to_string()))?;
         if date > today {

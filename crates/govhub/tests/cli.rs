@@ -153,7 +153,12 @@ async fn demo_city(extra: &[String]) {
         assert!(server.banner.contains("http://127.0.0.1:"));
 
         // The city is filled through the delivery path, with a few bad rows quarantined.
-        let r = client.get(format!("{}/api/v1/datasets/gaj-hjrk/deliveries", server.url)).bearer_auth(&t).send().await.unwrap();
+        let r = client
+            .get(format!("{}/api/v1/datasets/gaj-hjrk/deliveries", server.url))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap();
         let deliveries: Value = r.json().await.unwrap();
         assert_eq!(deliveries[0]["status"], "succeeded", "{deliveries}");
         assert!(deliveries[0]["rows_accepted"].as_u64().unwrap() >= 2000, "{deliveries}");
