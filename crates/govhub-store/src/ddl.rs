@@ -136,6 +136,35 @@ pub fn create_table(dialect: &Dialect, table: &str, schema: &TableSchema) -> Str
     format!("CREATE TABLE {} (\n    {}\n){}", quote_ident(table), lines.join(",\n    "), dialect.table_options)
 }
 
+/// The schema both backends' DDL known-answer tests render (one fixture, two dialects).
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn sample_schema() -> TableSchema {
+    TableSchema::parse(&serde_json::json!({
+        "fields": [
+            {"name": "sfzh", "type": "string", "format": "id-number"},
+            {"name": "xm", "type": "string", "constraints": {"required": true}},
+            {"name": "nl", "type": "integer"},
+            {"name": "sg", "type": "number"},
+            {"name": "hy", "type": "boolean"},
+            {"name": "csrq", "type": "date"},
+            {"name": "djsj", "type": "datetime"},
+            {"name": "kssj", "type": "time"},
+            {"name": "nf", "type": "year"},
+            {"name": "kz", "type": "object"},
+            {"name": "lb", "type": "array"},
+            {"name": "dw", "type": "geojson"},
+            {"name": "qd", "type": "list"},
+            {"name": "ny", "type": "yearmonth"},
+            {"name": "sjhm", "type": "string", "constraints": {"unique": true}},
+            {"name": "bh", "type": "integer"}
+        ],
+        "primaryKey": ["sfzh"],
+        "uniqueKeys": [["xm", "csrq"], ["sfzh"]]
+    }))
+    .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

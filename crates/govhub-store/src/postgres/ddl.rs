@@ -61,29 +61,7 @@ mod tests {
 
     #[test]
     fn create_table_known_answer() {
-        let schema = TableSchema::parse(&json!({
-            "fields": [
-                {"name": "sfzh", "type": "string", "format": "id-number"},
-                {"name": "xm", "type": "string", "constraints": {"required": true}},
-                {"name": "nl", "type": "integer"},
-                {"name": "sg", "type": "number"},
-                {"name": "hy", "type": "boolean"},
-                {"name": "csrq", "type": "date"},
-                {"name": "djsj", "type": "datetime"},
-                {"name": "kssj", "type": "time"},
-                {"name": "nf", "type": "year"},
-                {"name": "kz", "type": "object"},
-                {"name": "lb", "type": "array"},
-                {"name": "dw", "type": "geojson"},
-                {"name": "qd", "type": "list"},
-                {"name": "ny", "type": "yearmonth"},
-                {"name": "sjhm", "type": "string", "constraints": {"unique": true}},
-                {"name": "bh", "type": "integer"}
-            ],
-            "primaryKey": ["sfzh"],
-            "uniqueKeys": [["xm", "csrq"], ["sfzh"]]
-        }))
-        .unwrap();
+        let schema = crate::ddl::sample_schema();
         let expected = r#"CREATE TABLE "ds_ga_hjrk_v1" (
     "sfzh" TEXT COLLATE "C" NOT NULL,
     "xm" TEXT NOT NULL,
