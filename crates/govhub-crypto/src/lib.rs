@@ -6,6 +6,17 @@
 //!   the store keeps only their SM3 digest (a fast keyed lookup is fine because the
 //!   secret has full entropy — a slow hash buys nothing there and would cap throughput).
 //! * SM3 (GM/T 0004) digests.
+//! * SM2 (GB/T 32918) keys and signatures: [`sm2keys`]; the platform's own signatures
+//!   over arbitrary bytes (audit checkpoints, webhooks): [`signing`].
+//! * The X.509 key hierarchy, platform root → organisations: [`pki`].
+//! * GB/T 38540-2020 electronic seals and sealed documents: [`eseal`].
+//!
+//! `docs/pki.md` documents the hierarchy, the file formats and the OpenSSL commands
+//! that check govhub's artefacts independently.
+
+pub mod pki;
+pub mod signing;
+pub mod sm2keys;
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
