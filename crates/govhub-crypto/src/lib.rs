@@ -14,6 +14,7 @@
 //! `docs/pki.md` documents the hierarchy, the file formats and the OpenSSL commands
 //! that check govhub's artefacts independently.
 
+pub mod eseal;
 pub mod pki;
 pub mod signing;
 pub mod sm2keys;

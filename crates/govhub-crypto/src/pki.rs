@@ -573,7 +573,8 @@ fn check_signature(cert: &Certificate, issuer_key: &Sm2PublicKey) -> Result<(), 
     issuer_key.verify(&tbs, &sig).map_err(|_| PkiError::BadSignature)
 }
 
-fn time_text(t: SystemTime) -> String {
+/// A time as RFC 3339 text (UTC, whole seconds), for messages.
+pub(crate) fn time_text(t: SystemTime) -> String {
     match t.duration_since(UNIX_EPOCH).ok().and_then(|d| DateTime::from_unix_duration(d).ok()) {
         Some(dt) => dt.to_string(),
         None => "(out of range)".to_string(),
