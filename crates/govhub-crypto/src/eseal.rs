@@ -36,7 +36,7 @@
 //! **Signed bytes.** The seal's `signedValue` is the platform root key's SM2 signature
 //! (distinguishing ID `1234567812345678`) over the DER encoding of
 //! `SEQUENCE { eSealInfo, cert, signAlgID }` — the seal's first three fields re-wrapped
-//! in a SEQUENCE, as GB/T 38540-2020 § 7.1 specifies. The document signature is the
+//! in a SEQUENCE, as GB/T 38540-2020 specifies for version 4. The document signature is the
 //! organisation key's SM2 signature over the DER encoding of `toSign` (the `TBS_Sign`
 //! SEQUENCE exactly as it appears inside the `SES_Signature`). Both signature values
 //! are DER `SEQUENCE { r, s }` inside the BIT STRING.
@@ -959,6 +959,28 @@ mod tests {
             seal_document(&w.org_key, &w.org, &w.seal, DOC, "非ASCII", t0() + 10 * DAY),
             Err(SealError::InvalidInput(_))
         ));
+    }
+
+    /// "One flipped byte anywhere makes every check fail": every single-bit change of
+    /// the sealed file is refused, whatever the reason, and nothing panics.
+    #[test]
+    fn every_flipped_byte_is_refused() {
+        let w = world();
+        let der = sealed(&w);
+        let at = t0() + 11 * DAY;
+        verify_document(&der, DOC, &w.root, at).unwrap();
+        for i in 0..der.len() {
+            for bit in [0x01u8, 0x80] {
+                let mut bad = der.clone();
+                bad[i] ^= bit;
+                assert!(verify_document(&bad, DOC, &w.root, at).is_err(), "byte {i} ^ {bit:#x} accepted");
+            }
+        }
+        for i in 0..DOC.len() {
+            let mut doc = DOC.to_vec();
+            doc[i] ^= 0x01;
+            assert_eq!(verify_document(&der, &doc, &w.root, at).err(), Some(SealError::DocumentMismatch));
+        }
     }
 
     #[test]

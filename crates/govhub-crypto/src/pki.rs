@@ -759,6 +759,20 @@ mod tests {
     }
 
     #[test]
+    fn every_flipped_byte_of_a_certificate_is_refused() {
+        let (root_key, root) = make_root();
+        let (_, cert) = make_org(&root_key, &root);
+        let der = cert.to_der().to_vec();
+        for i in 0..der.len() {
+            let mut bad = der.clone();
+            bad[i] ^= 0x01;
+            if let Ok(c) = Certificate::from_der(&bad) {
+                assert!(verify_issued_by(&c, &root, t0() + YEAR).is_err(), "byte {i} accepted");
+            }
+        }
+    }
+
+    #[test]
     fn bad_inputs_are_refused() {
         let (root_key, root) = make_root();
         let spec = |name, uscc| OrgSpec { name, uscc, not_before: t0(), not_after: t0() + YEAR };

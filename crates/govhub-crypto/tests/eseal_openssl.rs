@@ -330,3 +330,123 @@ fn openssl_alone_verifies_a_sealed_document() {
     sealed_tampered[tbs.offset + tbs.header + tbs.length - 3] ^= 0x01;
     assert_eq!(eseal::verify_document(&sealed_tampered, document, &root, now).err(), Some(SealError::SignatureInvalid));
 }
+
+/// The `verify-seal.sh` block of `docs/pki.md`, exactly as published.
+fn documented_script() -> String {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/pki.md")).unwrap();
+    let after = doc.split_once("<!-- verify-seal.sh").expect("docs/pki.md has the verify-seal.sh block").1;
+    let body = after.split_once("```bash\n").unwrap().1;
+    body.split_once("\n```").unwrap().0.to_string()
+}
+
+fn tools_available() -> bool {
+    for tool in ["bash", "awk", "sed", "od", "cmp", "paste", "tail", "head"] {
+        let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().map(|o| o.status.success());
+        if !matches!(found, Ok(true)) {
+            eprintln!("SKIPPED: `{tool}` is missing; the documented verify-seal.sh was NOT run");
+            return false;
+        }
+    }
+    true
+}
+
+#[test]
+fn the_documented_openssl_script_verifies_and_refuses() {
+    if !openssl_available() || !tools_available() {
+        return;
+    }
+    let now = SystemTime::now();
+    let hour = Duration::from_secs(3600);
+    let year = 365 * 24 * hour;
+    let make_root = || {
+        let key = Sm2PrivateKey::generate().unwrap();
+        let spec = RootSpec {
+            common_name: "govhub 平台根证书",
+            organisation: "govhub",
+            not_before: now - hour,
+            not_after: now + 10 * year,
+        };
+        let cert = pki::create_root(&key, &spec).unwrap();
+        (key, cert)
+    };
+    let (root_key, root) = make_root();
+    let (_, other_root) = make_root();
+    let org_key = Sm2PrivateKey::generate().unwrap();
+    let org = pki::issue_organisation(
+        &root_key,
+        &root,
+        &org_key.public_key(),
+        &OrgSpec {
+            name: "常州市天宁区行政审批局",
+            uscc: "11320402MB1234567X",
+            not_before: now - hour,
+            not_after: now + year,
+        },
+    )
+    .unwrap();
+    // A realistic picture, so the seal's signed part needs a multi-byte length header.
+    let picture =
+        "<svg xmlns=\"http://www.w3.org/2000/svg\">".to_string() + &"<circle r=\"1\"/>".repeat(200) + "</svg>";
+    let seal = eseal::make_seal(
+        &root_key,
+        &root,
+        &[&org],
+        &SealSpec {
+            es_id: "32040200000007",
+            seal_type: SEAL_TYPE_ORGANISATION,
+            name: "常州市天宁区行政审批局电子印章",
+            picture_type: PictureType::Svg,
+            picture: picture.as_bytes(),
+            width_mm: 42,
+            height_mm: 42,
+            created: now - hour,
+            valid_start: now - hour,
+            valid_end: now + year,
+        },
+    )
+    .unwrap();
+    let document = b"{\"licence\":\"1.2.156.3005.2.X\",\"holder\":\"320402199003071235\"}";
+    let sealed =
+        eseal::seal_document(&org_key, &org, &seal, document, "1.2.156.3005.2.X", now).unwrap().to_der().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("verify-seal.sh"), documented_script()).unwrap();
+    std::fs::write(d.join("sealed.der"), &sealed).unwrap();
+    std::fs::write(d.join("document"), document).unwrap();
+    std::fs::write(d.join("root.pem"), root.to_pem().unwrap()).unwrap();
+    std::fs::write(d.join("other-root.pem"), other_root.to_pem().unwrap()).unwrap();
+    let mut changed = document.to_vec();
+    changed[12] ^= 0x01;
+    std::fs::write(d.join("changed"), &changed).unwrap();
+    let mut tampered = sealed.clone();
+    let needle = b"1.2.156.3005.2.X";
+    let pos = tampered.windows(needle.len()).position(|w| w == needle).unwrap();
+    tampered[pos + needle.len() - 1] = b'Y';
+    std::fs::write(d.join("tampered.der"), &tampered).unwrap();
+
+    let script = |args: &[&str]| Command::new("bash").current_dir(d).arg("verify-seal.sh").args(args).output().unwrap();
+
+    let good = script(&["sealed.der", "document", "root.pem"]);
+    let stdout = String::from_utf8_lossy(&good.stdout);
+    assert!(good.status.success(), "{stdout}{}", String::from_utf8_lossy(&good.stderr));
+    assert_eq!(stdout.matches("Verified OK").count(), 2, "{stdout}");
+    for expected in ["document hash: OK", "signer.pem: OK", "seal maker is the root: OK", "seal created "] {
+        assert!(stdout.contains(expected), "missing {expected:?} in {stdout}");
+    }
+
+    let bad_doc = script(&["sealed.der", "changed", "root.pem"]);
+    assert!(!bad_doc.status.success());
+    assert!(String::from_utf8_lossy(&bad_doc.stderr).contains("MISMATCH"));
+    let bad_tbs = script(&["tampered.der", "document", "root.pem"]);
+    assert!(!bad_tbs.status.success());
+    assert!(String::from_utf8_lossy(&bad_tbs.stdout).contains("Verification failure"));
+    let wrong_root = script(&["sealed.der", "document", "other-root.pem"]);
+    assert!(!wrong_root.status.success());
+
+    // govhub agrees on every case.
+    assert!(eseal::verify_document(&sealed, document, &root, now).is_ok());
+    assert_eq!(eseal::verify_document(&sealed, &changed, &root, now).err(), Some(SealError::DocumentMismatch));
+    assert_eq!(eseal::verify_document(&tampered, document, &root, now).err(), Some(SealError::SignatureInvalid));
+    assert_eq!(eseal::verify_document(&sealed, document, &other_root, now).err(), Some(SealError::SealMakerUntrusted));
+}
