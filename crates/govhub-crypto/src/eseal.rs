@@ -983,6 +983,23 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Arbitrary bytes never panic any parser; they are refused as malformed.
+        #[test]
+        fn arbitrary_bytes_are_refused_without_panicking(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let root = world_root();
+            proptest::prop_assert!(verify_document(&bytes, DOC, &root, t0()).is_err());
+            proptest::prop_assert!(SesSeal::from_der(&bytes).is_err());
+            proptest::prop_assert!(Certificate::from_der(&bytes).is_err());
+            proptest::prop_assert!(Sm2Signature::from_der(&bytes).is_err() || bytes.first() == Some(&0x30));
+        }
+    }
+
+    fn world_root() -> Certificate {
+        static ROOT: std::sync::OnceLock<Certificate> = std::sync::OnceLock::new();
+        ROOT.get_or_init(|| root("govhub 平台根证书").1).clone()
+    }
+
     #[test]
     fn error_codes_are_distinct() {
         let all = [

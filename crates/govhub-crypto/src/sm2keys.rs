@@ -15,6 +15,10 @@
 //!   salt, AES-256-CBC). `openssl pkey -in key.pem -passin pass:…` reads it. Plain
 //!   `PRIVATE KEY` PEM is refused on import ([`KeyError::NotEncrypted`]).
 //!
+//! * Signing derives the per-signature nonce `k` deterministically from the key and the
+//!   message hash (HMAC-DRBG with SM3, RFC 6979 style, as the `sm2` crate does), so a
+//!   weak or failing random generator cannot leak the key through signatures.
+//!
 //! Secret hygiene: [`Sm2PrivateKey`] has no `Debug` output of key material, the
 //! `SecretKey` it keeps and every intermediate PKCS#8 buffer are zeroized on drop. The
 //! `sm2` crate's `SigningKey`, which the key keeps so that signing does not recompute the
@@ -446,6 +450,9 @@ mod tests {
         let public = key.public_key();
         let sig = key.sign(b"hello").unwrap();
         public.verify(b"hello", &sig).unwrap();
+        // Deterministic nonce: the same message gives the same signature.
+        assert_eq!(key.sign(b"hello").unwrap(), sig);
+        assert_ne!(key.sign(b"hello!").unwrap(), sig);
         public.verify_with_id(DEFAULT_DIST_ID, b"hello", &sig).unwrap();
         assert_eq!(public.verify_with_id("ALICE123@YAHOO.COM", b"hello", &sig), Err(KeyError::BadSignature));
         let custom = key.sign_with_id("ALICE123@YAHOO.COM", b"hello").unwrap();

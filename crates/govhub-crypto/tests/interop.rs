@@ -376,3 +376,45 @@ fn gmssl_verifies_ours_and_we_verify_gmssl() {
         assert!(public.verify(b"different", &sig).is_err());
     }
 }
+
+#[test]
+fn non_sm2_keys_and_certificates_are_refused_with_clear_errors() {
+    if !openssl_available() {
+        return;
+    }
+    use govhub_crypto::sm2keys::KeyError;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_ok(d, &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "p256.pem"]);
+    run_ok(d, &["pkey", "-in", "p256.pem", "-pubout", "-out", "p256.pub"]);
+    run_ok(d, &["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", "p256.pem", "-passout", "pass:x", "-out", "p256.enc"]);
+    run_ok(
+        d,
+        &[
+            "req",
+            "-new",
+            "-x509",
+            "-key",
+            "p256.pem",
+            "-subj",
+            "/CN=not sm2",
+            "-days",
+            "1",
+            "-sha256",
+            "-out",
+            "p256.crt",
+        ],
+    );
+    let public = Sm2PublicKey::from_pem(&std::fs::read_to_string(d.join("p256.pub")).unwrap());
+    assert!(matches!(public, Err(KeyError::NotSm2(_))), "{public:?}");
+    let private = Sm2PrivateKey::from_encrypted_pem(&std::fs::read_to_string(d.join("p256.enc")).unwrap(), b"x");
+    assert!(matches!(private, Err(KeyError::NotSm2(_))), "{private:?}");
+    let cert = Certificate::from_pem(&std::fs::read_to_string(d.join("p256.crt")).unwrap()).unwrap();
+    assert!(matches!(pki::verify_root(&cert, SystemTime::now()), Err(pki::PkiError::UnsupportedAlgorithm(_))));
+    // An ECDSA-P256 signature is not an SM2 signature under any key.
+    write(d, "msg", MESSAGE);
+    run_ok(d, &["dgst", "-sha256", "-sign", "p256.pem", "-out", "ecdsa.der", "msg"]);
+    let key = Sm2PrivateKey::generate().unwrap();
+    let ecdsa = std::fs::read(d.join("ecdsa.der")).unwrap();
+    assert!(signing::verify(&key.public_key(), MESSAGE, &ecdsa).is_err());
+}
