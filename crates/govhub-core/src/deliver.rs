@@ -33,6 +33,10 @@ pub struct DeliverOptions {
     pub mode: DeliveryMode,
     pub file_name: Option<String>,
     pub max_bytes: u64,
+    /// Stage the whole source in an anonymous file in this directory before reading
+    /// it (uploads from a network client: see `govhub_ingest::stage`). `None` reads the
+    /// source as it comes (local files).
+    pub stage_in: Option<std::path::PathBuf>,
 }
 
 /// Live counters a caller may watch (progress).
@@ -66,6 +70,20 @@ fn read_and_validate(
     tx: tokio::sync::mpsc::Sender<DeliveryBatch>,
     progress: &DeliveryProgress,
 ) -> std::result::Result<ReadSummary, DeliveryFailure> {
+    let source: Box<dyn Read + Send> = match &opts.stage_in {
+        None => source,
+        Some(dir) => Box::new(
+            govhub_ingest::stage(source, dir, opts.max_bytes, |n| progress.bytes_read.store(n, Ordering::Relaxed))
+                .map_err(|e| {
+                    tracing::error!(error = %e, dir = %dir.display(), "cannot stage an upload");
+                    failure(
+                        "store-error",
+                        "the server could not keep the upload for reading (its disk); nothing was changed",
+                        "服务器无法暂存上传的文件（磁盘问题），数据未作任何改动",
+                    )
+                })?,
+        ),
+    };
     let read_opts = ReadOptions {
         format: opts.format,
         encoding: opts.encoding,
@@ -146,6 +164,38 @@ fn read_and_validate(
     let commit = if summary.quarantined > 0 { DeliveryBatch::CommitKeepAbsent } else { DeliveryBatch::Commit };
     send(commit)?;
     Ok(summary)
+}
+
+/// What validating a file alone found (no store involved).
+#[derive(Debug, Clone, Default)]
+pub struct CheckSummary {
+    pub rows_read: u64,
+    pub valid: u64,
+    pub quarantined: u64,
+    pub warnings: u64,
+    pub encoding: String,
+}
+
+/// Decode and validate a file against a dataset's schema without storing anything:
+/// the reader side of a delivery on its own (the benchmark's "parse + validate" figure).
+/// Blocking: call it from a blocking thread.
+pub fn check_file(
+    source: Box<dyn Read + Send>,
+    opts: &DeliverOptions,
+    dataset: &Dataset,
+    today: NaiveDate,
+) -> std::result::Result<CheckSummary, DeliveryFailure> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(CHANNEL_DEPTH);
+    let drain = std::thread::spawn(move || while rx.blocking_recv().is_some() {});
+    let result = read_and_validate(source, opts, dataset, today, tx, &DeliveryProgress::default());
+    let _ = drain.join();
+    result.map(|s| CheckSummary {
+        rows_read: s.rows_read,
+        valid: s.valid,
+        quarantined: s.quarantined,
+        warnings: s.warnings,
+        encoding: s.encoding,
+    })
 }
 
 impl Hub {

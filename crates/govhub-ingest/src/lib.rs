@@ -34,9 +34,11 @@ mod csv_reader;
 mod decode;
 mod error;
 mod jsonl;
+mod stage;
 mod xlsx;
 
 pub use error::{IngestError, JsonKind, Position};
+pub use stage::{stage, Staged};
 
 use std::fmt;
 use std::io::Read;

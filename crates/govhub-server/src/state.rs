@@ -12,6 +12,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Largest accepted delivery file, in bytes (streamed, so this may be large).
     pub max_delivery_bytes: u64,
+    /// Where uploads are staged before they are read (anonymous files: nothing is
+    /// left behind). Needs room for the largest concurrent uploads.
+    pub upload_dir: std::path::PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -20,6 +23,7 @@ impl Default for ServerConfig {
             secure_cookies: false,
             max_body_bytes: 10 * 1024 * 1024,
             max_delivery_bytes: 4 * 1024 * 1024 * 1024,
+            upload_dir: std::env::temp_dir(),
         }
     }
 }

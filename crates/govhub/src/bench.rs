@@ -23,6 +23,7 @@ pub struct IngestBench {
     pub postgres: Option<String>,
     pub dir: Option<PathBuf>,
     pub skip_peers: bool,
+    pub reader_only: bool,
 }
 
 struct Timing {
@@ -59,21 +60,32 @@ async fn hub_for(url: &str) -> Result<Hub> {
     Ok(hub)
 }
 
-async fn deliver(hub: &Hub, file: &Path) -> Result<DeliveryReport> {
-    let source: Box<dyn std::io::Read + Send> = Box::new(std::io::BufReader::with_capacity(
-        1 << 20,
-        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
-    ));
-    let opts = DeliverOptions {
+fn csv_options() -> DeliverOptions {
+    DeliverOptions {
         format: Format::Csv,
         encoding: None,
         sheet: None,
         mode: DeliveryMode::Incremental,
         file_name: Some("population.csv".into()),
         max_bytes: u64::MAX,
-    };
+        stage_in: None,
+    }
+}
+
+async fn deliver(hub: &Hub, file: &Path) -> Result<DeliveryReport> {
+    let source: Box<dyn std::io::Read + Send> = Box::new(std::io::BufReader::with_capacity(
+        1 << 20,
+        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
+    ));
     let r = hub
-        .deliver(&Principal::system(), demo::HJRK, source, opts, Arc::new(DeliveryProgress::default()), &Ctx::default())
+        .deliver(
+            &Principal::system(),
+            demo::HJRK,
+            source,
+            csv_options(),
+            Arc::new(DeliveryProgress::default()),
+            &Ctx::default(),
+        )
         .await?;
     if r.status != DeliveryStatus::Succeeded {
         bail!("delivery failed: {:?}", r.error);
@@ -188,12 +200,34 @@ pub async fn ingest(b: IngestBench) -> Result<()> {
     let columns = header_of(&file)?;
     let n = b.rows as u64;
 
-    // SQLite
-    let db = dir.join("govhub-bench.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    // The reader side alone: decode + validate + hash, no store.
+    {
+        let hub = hub_for(&fresh_sqlite(&dir, "govhub-check.db")).await?;
+        let dataset = hub.get_dataset(&Principal::system(), demo::HJRK, &Ctx::default()).await?;
+        let file = file.clone();
+        let start = Instant::now();
+        let checked = tokio::task::spawn_blocking(move || -> Result<u64> {
+            let source: Box<dyn std::io::Read + Send> =
+                Box::new(std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&file)?));
+            let today = chrono::Utc::now().date_naive();
+            let s = govhub_core::deliver::check_file(source, &csv_options(), &dataset, today)
+                .map_err(|f| anyhow::anyhow!("{}: {}", f.code, f.message))?;
+            Ok(s.valid)
+        })
+        .await??;
+        let t = Timing {
+            label: "decode + validate + hash only (no store)".into(),
+            secs: start.elapsed().as_secs_f64(),
+            rows: checked,
+        };
+        print_table("Reader side", &[t]);
     }
-    let hub = hub_for(&format!("sqlite://{}", db.display())).await?;
+    if b.reader_only {
+        return Ok(());
+    }
+
+    // SQLite
+    let hub = hub_for(&fresh_sqlite(&dir, "govhub-bench.db")).await?;
     let first = deliver(&hub, &file).await?;
     let again = deliver(&hub, &file).await?;
     let mut sqlite = vec![
@@ -252,6 +286,15 @@ pub async fn ingest(b: IngestBench) -> Result<()> {
         let _ = std::fs::remove_dir_all(t);
     }
     Ok(())
+}
+
+/// The URL of a new SQLite database `name` in `dir` (any old one removed).
+fn fresh_sqlite(dir: &Path, name: &str) -> String {
+    let db = dir.join(name);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    format!("sqlite://{}", db.display())
 }
 
 fn tempdir() -> Result<PathBuf> {

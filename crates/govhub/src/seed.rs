@@ -105,6 +105,7 @@ pub async fn ensure_demo_data(hub: &Hub, people: usize) -> Result<bool> {
             mode: DeliveryMode::Incremental,
             file_name: Some(format!("{}.csv", d.dataset)),
             max_bytes: u64::MAX,
+            stage_in: None,
         };
         let started = std::time::Instant::now();
         let report = by

@@ -96,6 +96,7 @@ pub async fn create_delivery(
         mode,
         file_name: params.file_name,
         max_bytes: st.config.max_delivery_bytes,
+        stage_in: Some(st.config.upload_dir.clone()),
     };
     let report =
         st.hub.deliver(&auth.principal, &code, source, opts, Arc::new(DeliveryProgress::default()), &auth.ctx).await?;

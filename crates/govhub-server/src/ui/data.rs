@@ -258,6 +258,7 @@ async fn upload_inner(
                     mode,
                     file_name: None,
                     max_bytes: st.config.max_delivery_bytes,
+                    stage_in: Some(st.config.upload_dir.clone()),
                 };
                 return deliver_field(st, user, code, field, opts).await;
             }

@@ -1,20 +1,18 @@
 //! SQLite: deliveries, records and the responsibility list.
 //!
-//! A delivery is received by one blocking task that stages the batches from the
-//! validator (which runs on another thread) in a spool file of its own ([`super::spool`])
-//! without touching the writer connection, so a slow or stalled upload blocks no other
-//! write. On commit it sorts the staged rows by primary key, takes the writer and
-//! upserts them row by row with prepared statements in one `BEGIN IMMEDIATE`
-//! transaction. Readers (WAL) see the dataset as it was until the commit.
+//! A delivery is applied by one blocking task on the writer connection, in one
+//! `BEGIN IMMEDIATE` transaction, while the validator (another thread) goes on
+//! reading: batches are upserted row by row with prepared statements, sorted by
+//! primary key in runs of [`SORT_ROWS`]. Readers (WAL) see the dataset as it was until
+//! the commit.
 
-use super::spool::{End, Spool};
 use super::{collect, db, ddl, lock, ts, Inner, SqliteStore, Ts};
 use crate::delivery::*;
 use crate::records::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use govhub_core::cells::Cell;
-use govhub_core::delivery::{DeliveryMode, DeliveryReport, QuarantinedRow};
+use govhub_core::delivery::{DeliveryMode, DeliveryReport, QuarantinedRow, ValidRow};
 use govhub_core::model::*;
 use govhub_core::names::DatasetCode;
 use govhub_core::store::{ApplyOutcome, DeliveryBatch, DeliveryQuery, DeliveryStore, NewDelivery, StoreError};
@@ -159,6 +157,10 @@ fn delivery_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
 
 // ------------------------------------------------------------------ applying
 
+/// Rows sorted together before they are written: writing in key order keeps the
+/// primary-key index's pages hot (PERFORMANCE.md: the largest single gain).
+const SORT_ROWS: usize = 65_536;
+
 /// The statements of one delivery.
 struct Writer<'c> {
     select: rusqlite::Statement<'c>,
@@ -166,75 +168,155 @@ struct Writer<'c> {
     history: rusqlite::Statement<'c>,
     update: rusqlite::Statement<'c>,
     seen: Option<rusqlite::Statement<'c>>,
-}
-
-/// A staged value bound as it was staged (already in its column type).
-fn staged<'r>(r: &'r Row<'_>, i: usize) -> StoreResult<ToSqlOutput<'r>> {
-    Ok(ToSqlOutput::Borrowed(r.get_ref(i).map_err(db)?))
-}
-
-/// Merge one staged row (the field columns, then the hash) into the typed table.
-fn merge(
-    w: &mut Writer<'_>,
-    layout: &Layout<'_>,
-    r: &Row<'_>,
+    quarantine: rusqlite::Statement<'c>,
+    /// The table was empty when the delivery began: insert first, look up only on a
+    /// key conflict (a key delivered twice).
+    insert_first: bool,
     id: i64,
-    at: &str,
-    out: &mut ApplyOutcome,
-) -> StoreResult<()> {
-    let n = layout.fields().len();
-    let hash = r.get_ref(n).map_err(db)?;
-    let found = if layout.has_pk() {
-        for (j, &k) in layout.key.iter().enumerate() {
-            w.select.raw_bind_parameter(j + 1, staged(r, k)?).map_err(db)?;
+    at: String,
+    hash: String,
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::ConstraintViolation))
+        && matches!(
+            e,
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+        )
+}
+
+impl Writer<'_> {
+    fn bind_row(stmt: &mut rusqlite::Statement<'_>, row: &ValidRow, hash: &str, id: i64, at: &str) -> StoreResult<()> {
+        let n = row.cells.len();
+        for (i, c) in row.cells.iter().enumerate() {
+            stmt.raw_bind_parameter(i + 1, Bind(c)).map_err(db)?;
         }
-        let mut rs = w.select.raw_query();
-        match rs.next().map_err(db)? {
-            Some(x) => {
-                let same = x.get_ref(1).map_err(db)? == hash;
-                Some((x.get::<_, i64>(0).map_err(db)?, same && x.get::<_, i64>(2).map_err(db)? == 0))
-            }
-            None => None,
-        }
-    } else {
-        None
-    };
-    match found {
-        None => {
-            for i in 0..n {
-                w.insert.raw_bind_parameter(i + 1, staged(r, i)?).map_err(db)?;
-            }
-            w.insert.raw_bind_parameter(n + 1, staged(r, n)?).map_err(db)?;
-            w.insert.raw_bind_parameter(n + 2, id).map_err(db)?;
-            w.insert.raw_bind_parameter(n + 3, at).map_err(db)?;
-            w.insert.raw_execute().map_err(db)?;
-            out.inserted += 1;
-        }
-        Some((rowid, true)) => {
-            if let Some(seen) = w.seen.as_mut() {
-                seen.execute([rowid]).map_err(db)?;
-            }
-            out.unchanged += 1;
-        }
-        Some((rowid, false)) => {
-            w.history.execute(params![rowid, at]).map_err(db)?;
-            for i in 0..n {
-                w.update.raw_bind_parameter(i + 1, staged(r, i)?).map_err(db)?;
-            }
-            w.update.raw_bind_parameter(n + 1, staged(r, n)?).map_err(db)?;
-            w.update.raw_bind_parameter(n + 2, id).map_err(db)?;
-            w.update.raw_bind_parameter(n + 3, at).map_err(db)?;
-            w.update.raw_bind_parameter(n + 4, rowid).map_err(db)?;
-            w.update.raw_execute().map_err(db)?;
-            out.updated += 1;
+        stmt.raw_bind_parameter(n + 1, hash).map_err(db)?;
+        stmt.raw_bind_parameter(n + 2, id).map_err(db)?;
+        stmt.raw_bind_parameter(n + 3, at).map_err(db)?;
+        Ok(())
+    }
+
+    /// Insert a new record; `Ok(false)` when its key already exists.
+    fn try_insert(&mut self, row: &ValidRow) -> StoreResult<bool> {
+        Self::bind_row(&mut self.insert, row, &self.hash, self.id, &self.at)?;
+        match self.insert.raw_execute() {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(db(e)),
         }
     }
-    Ok(())
+
+    /// Upsert one valid row by key: insert, leave unchanged (same content hash) or
+    /// keep the previous version in the history and update in place.
+    fn merge(&mut self, layout: &Layout<'_>, row: &ValidRow, out: &mut ApplyOutcome) -> StoreResult<()> {
+        use std::fmt::Write as _;
+        if row.cells.len() != layout.fields().len() {
+            return Err(refused(format!(
+                "row {} has {} cells; the dataset has {} fields",
+                row.row,
+                row.cells.len(),
+                layout.fields().len()
+            )));
+        }
+        // The typed table keeps the hash as decimal text.
+        self.hash.clear();
+        write!(self.hash, "{}", row.hash).map_err(StoreError::backend)?;
+        if !layout.has_pk() || (self.insert_first && self.try_insert(row)?) {
+            if !layout.has_pk() {
+                Self::bind_row(&mut self.insert, row, &self.hash, self.id, &self.at)?;
+                self.insert.raw_execute().map_err(db)?;
+            }
+            out.inserted += 1;
+            return Ok(());
+        }
+        for (j, &k) in layout.key.iter().enumerate() {
+            self.select.raw_bind_parameter(j + 1, Bind(&row.cells[k])).map_err(db)?;
+        }
+        let found = {
+            let mut rs = self.select.raw_query();
+            match rs.next().map_err(db)? {
+                Some(x) => {
+                    let same = x.get_ref(1).map_err(db)?.as_str().ok() == Some(self.hash.as_str());
+                    Some((x.get::<_, i64>(0).map_err(db)?, same && x.get::<_, i64>(2).map_err(db)? == 0))
+                }
+                None => None,
+            }
+        };
+        match found {
+            None => {
+                Self::bind_row(&mut self.insert, row, &self.hash, self.id, &self.at)?;
+                self.insert.raw_execute().map_err(db)?;
+                out.inserted += 1;
+            }
+            Some((rowid, true)) => {
+                if let Some(seen) = self.seen.as_mut() {
+                    seen.execute([rowid]).map_err(db)?;
+                }
+                out.unchanged += 1;
+            }
+            Some((rowid, false)) => {
+                self.history.execute(params![rowid, self.at]).map_err(db)?;
+                Self::bind_row(&mut self.update, row, &self.hash, self.id, &self.at)?;
+                self.update.raw_bind_parameter(row.cells.len() + 4, rowid).map_err(db)?;
+                self.update.raw_execute().map_err(db)?;
+                out.updated += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Write the pending rows in key order (ties in arrival order: of a key delivered
+    /// twice, the later row is written last and wins). Sorts positions, not rows.
+    fn write_sorted(
+        &mut self,
+        layout: &Layout<'_>,
+        pending: &mut Vec<ValidRow>,
+        out: &mut ApplyOutcome,
+    ) -> StoreResult<()> {
+        let mut order: Vec<usize> = (0..pending.len()).collect();
+        if layout.has_pk() {
+            let rows = &pending[..];
+            order.sort_unstable_by(|&a, &b| {
+                layout
+                    .key
+                    .iter()
+                    .map(|&k| key_order(&rows[a].cells[k], &rows[b].cells[k]))
+                    .find(|o| o.is_ne())
+                    .unwrap_or_else(|| a.cmp(&b))
+            });
+        }
+        for i in order {
+            self.merge(layout, &pending[i], out)?;
+        }
+        pending.clear();
+        Ok(())
+    }
 }
 
-/// Apply a delivery: spool the batches as they arrive (without the writer connection),
-/// then, on commit, take the writer and merge the staged rows in key order in one
-/// `BEGIN IMMEDIATE` transaction. Readers (WAL) see the dataset as it was until then.
+/// An order of key values close to SQLite's (BINARY text, numbers by value): it only
+/// has to keep neighbouring keys together, correctness does not depend on it.
+fn key_order(a: &Cell, b: &Cell) -> std::cmp::Ordering {
+    match (a, b) {
+        (Cell::Text(x), Cell::Text(y)) => x.as_bytes().cmp(y.as_bytes()),
+        (Cell::Int(x), Cell::Int(y)) => x.cmp(y),
+        (Cell::Num(x), Cell::Num(y)) => x.total_cmp(y),
+        (Cell::Date(x), Cell::Date(y)) => x.cmp(y),
+        (Cell::DateTime(x), Cell::DateTime(y)) => x.cmp(y),
+        _ => a.to_text().cmp(&b.to_text()),
+    }
+}
+
+/// Apply a delivery in one `BEGIN IMMEDIATE` transaction on the writer connection:
+/// batches are written as they arrive, in key order within every [`SORT_ROWS`] rows,
+/// so reading and validating (the other thread) overlaps with writing. Readers (WAL)
+/// see the dataset as it was until the commit; a crash or an abort rolls it all back.
+///
+/// The writer is taken when the first batch arrives, so a delivery refused at its
+/// header never locks anything. Deliveries over HTTP arrive from a file the server
+/// has staged the upload in, so a slow client never holds the writer either.
 fn apply(
     inner: &Inner,
     d: &Dataset,
@@ -245,20 +327,11 @@ fn apply(
 ) -> StoreResult<ApplyOutcome> {
     let started = Instant::now();
     let layout = Layout::new(d)?;
-    let mut spool = Spool::create(&inner.path, id, &layout)?;
-    let end = spool.receive(batches)?;
-    let delete_absent = end == End::Commit && mode == DeliveryMode::Snapshot;
-    let at_text = ts(at);
-    let mut out = ApplyOutcome { quarantined: spool.quarantined, ..ApplyOutcome::default() };
-
-    // Sort before taking the writer: the first step of the ordered query runs the sort.
-    let mut sorted = spool.conn.prepare(&spool.sorted_sql(&layout)).map_err(db)?;
-    let mut staged_rows = sorted.query([]).map_err(db)?;
-    let first = staged_rows.next().map_err(db)?;
-    let spooled = started.elapsed();
+    let mut next = batches.blocking_recv();
+    let mut out = ApplyOutcome::default();
 
     let mut conn = lock(&inner.writer);
-    let locked = Instant::now();
+    let locked = started.elapsed();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
     tx.execute_batch(&ddl::create_history_table(&d.table_name, &d.schema, true)).map_err(db)?;
     let track_seen = mode == DeliveryMode::Snapshot && layout.has_pk();
@@ -281,10 +354,15 @@ fn apply(
         .enumerate()
         .map(|(i, f)| format!("{} = ?{}", crate::ddl::quote_ident(&f.name), i + 1))
         .collect();
-    {
+    let at_text = ts(at);
+    let end = {
+        let empty = tx.query_row(&format!("SELECT NOT EXISTS (SELECT 1 FROM {t})"), [], |r| r.get(0)).map_err(db)?;
         let mut w = Writer {
             select: tx
-                .prepare(&format!("SELECT rowid, \"_hash\", \"_deleted\" FROM {t} WHERE {}", key_cond.join(" AND ")))
+                .prepare(&format!(
+                    "SELECT rowid, \"_hash\", \"_deleted\" FROM {t} WHERE {}",
+                    if key_cond.is_empty() { "0".to_string() } else { key_cond.join(" AND ") }
+                ))
                 .map_err(db)?,
             insert: tx
                 .prepare(&format!(
@@ -319,30 +397,50 @@ fn apply(
             } else {
                 None
             },
-        };
-        if let Some(r) = first {
-            merge(&mut w, &layout, r, id, &at_text, &mut out)?;
-            while let Some(r) = staged_rows.next().map_err(db)? {
-                merge(&mut w, &layout, r, id, &at_text, &mut out)?;
-            }
-        }
-        if spool.quarantined > 0 {
-            let mut insert = tx
+            quarantine: tx
                 .prepare("INSERT INTO delivery_quarantine (delivery_id, row_no, raw, problems) VALUES (?1, ?2, ?3, ?4)")
-                .map_err(db)?;
-            let mut read =
-                spool.conn.prepare("SELECT row_no, raw, problems FROM quarantine ORDER BY rowid").map_err(db)?;
-            let mut q = read.query([]).map_err(db)?;
-            while let Some(r) = q.next().map_err(db)? {
-                insert.raw_bind_parameter(1, id).map_err(db)?;
-                for i in 0..3 {
-                    insert.raw_bind_parameter(i + 2, staged(r, i)?).map_err(db)?;
+                .map_err(db)?,
+            insert_first: empty,
+            id,
+            at: at_text.clone(),
+            hash: String::new(),
+        };
+        let mut pending: Vec<ValidRow> = Vec::new();
+        let mut starved = std::time::Duration::ZERO;
+        let end = loop {
+            match next {
+                None => return Err(aborted()),
+                Some(DeliveryBatch::Commit) => break DeliveryBatch::Commit,
+                Some(DeliveryBatch::CommitKeepAbsent) => break DeliveryBatch::CommitKeepAbsent,
+                Some(DeliveryBatch::Quarantine(rows)) => {
+                    for q in &rows {
+                        w.quarantine
+                            .execute(params![id, stored_count(q.row), raw_json(q)?, problems_json(q)?])
+                            .map_err(db)?;
+                    }
+                    out.quarantined += rows.len() as u64;
                 }
-                insert.raw_execute().map_err(db)?;
+                Some(DeliveryBatch::Rows(mut rows)) => {
+                    if pending.is_empty() {
+                        pending = rows;
+                        pending.reserve(SORT_ROWS.saturating_sub(pending.len()));
+                    } else {
+                        pending.append(&mut rows);
+                    }
+                    if pending.len() >= SORT_ROWS {
+                        w.write_sorted(&layout, &mut pending, &mut out)?;
+                    }
+                }
             }
-        }
-    }
-    if delete_absent {
+            let waiting = Instant::now();
+            next = batches.blocking_recv();
+            starved += waiting.elapsed();
+        };
+        w.write_sorted(&layout, &mut pending, &mut out)?;
+        tracing::debug!(delivery = id, starved_ms = starved.as_millis() as u64, "delivery written");
+        end
+    };
+    if matches!(end, DeliveryBatch::Commit) && mode == DeliveryMode::Snapshot {
         // Current records this delivery neither wrote nor found unchanged are deleted.
         let cond = if track_seen {
             "\"_deleted\" = 0 AND \"_delivery_id\" IS NOT ?1 AND rowid NOT IN (SELECT r FROM temp.govhub_seen)"
@@ -375,10 +473,12 @@ fn apply(
     tx.commit().map_err(db)?;
     tracing::debug!(
         delivery = id,
-        rows = spool.rows,
-        quarantined = spool.quarantined,
-        spool_ms = spooled.as_millis() as u64,
-        writer_ms = locked.elapsed().as_millis() as u64,
+        inserted = out.inserted,
+        updated = out.updated,
+        unchanged = out.unchanged,
+        quarantined = out.quarantined,
+        wait_ms = locked.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
         "delivery applied"
     );
     Ok(out)
@@ -538,13 +638,7 @@ impl DeliveryStore for SqliteStore {
     }
 
     async fn fail_interrupted_deliveries(&self, at: DateTime<Utc>) -> StoreResult<u64> {
-        let path = self.inner.path.clone();
         self.write(move |c| {
-            // The spools of interrupted deliveries (left by a killed process) go with them.
-            let stale = super::spool::remove_stale(&path);
-            if stale > 0 {
-                tracing::info!(files = stale, "removed the spool files of interrupted deliveries");
-            }
             c.execute(
                 "UPDATE deliveries SET status = 'failed', finished_at = ?1, error_code = ?2, error_message = ?3,
                      error_message_zh = ?4

@@ -5,7 +5,6 @@
 pub mod ddl;
 mod delivery;
 mod migrate;
-mod spool;
 
 use crate::records::*;
 use async_trait::async_trait;
@@ -31,7 +30,24 @@ const WRITER_CACHE_KIB: i64 = -262_144;
 /// Timestamps are stored as RFC 3339 UTC text with exactly six fractional digits, so
 /// text order is time order.
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
+    // Written field by field: strftime parses its pattern on every call, and this runs
+    // for every timestamp cell of every delivered row.
+    let mut s = String::with_capacity(27);
+    let _ = write!(
+        s,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        // chrono carries a leap second in the nanoseconds and shows it as :60.
+        t.second() + t.nanosecond() / 1_000_000_000,
+        t.nanosecond() / 1_000 % 1_000_000
+    );
+    s
 }
 
 pub(crate) fn now_text() -> String {
@@ -871,5 +887,22 @@ impl Store for SqliteStore {
             )
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod ts_tests {
+    use super::ts;
+    use chrono::{DateTime, Utc};
+
+    #[test]
+    fn timestamps_are_written_as_strftime_would() {
+        for micros in [0i64, 1, 999_999, 1_700_000_000_123_456, -62_135_596_800_000_000, 253_402_300_799_999_999] {
+            let t = DateTime::<Utc>::from_timestamp_micros(micros).unwrap();
+            assert_eq!(ts(t), t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(), "{micros}");
+        }
+        // A leap second keeps its fraction (chrono carries it in the nanoseconds).
+        let leap = DateTime::<Utc>::from_timestamp(1_483_228_799, 1_500_000_000).unwrap();
+        assert_eq!(ts(leap), leap.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
     }
 }

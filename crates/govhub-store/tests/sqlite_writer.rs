@@ -1,0 +1,121 @@
+//! How SQLite applies a delivery on its single writer: rows are written as they
+//! arrive, sorted by key in runs; a key delivered twice ends with the later row; the
+//! writer is taken only when the first batch arrives; an abort or a failure keeps
+//! nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use govhub_core::cells::Cell;
+use govhub_core::delivery::DeliveryMode;
+use govhub_core::model::{Org, OrgKind, RecordQuery};
+use govhub_core::names::OrgCode;
+use govhub_core::schema::TableSchema;
+use govhub_core::store::{DeliveryBatch, DeliveryStore, NewDelivery, Store, StoreError};
+use govhub_store::conformance::{at, dataset, deliver, valid_row};
+use govhub_store::sqlite::SqliteStore;
+use serde_json::json;
+use std::time::Duration;
+
+fn org(code: &str) -> Org {
+    Org {
+        code: OrgCode::parse(code).unwrap(),
+        name: "机构".into(),
+        kind: OrgKind::City,
+        parent: None,
+        admin_code: None,
+        uscc: None,
+        created_at: at("2024-01-01T00:00:00Z"),
+    }
+}
+
+fn row(i: i64) -> Vec<Cell> {
+    vec![Cell::Int(i), Cell::Text(format!("名{i}"))]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_write_in_key_order_and_keep_nothing_on_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("govhub.db")).await.unwrap();
+    store.insert_org(&org("writer-org")).await.unwrap();
+    let sc =
+        TableSchema::parse(&json!({"fields": [{"name": "id", "type": "integer"}, {"name": "xm"}], "primaryKey": "id"}))
+            .unwrap();
+    let d = dataset("WRITER", "writer-org", sc.clone());
+    store.create_dataset(&d).await.unwrap();
+    let when = at("2025-01-01T00:00:00Z");
+    let id = store
+        .begin_delivery(&NewDelivery {
+            dataset: d.code.clone(),
+            schema_version: 1,
+            mode: DeliveryMode::Snapshot,
+            format: "csv".into(),
+            encoding: "utf-8".into(),
+            submitted_by: "t".into(),
+            org: d.provider.clone(),
+            file_name: None,
+            started_at: when,
+        })
+        .await
+        .unwrap();
+
+    // 150,000 keys in a scrambled order (more than one sorted run), then key 3 again.
+    let n: i64 = 150_000;
+    let order: Vec<i64> = (0..n).map(|i| (i * 7_919) % n + 1).collect();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let apply = store.apply_delivery(&d, id, DeliveryMode::Snapshot, when, rx);
+    let feed = async {
+        // Until the first batch arrives the writer is free: other writes go through.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::timeout(Duration::from_secs(5), store.insert_org(&org("writer-other")))
+            .await
+            .expect("the writer was held before the first batch")
+            .unwrap();
+        for chunk in order.chunks(10_000) {
+            let rows = chunk.iter().map(|&i| valid_row(i as u64, &sc, row(i))).collect();
+            tx.send(DeliveryBatch::Rows(rows)).await.unwrap();
+        }
+        // A key delivered twice: the later row wins, as applied in arrival order.
+        tx.send(DeliveryBatch::Rows(vec![valid_row(1, &sc, vec![Cell::Int(3), Cell::Text("后".into())])]))
+            .await
+            .unwrap();
+        tx.send(DeliveryBatch::Commit).await.unwrap();
+    };
+    let (r, ()) = tokio::join!(apply, feed);
+    let r = r.unwrap();
+    assert_eq!((r.inserted, r.updated, r.unchanged), (n as u64, 1, 0));
+    assert_eq!(store.get_record(&d, &[Cell::Int(3)]).await.unwrap().unwrap().cells[1], Cell::Text("后".into()));
+    assert_eq!(store.get_record(&d, &[Cell::Int(n)]).await.unwrap().unwrap().cells[1], Cell::Text(format!("名{n}")));
+    let history = store.record_history(&d, &[Cell::Int(3)]).await.unwrap();
+    assert_eq!(history.len(), 2, "{history:?}");
+
+    // The first rows again in another order: key 3 changes back, the rest is unchanged.
+    let mut again: Vec<DeliveryBatch> = order
+        .rchunks(25_000)
+        .map(|c| DeliveryBatch::Rows(c.iter().map(|&i| valid_row(i as u64, &sc, row(i))).collect()))
+        .collect();
+    again.push(DeliveryBatch::Commit);
+    let (_, r) = deliver(&store, &d, DeliveryMode::Incremental, at("2025-01-02T00:00:00Z"), again).await;
+    let r = r.unwrap();
+    assert_eq!((r.inserted, r.updated, r.unchanged), (0, 1, n as u64 - 1), "{r:?}");
+
+    // Aborted (channel closed without a commit): nothing kept.
+    let rows =
+        |r: std::ops::RangeInclusive<i64>| DeliveryBatch::Rows(r.map(|i| valid_row(i as u64, &sc, row(i))).collect());
+    let (_, r) =
+        deliver(&store, &d, DeliveryMode::Snapshot, at("2025-01-03T00:00:00Z"), vec![rows(n + 1..=n + 10)]).await;
+    assert!(matches!(r, Err(StoreError::Backend(_))), "{r:?}");
+    // Failed (a row that does not fit the dataset): nothing kept.
+    let bad = DeliveryBatch::Rows(vec![valid_row(1, &sc, vec![Cell::Int(n + 40)])]);
+    let (_, r) = deliver(
+        &store,
+        &d,
+        DeliveryMode::Snapshot,
+        at("2025-01-04T00:00:00Z"),
+        vec![rows(n + 20..=n + 30), bad, DeliveryBatch::Commit],
+    )
+    .await;
+    assert!(r.is_err(), "{r:?}");
+    let all = store.query_records(&d, &RecordQuery { limit: 1_000_000, ..RecordQuery::default() }).await.unwrap();
+    assert_eq!(all.len(), n as usize);
+    assert!(all.iter().all(|r| !r.deleted));
+}
