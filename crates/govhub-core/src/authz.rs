@@ -16,6 +16,9 @@ pub struct Principal {
     pub role: Role,
     pub org: Option<OrgCode>,
     pub subject_id: Option<String>,
+    /// Set when the caller is an application (an app token), not a person: the app's
+    /// id. Only apps use the consumer (sharing) API.
+    pub app: Option<i64>,
 }
 
 impl Principal {
@@ -27,6 +30,7 @@ impl Principal {
             role: u.role,
             org: u.org.clone(),
             subject_id: u.subject_id.clone(),
+            app: None,
         }
     }
 
@@ -39,6 +43,7 @@ impl Principal {
             role: Role::PlatformAdmin,
             org: None,
             subject_id: None,
+            app: None,
         }
     }
 }
@@ -72,6 +77,32 @@ pub enum Action<'a> {
     ManageResponsibilities,
     /// See delivery compliance (应归尽归).
     ReadCompliance,
+    /// Register an organisation's apps and manage their tokens.
+    ManageApps {
+        org: &'a OrgCode,
+    },
+    /// Ask for access to a dataset for one of the organisation's apps.
+    RequestAccess {
+        org: &'a OrgCode,
+    },
+    /// Approve or refuse requests for a provider's datasets.
+    DecideAccess {
+        provider: &'a OrgCode,
+    },
+    /// See access requests and grants involving an organisation (as provider or as
+    /// the requesting app's organisation).
+    ReadSharing {
+        org: &'a OrgCode,
+    },
+    /// Revoke a grant (the provider's approver, or the app's organisation giving it up).
+    RevokeGrant {
+        provider: &'a OrgCode,
+        app_org: &'a OrgCode,
+    },
+    /// Maintain the working-day calendar.
+    ManageCalendar,
+    /// Read a dataset through the consumer API (apps only; the grant is checked on top).
+    ReadShared,
 }
 
 impl Action<'_> {
@@ -89,6 +120,13 @@ impl Action<'_> {
             Action::ReadProviderData { .. } => "records.read",
             Action::ManageResponsibilities => "responsibility.manage",
             Action::ReadCompliance => "compliance.read",
+            Action::ManageApps { .. } => "app.manage",
+            Action::RequestAccess { .. } => "access.request",
+            Action::DecideAccess { .. } => "access.decide",
+            Action::ReadSharing { .. } => "sharing.read",
+            Action::RevokeGrant { .. } => "grant.revoke",
+            Action::ManageCalendar => "calendar.manage",
+            Action::ReadShared => "share.read",
         }
     }
 }
@@ -122,8 +160,80 @@ fn admin_for(p: &Principal, org: Option<&OrgCode>) -> Decision {
 
 /// Default deny: every rule that allows is written out here.
 pub fn decide(p: &Principal, action: &Action<'_>) -> Decision {
-    let admin = p.role == Role::PlatformAdmin;
+    let admin = p.role == Role::PlatformAdmin && p.app.is_none();
+    if p.app.is_some() && !matches!(action, Action::ReadShared | Action::ReadCatalog | Action::ReadOrgs) {
+        return Decision::Deny {
+            reason_en: "an application token only reads shared data; people manage apps, requests and grants",
+            reason_zh: "应用令牌只能读取已授权共享的数据；应用、申请和授权须由人员管理",
+        };
+    }
+    let own = |org: &OrgCode| p.org.as_ref() == Some(org);
     match action {
+        Action::ManageCalendar => {
+            if admin {
+                Decision::Allow { on_behalf_of: None }
+            } else {
+                NOT_ADMIN
+            }
+        }
+        Action::ManageApps { org } | Action::RequestAccess { org } => {
+            if admin {
+                admin_for(p, Some(org))
+            } else if p.role == Role::AppDeveloper && own(org) {
+                Decision::Allow { on_behalf_of: None }
+            } else {
+                Decision::Deny {
+                    reason_en: "only the organisation's app developers (or a platform administrator) manage its apps and their access requests",
+                    reason_zh: "仅本单位的应用开发人员（或平台管理员）可管理本单位应用及其数据申请",
+                }
+            }
+        }
+        Action::DecideAccess { provider } => {
+            if admin {
+                admin_for(p, Some(provider))
+            } else if p.role == Role::Approver && own(provider) {
+                Decision::Allow { on_behalf_of: None }
+            } else {
+                Decision::Deny {
+                    reason_en: "only the providing organisation's approver decides on access to its data",
+                    reason_zh: "仅数据提供单位的审批人可审批其数据的共享申请",
+                }
+            }
+        }
+        Action::ReadSharing { org } => {
+            if admin {
+                admin_for(p, Some(org))
+            } else if matches!(p.role, Role::AppDeveloper | Role::Approver | Role::DataOfficer) && own(org) {
+                Decision::Allow { on_behalf_of: None }
+            } else {
+                Decision::Deny {
+                    reason_en: "sharing requests and grants are visible to the organisations involved",
+                    reason_zh: "共享申请和授权仅对相关单位可见",
+                }
+            }
+        }
+        Action::RevokeGrant { provider, app_org } => {
+            if admin {
+                admin_for(p, Some(provider))
+            } else if (p.role == Role::Approver && own(provider)) || (p.role == Role::AppDeveloper && own(app_org)) {
+                Decision::Allow { on_behalf_of: None }
+            } else {
+                Decision::Deny {
+                    reason_en: "a grant is revoked by the provider's approver or given up by the app's organisation",
+                    reason_zh: "授权只能由数据提供单位审批人撤销，或由应用所属单位放弃",
+                }
+            }
+        }
+        Action::ReadShared => {
+            if p.app.is_some() {
+                Decision::Allow { on_behalf_of: None }
+            } else {
+                Decision::Deny {
+                    reason_en: "the sharing API is for applications: use an app token (POST /api/v1/apps/{id}/tokens)",
+                    reason_zh: "共享接口仅供应用调用，请使用应用令牌（POST /api/v1/apps/{id}/tokens）",
+                }
+            }
+        }
         Action::CreateOrg | Action::ReadAudit | Action::ManageResponsibilities => {
             if admin {
                 Decision::Allow { on_behalf_of: None }
@@ -237,6 +347,7 @@ mod tests {
             role,
             org: org.map(|o| OrgCode::parse(o).unwrap()),
             subject_id: None,
+            app: None,
         }
     }
 

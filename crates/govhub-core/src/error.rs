@@ -56,6 +56,10 @@ codes! {
     InvalidDataset => "invalid_dataset", "Invalid dataset metadata", "数据集元数据不合法";
     InvalidSchema => "invalid_schema", "Invalid table schema", "表结构（Table Schema）不合法";
     ConcurrentChange => "concurrent_change", "Changed by someone else meanwhile; retry", "数据已被他人同时修改，请重试";
+    // Sharing
+    NotShareable => "not_shareable", "Dataset is not shared (不予共享)", "该数据集不予共享";
+    AlreadyDecided => "already_decided", "Already decided or revoked", "已处理，不能重复操作";
+    NoGrant => "no_grant", "No grant in force for this app and dataset", "该应用没有有效的共享授权";
     // Platform
     RateLimited => "rate_limited", "Too many requests", "请求过于频繁";
     Unavailable => "unavailable", "Service unavailable", "服务暂不可用";

@@ -6,6 +6,7 @@
 //! or SQL: `cargo tree -p govhub-core` shows no web framework and no database driver.
 
 pub mod authz;
+pub mod calendar;
 pub mod cells;
 pub mod clock;
 pub mod deliver;
@@ -13,12 +14,15 @@ pub mod delivery;
 pub mod error;
 pub mod input;
 pub mod licence_id;
+pub mod masking;
 pub mod model;
 pub mod names;
 pub mod records;
 pub mod schema;
 pub mod seal_svg;
 pub mod service;
+pub mod share;
+pub mod sharing;
 pub mod standards;
 pub mod store;
 

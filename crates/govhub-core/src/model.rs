@@ -458,6 +458,8 @@ pub struct RecordQuery {
     /// Read the dataset as it was at this time (history included).
     pub as_of: Option<DateTime<Utc>>,
     pub include_deleted: bool,
+    /// Primary key order descending (pages then run backwards through the keys).
+    pub descending: bool,
 }
 
 /// An entry of the sharing responsibility list (共享责任清单): which organisation owes

@@ -16,7 +16,7 @@ fn bad(en: String, zh: String) -> Error {
     Error::new(Code::InvalidRequest, en, zh)
 }
 
-fn cast_value(f: &Field, raw: &str) -> Result<Cell> {
+pub(crate) fn cast_value(f: &Field, raw: &str) -> Result<Cell> {
     let c = cast_text(f, raw, &[], NaiveDate::MAX, CastOptions::default());
     let type_problem =
         c.problems.iter().find(|p| p.code != "constraint-error" && p.severity == crate::cells::Severity::Error);
@@ -121,13 +121,13 @@ pub fn decode_cursor(schema: &TableSchema, cursor: &str) -> Result<Vec<Cell>> {
     idx.iter().zip(parts).map(|(&i, raw)| cast_value(&schema.fields[i], &raw).map_err(|_| invalid())).collect()
 }
 
-fn key_indexes(schema: &TableSchema) -> Vec<usize> {
+pub(crate) fn key_indexes(schema: &TableSchema) -> Vec<usize> {
     schema.primary_key.iter().filter_map(|k| schema.fields.iter().position(|f| &f.name == k)).collect()
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-fn b64url(data: &[u8]) -> String {
+pub(crate) fn b64url(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len() * 4 / 3 + 3);
     for chunk in data.chunks(3) {
         let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
@@ -138,7 +138,7 @@ fn b64url(data: &[u8]) -> String {
     out
 }
 
-fn unb64url(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn unb64url(s: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
     let vals: Vec<u32> =
         s.bytes().map(|c| B64.iter().position(|&b| b == c).map(|p| p as u32)).collect::<Option<_>>()?;
@@ -223,6 +223,7 @@ impl Hub {
             limit,
             as_of,
             include_deleted: false,
+            descending: false,
         };
         let records = self.store().query_records(&d, &q).await.map_err(store_err)?;
         let next_cursor = if records.len() as u32 == limit && !d.schema.primary_key.is_empty() {

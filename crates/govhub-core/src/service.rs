@@ -20,11 +20,20 @@ pub struct HubSettings {
     pub session_ttl: Duration,
     /// Lifetime of a bearer token from `POST /api/v1/auth/token`.
     pub token_ttl: Duration,
+    /// Requests per second an app may make to the consumer API (sustained)…
+    pub app_rate_per_sec: u32,
+    /// …and in a burst.
+    pub app_burst: u32,
 }
 
 impl Default for HubSettings {
     fn default() -> Self {
-        HubSettings { session_ttl: Duration::hours(8), token_ttl: Duration::hours(12) }
+        HubSettings {
+            session_ttl: Duration::hours(8),
+            token_ttl: Duration::hours(12),
+            app_rate_per_sec: 200,
+            app_burst: 400,
+        }
     }
 }
 
@@ -92,11 +101,16 @@ pub struct Hub {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     settings: HubSettings,
+    share: Arc<crate::share::ShareState>,
 }
 
 impl Hub {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: HubSettings) -> Hub {
-        Hub { store, clock, settings }
+        let share = Arc::new(crate::share::ShareState::new(settings.app_rate_per_sec, settings.app_burst));
+        Hub { store, clock, settings, share }
+    }
+    pub(crate) fn share_state(&self) -> &crate::share::ShareState {
+        &self.share
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -142,6 +156,7 @@ impl Hub {
                         | Action::ReadAudit
                         | Action::ReadProviderData { .. }
                         | Action::ReadCompliance
+                        | Action::ReadSharing { .. }
                 );
                 if is_read {
                     let what =
@@ -257,6 +272,19 @@ impl Hub {
     /// Resolve a session cookie or bearer token. Unknown → `unauthenticated`;
     /// expired → `session_expired` (and the row is removed).
     pub async fn authenticate(&self, token: &str, kind: SessionKind) -> Result<(Principal, Session)> {
+        if kind == SessionKind::Api && token.starts_with(crate::sharing::APP_TOKEN_PREFIX) {
+            let p = self.authenticate_app(token).await?;
+            let now = self.clock.now();
+            let session = Session {
+                token_hash: String::new(),
+                user_id: 0,
+                kind,
+                csrf_token: String::new(),
+                created_at: now,
+                expires_at: now,
+            };
+            return Ok((p, session));
+        }
         let hash = govhub_crypto::token_digest(token);
         let session = self
             .store

@@ -20,12 +20,16 @@ use std::sync::Arc;
 pub fn status_for(code: Code) -> StatusCode {
     match code {
         Code::Unauthenticated | Code::InvalidCredentials | Code::SessionExpired => StatusCode::UNAUTHORIZED,
-        Code::AccountDisabled | Code::Forbidden | Code::CsrfFailed => StatusCode::FORBIDDEN,
+        Code::AccountDisabled | Code::Forbidden | Code::CsrfFailed | Code::NotShareable | Code::NoGrant => {
+            StatusCode::FORBIDDEN
+        }
         Code::MalformedJson | Code::UnknownField | Code::InvalidRequest => StatusCode::BAD_REQUEST,
         Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Code::NotFound | Code::UnknownDataset => StatusCode::NOT_FOUND,
-        Code::OrgExists | Code::UserExists | Code::DatasetExists | Code::ConcurrentChange => StatusCode::CONFLICT,
+        Code::OrgExists | Code::UserExists | Code::DatasetExists | Code::ConcurrentChange | Code::AlreadyDecided => {
+            StatusCode::CONFLICT
+        }
         Code::UnknownOrg | Code::InvalidOrg | Code::InvalidUser | Code::InvalidDataset | Code::InvalidSchema => {
             StatusCode::UNPROCESSABLE_ENTITY
         }

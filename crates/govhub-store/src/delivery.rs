@@ -468,15 +468,85 @@ pub fn query_sql<'d>(
     if let Some(after) = &q.after {
         let args = layout.key_args(after)?;
         let ps: Vec<String> = args.into_iter().map(|a| sql.arg(a)).collect();
-        clauses.push(format!("({}) > ({})", keys.join(", "), ps.join(", ")));
+        let op = if q.descending { "<" } else { ">" };
+        clauses.push(format!("({}) {op} ({})", keys.join(", "), ps.join(", ")));
     }
     let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
     let limit = sql.arg(Arg::Int(effective_limit(q.limit)));
+    let order: Vec<String> = keys.iter().map(|k| if q.descending { format!("{k} DESC") } else { k.clone() }).collect();
     sql.text = format!(
         "SELECT {} FROM {source} r{filter} ORDER BY {} LIMIT {limit}",
         record_select(d, layout, "r."),
-        keys.join(", ")
+        order.join(", ")
     );
+    Ok(sql)
+}
+
+/// Indexes the change feed reads by (the versions a delivery created), on the typed
+/// table and its history. Names stay within PostgreSQL's 63 bytes: a prefix of the
+/// table name and an FNV-1a digest of the whole name.
+pub fn change_indexes(layout: &Layout<'_>, table_name: &str) -> String {
+    fn name(t: &str) -> String {
+        let digest = t.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        let prefix: String = t.chars().take(40).collect();
+        quote_ident(&format!("{prefix}_{digest:016x}_d"))
+    }
+    format!(
+        "CREATE INDEX IF NOT EXISTS {} ON {} (\"_delivery_id\"); CREATE INDEX IF NOT EXISTS {} ON {} (\"_delivery_id\");",
+        name(table_name),
+        layout.table,
+        name(&layout.history_name),
+        layout.history
+    )
+}
+
+/// The changes one delivery made to a dataset — the versions it created, current or
+/// since superseded — in key and version order after `after`: the fields, then
+/// `_version`, `_op`, `_at`.
+pub fn changes_sql<'d>(
+    d: &'d ReadDialect,
+    layout: &Layout<'_>,
+    delivery: i64,
+    after: Option<&govhub_core::sharing::ChangePosition>,
+    limit: u32,
+    history_exists: bool,
+) -> StoreResult<Sql<'d>> {
+    let mut sql = Sql::new(d);
+    let dl = sql.arg(Arg::Int(delivery));
+    let data = layout.history_data_columns("");
+    let current = format!(
+        "SELECT {data}, \"_version\", {} AS \"_op\", \"_updated_at\" AS \"_at\" FROM {} WHERE \"_delivery_id\" = {dl}",
+        op_case(""),
+        layout.table
+    );
+    let source = if history_exists {
+        format!(
+            "{current} UNION ALL SELECT {data}, \"_version\", \"_op\", \"_valid_from\" AS \"_at\" FROM {} \
+             WHERE \"_delivery_id\" = {dl}",
+            layout.history
+        )
+    } else {
+        current
+    };
+    let keys = layout.key_columns("r.");
+    let mut filter = String::new();
+    if let Some(a) = after {
+        let args = layout.key_args(&a.key)?;
+        let ps: Vec<String> = args.into_iter().map(|x| sql.arg(x)).collect();
+        let v = sql.arg(Arg::Int(a.version));
+        filter = format!(" WHERE ({}, r.\"_version\") > ({}, {v})", keys.join(", "), ps.join(", "));
+    }
+    let cols: Vec<String> = layout
+        .fields()
+        .iter()
+        .map(|f| (d.select)(f.field_type, &format!("r.{}", quote_ident(&f.name))))
+        .chain(["r.\"_version\"".to_string(), "r.\"_op\"".to_string(), "r.\"_at\"".to_string()])
+        .collect();
+    let limit = sql.arg(Arg::Int(effective_limit(limit)));
+    let mut order = keys.clone();
+    order.push("r.\"_version\"".into());
+    sql.text =
+        format!("SELECT {} FROM ({source}) r{filter} ORDER BY {} LIMIT {limit}", cols.join(", "), order.join(", "));
     Ok(sql)
 }
 

@@ -110,7 +110,7 @@ pub fn search_needle(text: Option<&str>) -> Option<String> {
     }
 }
 
-fn org_code(what: &str, s: &str) -> StoreResult<OrgCode> {
+pub(crate) fn org_code(what: &str, s: &str) -> StoreResult<OrgCode> {
     OrgCode::parse(s).map_err(|e| corrupt(what, s, e))
 }
 

@@ -192,6 +192,7 @@ async fn open_hub(s: &Settings) -> Result<Hub> {
     let hub_settings = HubSettings {
         session_ttl: chrono::Duration::minutes(s.session_ttl_minutes),
         token_ttl: chrono::Duration::minutes(s.token_ttl_minutes),
+        ..HubSettings::default()
     };
     Ok(Hub::new(store, Arc::new(SystemClock), hub_settings))
 }

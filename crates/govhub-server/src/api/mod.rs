@@ -7,6 +7,7 @@ mod auth;
 pub mod catalog;
 pub mod deliveries;
 mod directory;
+pub mod sharing;
 pub mod views;
 
 use crate::error::ErrorBody;
@@ -35,6 +36,8 @@ use utoipa_axum::routes;
         (name = "delivery", description = "数据交付: deliveries, reports, quarantine"),
         (name = "records", description = "A provider's own records and their history"),
         (name = "compliance", description = "共享责任清单 and 应归尽归"),
+        (name = "sharing", description = "共享: apps, access requests, decisions, grants, the working-day calendar"),
+        (name = "share", description = "The consumer API: what a granted app reads (records, export, change feed)"),
     )
 )]
 struct ApiDoc;
@@ -76,9 +79,24 @@ pub fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi
         .routes(routes!(deliveries::put_responsibility, deliveries::delete_responsibility))
         .routes(routes!(deliveries::list_responsibilities))
         .routes(routes!(deliveries::compliance))
+        .routes(routes!(sharing::create_app, sharing::list_apps))
+        .routes(routes!(sharing::get_app))
+        .routes(routes!(sharing::create_app_token, sharing::list_app_tokens))
+        .routes(routes!(sharing::revoke_app_token))
+        .routes(routes!(sharing::create_access_request, sharing::list_access_requests))
+        .routes(routes!(sharing::get_access_request))
+        .routes(routes!(sharing::decide_access_request))
+        .routes(routes!(sharing::list_grants))
+        .routes(routes!(sharing::get_grant, sharing::revoke_grant))
+        .routes(routes!(sharing::get_calendar))
+        .routes(routes!(sharing::put_calendar_day, sharing::delete_calendar_day))
+        .routes(routes!(sharing::share_record))
+        .routes(routes!(sharing::share_records))
+        .routes(routes!(sharing::share_changes))
         .split_for_parts();
     let (streamed, streamed_doc) = OpenApiRouter::new()
         .routes(routes!(deliveries::create_delivery, deliveries::list_deliveries))
+        .routes(routes!(sharing::share_export))
         .split_for_parts();
     doc.merge(streamed_doc);
     (bounded, streamed, doc)

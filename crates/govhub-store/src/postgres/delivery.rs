@@ -157,7 +157,7 @@ fn version(r: &Row, layout: &Layout<'_>) -> StoreResult<RecordVersion> {
     })
 }
 
-async fn table_exists<C: GenericClient>(c: &C, name: &str) -> StoreResult<bool> {
+pub(super) async fn table_exists<C: GenericClient>(c: &C, name: &str) -> StoreResult<bool> {
     let row = c.query_one("SELECT to_regclass($1::text) IS NOT NULL", &[&quote_ident(name)]).await.map_err(db)?;
     get(&row, 0)
 }
@@ -265,6 +265,7 @@ async fn apply(
     if !table_exists(tx, &layout.history_name).await? {
         tx.batch_execute(&ddl::create_history_table(&d.table_name, &d.schema, false)).await.map_err(db)?;
     }
+    tx.batch_execute(&change_indexes(&layout, &d.table_name)).await.map_err(db)?;
     // Every row is an insert when there is no key to match or nothing to match it with.
     let empty: bool = get(&tx.query_one(&format!("SELECT NOT EXISTS (SELECT 1 FROM {t})"), &[]).await.map_err(db)?, 0)?;
     let direct = !layout.has_pk() || empty;
@@ -424,7 +425,53 @@ async fn apply(
             .await
             .map_err(db)?;
     }
+    // The delivery's place in its dataset's change feed: deliveries of one dataset
+    // take this lock in turn, so positions are given in commit order, on any node.
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext('govhub.commit_seq.' || $1::text))", &[&d.code.as_str()])
+        .await
+        .map_err(db)?;
+    tx.execute(
+        "UPDATE deliveries SET commit_seq = (SELECT COALESCE(MAX(commit_seq), 0) + 1 FROM deliveries WHERE dataset = $2)
+         WHERE id = $1",
+        &[&id, &d.code.as_str()],
+    )
+    .await
+    .map_err(db)?;
     Ok(out)
+}
+
+/// The change-feed query of one delivery (see [`crate::delivery::changes_sql`]).
+pub(super) fn changes_sql_for<'d>(
+    layout: &Layout<'_>,
+    delivery: i64,
+    after: Option<&govhub_core::sharing::ChangePosition>,
+    limit: u32,
+    history_exists: bool,
+) -> StoreResult<Sql<'d>> {
+    changes_sql(&DIALECT, layout, delivery, after, limit, history_exists)
+}
+
+/// Run a query built by the shared builders.
+pub(super) async fn run<C: GenericClient>(c: &C, sql: &Sql<'_>) -> StoreResult<Vec<Row>> {
+    query(c, sql).await
+}
+
+/// A row of [`changes_sql_for`].
+pub(super) fn change_row(
+    r: &Row,
+    layout: &Layout<'_>,
+    commit_seq: i64,
+    delivery_id: i64,
+) -> StoreResult<govhub_core::sharing::Change> {
+    let n = layout.fields().len();
+    Ok(govhub_core::sharing::Change {
+        commit_seq,
+        delivery_id,
+        cells: cells(r, layout)?,
+        version: get(r, n)?,
+        op: get(r, n + 1)?,
+        at: get(r, n + 2)?,
+    })
 }
 
 #[async_trait]

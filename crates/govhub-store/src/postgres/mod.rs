@@ -4,6 +4,7 @@
 pub mod ddl;
 mod delivery;
 mod migrate;
+mod sharing;
 
 use crate::records::*;
 use async_trait::async_trait;

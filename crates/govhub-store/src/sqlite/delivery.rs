@@ -125,7 +125,7 @@ fn rows<T>(c: &Connection, sql: &Sql<'_>, read: impl Fn(&Row<'_>) -> StoreResult
     Ok(out)
 }
 
-fn table_exists(c: &Connection, name: &str) -> StoreResult<bool> {
+pub(super) fn table_exists(c: &Connection, name: &str) -> StoreResult<bool> {
     c.query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", [name], |_| Ok(()))
         .optional()
         .map(|o| o.is_some())
@@ -152,6 +152,35 @@ fn delivery_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
         error_code: r.get(19)?,
         error_message: r.get(20)?,
         error_message_zh: r.get(21)?,
+    })
+}
+
+/// The change-feed query of one delivery (see [`crate::delivery::changes_sql`]).
+pub(super) fn changes_sql_for<'d>(
+    layout: &Layout<'_>,
+    delivery: i64,
+    after: Option<&govhub_core::sharing::ChangePosition>,
+    limit: u32,
+    history_exists: bool,
+) -> StoreResult<Sql<'d>> {
+    changes_sql(&DIALECT, layout, delivery, after, limit, history_exists)
+}
+
+/// A row of [`changes_sql_for`].
+pub(super) fn change_row(
+    r: &Row<'_>,
+    layout: &Layout<'_>,
+    commit_seq: i64,
+    delivery_id: i64,
+) -> StoreResult<govhub_core::sharing::Change> {
+    let n = layout.fields().len();
+    Ok(govhub_core::sharing::Change {
+        commit_seq,
+        delivery_id,
+        cells: cells(r, layout)?,
+        version: r.get(n).map_err(db)?,
+        op: r.get(n + 1).map_err(db)?,
+        at: r.get::<_, Ts>(n + 2).map_err(db)?.0,
     })
 }
 
@@ -334,6 +363,7 @@ fn apply(
     let locked = started.elapsed();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
     tx.execute_batch(&ddl::create_history_table(&d.table_name, &d.schema, true)).map_err(db)?;
+    tx.execute_batch(&change_indexes(&layout, &d.table_name)).map_err(db)?;
     let track_seen = mode == DeliveryMode::Snapshot && layout.has_pk();
     if track_seen {
         tx.execute_batch(
@@ -470,6 +500,13 @@ fn apply(
     if track_seen {
         tx.execute_batch("DROP TABLE temp.govhub_seen").map_err(db)?;
     }
+    // The delivery's place in its dataset's change feed (one writer: no race).
+    tx.execute(
+        "UPDATE deliveries SET commit_seq = (SELECT COALESCE(MAX(commit_seq), 0) + 1 FROM deliveries WHERE dataset = ?2)
+         WHERE id = ?1",
+        params![id, d.code.as_str()],
+    )
+    .map_err(db)?;
     tx.commit().map_err(db)?;
     tracing::debug!(
         delivery = id,

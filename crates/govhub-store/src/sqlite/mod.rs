@@ -5,6 +5,7 @@
 pub mod ddl;
 mod delivery;
 mod migrate;
+mod sharing;
 
 use crate::records::*;
 use async_trait::async_trait;
@@ -54,12 +55,12 @@ pub(crate) fn now_text() -> String {
     ts(Utc::now())
 }
 
-fn day(d: NaiveDate) -> String {
+pub(crate) fn day(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
 /// A stored timestamp read back.
-struct Ts(DateTime<Utc>);
+pub(crate) struct Ts(pub(crate) DateTime<Utc>);
 
 impl FromSql for Ts {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
