@@ -102,12 +102,45 @@ pub struct Hub {
     clock: Arc<dyn Clock>,
     settings: HubSettings,
     share: Arc<crate::share::ShareState>,
+    datasets: Arc<DatasetCache>,
+}
+
+/// Datasets as recently read, for the hot read paths (consumer API lookups). Entries
+/// live [`DatasetCache::TTL`]; changes made through this hub evict them at once, so a
+/// schema or class change made on another node is seen here within the TTL.
+#[derive(Debug, Default)]
+pub(crate) struct DatasetCache {
+    map: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Dataset)>>,
+}
+
+impl DatasetCache {
+    pub(crate) const TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+    fn get(&self, code: &str) -> Option<Dataset> {
+        let map = self.map.lock().ok()?;
+        map.get(code).filter(|(at, _)| at.elapsed() < Self::TTL).map(|(_, d)| d.clone())
+    }
+
+    fn put(&self, d: &Dataset) {
+        if let Ok(mut map) = self.map.lock() {
+            if map.len() > 10_000 {
+                map.clear();
+            }
+            map.insert(d.code.as_str().to_string(), (std::time::Instant::now(), d.clone()));
+        }
+    }
+
+    pub(crate) fn evict(&self, code: &str) {
+        if let Ok(mut map) = self.map.lock() {
+            map.remove(code);
+        }
+    }
 }
 
 impl Hub {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: HubSettings) -> Hub {
         let share = Arc::new(crate::share::ShareState::new(settings.app_rate_per_sec, settings.app_burst));
-        Hub { store, clock, settings, share }
+        Hub { store, clock, settings, share, datasets: Arc::new(DatasetCache::default()) }
     }
     pub(crate) fn share_state(&self) -> &crate::share::ShareState {
         &self.share
@@ -489,10 +522,15 @@ impl Hub {
     }
 
     pub(crate) async fn load_dataset(&self, code: &str) -> Result<Dataset> {
+        if let Some(d) = self.datasets.get(code) {
+            return Ok(d);
+        }
         let nf =
             || Error::new(Code::UnknownDataset, format!("dataset '{code}' not found"), format!("数据集“{code}”不存在"));
         let code = DatasetCode::parse(code).map_err(|_| nf())?;
-        self.store.get_dataset(&code).await.map_err(store_err)?.ok_or_else(nf)
+        let d = self.store.get_dataset(&code).await.map_err(store_err)?.ok_or_else(nf)?;
+        self.datasets.put(&d);
+        Ok(d)
     }
 
     pub async fn get_dataset(&self, p: &Principal, code: &str, ctx: &Ctx) -> Result<Dataset> {
@@ -527,7 +565,9 @@ impl Hub {
         let result = async {
             let mut next = patch.apply(&current)?;
             next.updated_at = self.clock.now();
+            self.datasets.evict(next.code.as_str());
             self.store.update_dataset_metadata(&next).await.map_err(store_err)?;
+            self.datasets.evict(next.code.as_str());
             Ok(next)
         }
         .await;
@@ -564,7 +604,9 @@ impl Hub {
                     (SchemaEvolution::NewVersion, SchemaUpdate::NewVersion)
                 }
             };
+            self.datasets.evict(next.code.as_str());
             self.store.evolve_schema(&next, &evolution).await.map_err(store_err)?;
+            self.datasets.evict(next.code.as_str());
             Ok((next, kind))
         }
         .await;

@@ -482,17 +482,19 @@ pub fn query_sql<'d>(
     Ok(sql)
 }
 
-/// Indexes the change feed reads by (the versions a delivery created), on the typed
-/// table and its history. Names stay within PostgreSQL's 63 bytes: a prefix of the
-/// table name and an FNV-1a digest of the whole name.
+/// Indexes the change feed reads by: the versions a delivery created, in key order —
+/// `(_delivery_id, key…, _version)` on the typed table and on its history. Names stay within PostgreSQL's 63 bytes: a prefix of the table name and an
+/// FNV-1a digest of the whole name.
 pub fn change_indexes(layout: &Layout<'_>, table_name: &str) -> String {
     fn name(t: &str) -> String {
         let digest = t.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
         let prefix: String = t.chars().take(40).collect();
-        quote_ident(&format!("{prefix}_{digest:016x}_d"))
+        quote_ident(&format!("{prefix}_{digest:016x}_c"))
     }
+    let keys = layout.key_columns("").join(", ");
     format!(
-        "CREATE INDEX IF NOT EXISTS {} ON {} (\"_delivery_id\"); CREATE INDEX IF NOT EXISTS {} ON {} (\"_delivery_id\");",
+        "CREATE INDEX IF NOT EXISTS {} ON {} (\"_delivery_id\", {keys}, \"_version\"); \
+         CREATE INDEX IF NOT EXISTS {} ON {} (\"_delivery_id\", {keys}, \"_version\");",
         name(table_name),
         layout.table,
         name(&layout.history_name),
@@ -500,54 +502,90 @@ pub fn change_indexes(layout: &Layout<'_>, table_name: &str) -> String {
     )
 }
 
-/// The changes one delivery made to a dataset — the versions it created, current or
-/// since superseded — in key and version order after `after`: the fields, then
-/// `_version`, `_op`, `_at`.
+/// The changes one delivery made to a dataset — the versions it created — from one of
+/// the two tables (`history`: the versions since superseded), in key and version order
+/// after `after`: the fields, then `_version`, `_op`, `_at`. The caller merges the two.
 pub fn changes_sql<'d>(
     d: &'d ReadDialect,
     layout: &Layout<'_>,
     delivery: i64,
     after: Option<&govhub_core::sharing::ChangePosition>,
     limit: u32,
-    history_exists: bool,
+    history: bool,
 ) -> StoreResult<Sql<'d>> {
     let mut sql = Sql::new(d);
     let dl = sql.arg(Arg::Int(delivery));
-    let data = layout.history_data_columns("");
-    let current = format!(
-        "SELECT {data}, \"_version\", {} AS \"_op\", \"_updated_at\" AS \"_at\" FROM {} WHERE \"_delivery_id\" = {dl}",
-        op_case(""),
-        layout.table
-    );
-    let source = if history_exists {
-        format!(
-            "{current} UNION ALL SELECT {data}, \"_version\", \"_op\", \"_valid_from\" AS \"_at\" FROM {} \
-             WHERE \"_delivery_id\" = {dl}",
-            layout.history
-        )
-    } else {
-        current
-    };
     let keys = layout.key_columns("r.");
-    let mut filter = String::new();
+    let mut filter = format!("r.\"_delivery_id\" = {dl}");
     if let Some(a) = after {
         let args = layout.key_args(&a.key)?;
         let ps: Vec<String> = args.into_iter().map(|x| sql.arg(x)).collect();
         let v = sql.arg(Arg::Int(a.version));
-        filter = format!(" WHERE ({}, r.\"_version\") > ({}, {v})", keys.join(", "), ps.join(", "));
+        filter.push_str(&format!(" AND ({}, r.\"_version\") > ({}, {v})", keys.join(", "), ps.join(", ")));
     }
+    let (table, op, at) = if history {
+        (&layout.history, "r.\"_op\"".to_string(), "r.\"_valid_from\"")
+    } else {
+        (&layout.table, op_case("r."), "r.\"_updated_at\"")
+    };
     let cols: Vec<String> = layout
         .fields()
         .iter()
         .map(|f| (d.select)(f.field_type, &format!("r.{}", quote_ident(&f.name))))
-        .chain(["r.\"_version\"".to_string(), "r.\"_op\"".to_string(), "r.\"_at\"".to_string()])
+        .chain(["r.\"_version\"".to_string(), op, at.to_string()])
         .collect();
     let limit = sql.arg(Arg::Int(effective_limit(limit)));
-    let mut order = keys.clone();
+    let mut order = keys;
     order.push("r.\"_version\"".into());
     sql.text =
-        format!("SELECT {} FROM ({source}) r{filter} ORDER BY {} LIMIT {limit}", cols.join(", "), order.join(", "));
+        format!("SELECT {} FROM {table} r WHERE {filter} ORDER BY {} LIMIT {limit}", cols.join(", "), order.join(", "));
     Ok(sql)
+}
+
+/// Merge a delivery's current and superseded versions (each in key, version order) into
+/// one list in that order, at most `limit`.
+pub fn merge_changes(
+    layout: &Layout<'_>,
+    current: Vec<govhub_core::sharing::Change>,
+    history: Vec<govhub_core::sharing::Change>,
+    limit: usize,
+) -> Vec<govhub_core::sharing::Change> {
+    let mut out = Vec::with_capacity(limit.min(current.len() + history.len()));
+    let (mut a, mut b) = (current.into_iter().peekable(), history.into_iter().peekable());
+    while out.len() < limit {
+        let take_a = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => {
+                let (kx, ky) = (&x.cells, &y.cells);
+                let ord = layout
+                    .key
+                    .iter()
+                    .map(|&k| compare_cells(&kx[k], &ky[k]))
+                    .find(|o| o.is_ne())
+                    .unwrap_or_else(|| x.version.cmp(&y.version));
+                ord.is_le()
+            }
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let next = if take_a { a.next() } else { b.next() };
+        if let Some(c) = next {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The order the stores sort key values in (text bytewise, numbers by value).
+pub fn compare_cells(a: &Cell, b: &Cell) -> std::cmp::Ordering {
+    match (a, b) {
+        (Cell::Text(x), Cell::Text(y)) => x.as_bytes().cmp(y.as_bytes()),
+        (Cell::Int(x), Cell::Int(y)) => x.cmp(y),
+        (Cell::Num(x), Cell::Num(y)) => x.total_cmp(y),
+        (Cell::Date(x), Cell::Date(y)) => x.cmp(y),
+        (Cell::DateTime(x), Cell::DateTime(y)) => x.cmp(y),
+        _ => a.to_text().cmp(&b.to_text()),
+    }
 }
 
 // ------------------------------------------------------------------ deliveries

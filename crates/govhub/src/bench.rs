@@ -46,7 +46,7 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-async fn hub_for(url: &str) -> Result<Hub> {
+pub(crate) async fn hub_for(url: &str) -> Result<Hub> {
     let store = govhub_store::open(url).await.with_context(|| format!("opening {url}"))?;
     let hub = Hub::new(store, Arc::new(SystemClock), HubSettings::default());
     let system = Principal::system();
@@ -60,7 +60,7 @@ async fn hub_for(url: &str) -> Result<Hub> {
     Ok(hub)
 }
 
-fn csv_options() -> DeliverOptions {
+pub(crate) fn csv_options() -> DeliverOptions {
     DeliverOptions {
         format: Format::Csv,
         encoding: None,
@@ -289,7 +289,7 @@ pub async fn ingest(b: IngestBench) -> Result<()> {
 }
 
 /// The URL of a new SQLite database `name` in `dir` (any old one removed).
-fn fresh_sqlite(dir: &Path, name: &str) -> String {
+pub(crate) fn fresh_sqlite(dir: &Path, name: &str) -> String {
     let db = dir.join(name);
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));

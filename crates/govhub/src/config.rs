@@ -18,6 +18,7 @@ pub struct FileConfig {
     pub max_delivery_bytes: Option<u64>,
     pub session_ttl_minutes: Option<i64>,
     pub token_ttl_minutes: Option<i64>,
+    pub app_rate_per_sec: Option<u32>,
 }
 
 impl FileConfig {
@@ -39,6 +40,8 @@ pub struct Settings {
     pub max_delivery_bytes: u64,
     pub session_ttl_minutes: i64,
     pub token_ttl_minutes: i64,
+    /// Consumer-API requests per second per app (bursts of twice that).
+    pub app_rate_per_sec: u32,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -52,7 +55,11 @@ pub struct Overrides {
     pub database: Option<String>,
     pub secure_cookies: Option<bool>,
     pub max_body_bytes: Option<usize>,
+    pub app_rate_per_sec: Option<u32>,
 }
+
+/// Default consumer-API rate per app.
+pub const DEFAULT_APP_RATE_PER_SEC: u32 = 200;
 
 impl Settings {
     pub fn resolve(file: FileConfig, over: Overrides) -> Result<Settings> {
@@ -78,6 +85,11 @@ impl Settings {
             max_delivery_bytes: file.max_delivery_bytes.unwrap_or(4 * 1024 * 1024 * 1024),
             session_ttl_minutes,
             token_ttl_minutes,
+            app_rate_per_sec: over
+                .app_rate_per_sec
+                .or(file.app_rate_per_sec)
+                .unwrap_or(DEFAULT_APP_RATE_PER_SEC)
+                .max(1),
         })
     }
 }

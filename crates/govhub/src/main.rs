@@ -1,6 +1,7 @@
 //! `govhub`: the city's digital base in one binary.
 
 mod bench;
+mod bench_api;
 mod config;
 mod demo;
 mod push;
@@ -92,6 +93,9 @@ struct ServeArgs {
     /// Largest accepted request body in bytes.
     #[arg(long, env = "GOVHUB_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
+    /// Requests per second each app may make to the consumer API (sustained; bursts of twice that).
+    #[arg(long, env = "GOVHUB_APP_RATE_PER_SEC")]
+    app_rate_per_sec: Option<u32>,
 }
 
 #[derive(Args, Clone)]
@@ -105,6 +109,27 @@ struct DemoArgs {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Keyed lookups through the consumer API (server and wrk on separate cores) against Datasette, and the change feed.
+    Api {
+        /// Rows in the population dataset.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// Distinct keys the lookups spread over.
+        #[arg(long, default_value_t = 100_000)]
+        keys: usize,
+        /// Seconds of load per server.
+        #[arg(long, default_value_t = 15)]
+        seconds: u32,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 32)]
+        connections: u32,
+        /// Working directory (default: a temporary one, removed afterwards).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Only govhub, without Datasette.
+        #[arg(long)]
+        skip_peers: bool,
+    },
     /// Deliver a generated population file and time sqlite3 .import and PostgreSQL COPY on the same file.
     Ingest {
         /// Rows in the population file.
@@ -174,6 +199,7 @@ fn settings(cli: &Cli, serve: Option<&ServeArgs>) -> Result<Settings> {
     let file = FileConfig::load(cli.config.as_deref())?;
     let over = Overrides {
         listen: serve.and_then(|s| s.listen.clone()),
+        app_rate_per_sec: serve.and_then(|s| s.app_rate_per_sec),
         data_dir: cli.data_dir.clone(),
         database: cli.database.clone(),
         secure_cookies: serve.and_then(|s| s.secure_cookies),
@@ -192,7 +218,8 @@ async fn open_hub(s: &Settings) -> Result<Hub> {
     let hub_settings = HubSettings {
         session_ttl: chrono::Duration::minutes(s.session_ttl_minutes),
         token_ttl: chrono::Duration::minutes(s.token_ttl_minutes),
-        ..HubSettings::default()
+        app_rate_per_sec: s.app_rate_per_sec,
+        app_burst: s.app_rate_per_sec.saturating_mul(2),
     };
     Ok(Hub::new(store, Arc::new(SystemClock), hub_settings))
 }
@@ -346,6 +373,17 @@ async fn main() -> Result<()> {
             })
             .await?;
             std::process::exit(code)
+        }
+        Command::Bench(BenchCommand::Api { rows, keys, seconds, connections, dir, skip_peers }) => {
+            bench_api::api(bench_api::ApiBench {
+                rows: *rows,
+                keys: *keys,
+                seconds: *seconds,
+                connections: *connections,
+                dir: dir.clone(),
+                skip_peers: *skip_peers,
+            })
+            .await
         }
         Command::Bench(BenchCommand::Ingest { rows, postgres, dir, skip_peers, reader_only }) => {
             bench::ingest(bench::IngestBench {

@@ -446,9 +446,9 @@ pub(super) fn changes_sql_for<'d>(
     delivery: i64,
     after: Option<&govhub_core::sharing::ChangePosition>,
     limit: u32,
-    history_exists: bool,
+    history: bool,
 ) -> StoreResult<Sql<'d>> {
-    changes_sql(&DIALECT, layout, delivery, after, limit, history_exists)
+    changes_sql(&DIALECT, layout, delivery, after, limit, history)
 }
 
 /// Run a query built by the shared builders.

@@ -472,10 +472,20 @@ impl SharingStore for PostgresStore {
                 break;
             }
             let from = after.filter(|a| a.commit_seq == seq);
-            let sql = changes_sql_for(&layout, delivery, from, remaining as u32, history)?;
-            for r in run(&client, &sql).await? {
-                out.push(change_row(&r, &layout, seq, delivery)?);
+            let mut parts: Vec<Vec<Change>> = Vec::new();
+            for part in [false, true] {
+                let mut found = Vec::new();
+                if !part || history {
+                    let sql = changes_sql_for(&layout, delivery, from, remaining as u32, part)?;
+                    for r in run(&client, &sql).await? {
+                        found.push(change_row(&r, &layout, seq, delivery)?);
+                    }
+                }
+                parts.push(found);
             }
+            let history_part = parts.pop().unwrap_or_default();
+            let current_part = parts.pop().unwrap_or_default();
+            out.extend(crate::delivery::merge_changes(&layout, current_part, history_part, remaining));
         }
         Ok(out)
     }

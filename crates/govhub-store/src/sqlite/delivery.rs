@@ -116,7 +116,7 @@ fn version(r: &Row<'_>, layout: &Layout<'_>) -> StoreResult<RecordVersion> {
 }
 
 fn rows<T>(c: &Connection, sql: &Sql<'_>, read: impl Fn(&Row<'_>) -> StoreResult<T>) -> StoreResult<Vec<T>> {
-    let mut stmt = c.prepare(&sql.text).map_err(db)?;
+    let mut stmt = c.prepare_cached(&sql.text).map_err(db)?;
     let mut rs = stmt.query(params_from_iter(sql.args.iter())).map_err(db)?;
     let mut out = Vec::new();
     while let Some(r) = rs.next().map_err(db)? {
@@ -161,9 +161,9 @@ pub(super) fn changes_sql_for<'d>(
     delivery: i64,
     after: Option<&govhub_core::sharing::ChangePosition>,
     limit: u32,
-    history_exists: bool,
+    history: bool,
 ) -> StoreResult<Sql<'d>> {
-    changes_sql(&DIALECT, layout, delivery, after, limit, history_exists)
+    changes_sql(&DIALECT, layout, delivery, after, limit, history)
 }
 
 /// A row of [`changes_sql_for`].
@@ -312,7 +312,7 @@ impl Writer<'_> {
                 layout
                     .key
                     .iter()
-                    .map(|&k| key_order(&rows[a].cells[k], &rows[b].cells[k]))
+                    .map(|&k| compare_cells(&rows[a].cells[k], &rows[b].cells[k]))
                     .find(|o| o.is_ne())
                     .unwrap_or_else(|| a.cmp(&b))
             });
@@ -322,19 +322,6 @@ impl Writer<'_> {
         }
         pending.clear();
         Ok(())
-    }
-}
-
-/// An order of key values close to SQLite's (BINARY text, numbers by value): it only
-/// has to keep neighbouring keys together, correctness does not depend on it.
-fn key_order(a: &Cell, b: &Cell) -> std::cmp::Ordering {
-    match (a, b) {
-        (Cell::Text(x), Cell::Text(y)) => x.as_bytes().cmp(y.as_bytes()),
-        (Cell::Int(x), Cell::Int(y)) => x.cmp(y),
-        (Cell::Num(x), Cell::Num(y)) => x.total_cmp(y),
-        (Cell::Date(x), Cell::Date(y)) => x.cmp(y),
-        (Cell::DateTime(x), Cell::DateTime(y)) => x.cmp(y),
-        _ => a.to_text().cmp(&b.to_text()),
     }
 }
 

@@ -279,6 +279,8 @@ impl SqliteStore {
                     .map_err(db)?;
             configure(&r)?;
             r.pragma_update(None, "query_only", "ON").map_err(db)?;
+            // Every dataset has its own lookup statements: keep enough of them prepared.
+            r.set_prepared_statement_cache_capacity(256);
             readers.push(r);
         }
         Ok(SqliteStore {
@@ -629,7 +631,9 @@ impl Store for SqliteStore {
     async fn get_dataset(&self, code: &DatasetCode) -> StoreResult<Option<Dataset>> {
         let code = code.as_str().to_string();
         self.read(move |c| {
-            c.query_row(&format!("SELECT {DATASET_COLUMNS} FROM datasets WHERE code = ?1"), [&code], dataset_row)
+            c.prepare_cached(&format!("SELECT {DATASET_COLUMNS} FROM datasets WHERE code = ?1"))
+                .map_err(db)?
+                .query_row([&code], dataset_row)
                 .optional()
                 .map_err(db)?
                 .map(DatasetRow::into_dataset)

@@ -125,7 +125,8 @@ fn insert_grant(c: &rusqlite::Connection, g: &Grant, request_id: i64) -> StoreRe
 }
 
 fn get_request(c: &rusqlite::Connection, id: i64) -> StoreResult<Option<AccessRequest>> {
-    let mut stmt = c.prepare(&format!("SELECT {REQUEST_COLUMNS} FROM access_requests WHERE id = ?1")).map_err(db)?;
+    let mut stmt =
+        c.prepare_cached(&format!("SELECT {REQUEST_COLUMNS} FROM access_requests WHERE id = ?1")).map_err(db)?;
     let mut rows = stmt.query([id]).map_err(db)?;
     match rows.next().map_err(db)? {
         Some(r) => Ok(Some(request_row(r)?)),
@@ -164,7 +165,7 @@ impl SharingStore for SqliteStore {
 
     async fn get_app(&self, id: i64) -> StoreResult<Option<App>> {
         self.read(move |c| {
-            let mut stmt = c.prepare(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = ?1")).map_err(db)?;
+            let mut stmt = c.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = ?1")).map_err(db)?;
             let mut rows = stmt.query([id]).map_err(db)?;
             match rows.next().map_err(db)? {
                 Some(r) => Ok(Some(app_row(r)?)),
@@ -178,7 +179,7 @@ impl SharingStore for SqliteStore {
         let org = org.map(|o| o.as_str().to_string());
         self.read(move |c| {
             let (w, args) = conditions(vec![("org", org)]);
-            let mut stmt = c.prepare(&format!("SELECT {APP_COLUMNS} FROM apps{w} ORDER BY id")).map_err(db)?;
+            let mut stmt = c.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps{w} ORDER BY id")).map_err(db)?;
             let mut rows = stmt.query(params_from_iter(args.iter())).map_err(db)?;
             let mut out = Vec::new();
             while let Some(r) = rows.next().map_err(db)? {
@@ -214,7 +215,7 @@ impl SharingStore for SqliteStore {
             let cols: Vec<String> = TOKEN_COLUMNS.split(", ").map(|x| format!("t.{x}")).collect();
             let app_cols: Vec<String> = APP_COLUMNS.split(", ").map(|x| format!("a.{x}")).collect();
             let mut stmt = c
-                .prepare(&format!(
+                .prepare_cached(&format!(
                     "SELECT {}, {} FROM app_tokens t JOIN apps a ON a.id = t.app_id
                      WHERE t.token_hash = ?1 AND t.revoked_at IS NULL",
                     app_cols.join(", "),
@@ -233,7 +234,7 @@ impl SharingStore for SqliteStore {
     async fn list_app_tokens(&self, app_id: i64) -> StoreResult<Vec<AppToken>> {
         self.read(move |c| {
             let mut stmt = c
-                .prepare(&format!("SELECT {TOKEN_COLUMNS} FROM app_tokens WHERE app_id = ?1 ORDER BY id"))
+                .prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM app_tokens WHERE app_id = ?1 ORDER BY id"))
                 .map_err(db)?;
             let mut rows = stmt.query([app_id]).map_err(db)?;
             let mut out = Vec::new();
@@ -314,7 +315,7 @@ impl SharingStore for SqliteStore {
             ]);
             let w = w.replace("app_id = ", "CAST(app_id AS TEXT) = ");
             let mut stmt = c
-                .prepare(&format!(
+                .prepare_cached(&format!(
                     "SELECT {REQUEST_COLUMNS} FROM access_requests{w} ORDER BY id DESC LIMIT {}",
                     q.limit.clamp(1, 10_000)
                 ))
@@ -361,7 +362,7 @@ impl SharingStore for SqliteStore {
 
     async fn get_grant(&self, id: i64) -> StoreResult<Option<Grant>> {
         self.read(move |c| {
-            c.prepare(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = ?1"))
+            c.prepare_cached(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = ?1"))
                 .map_err(db)?
                 .query([id])
                 .map_err(db)?
@@ -384,7 +385,7 @@ impl SharingStore for SqliteStore {
             ]);
             let w = w.replace("app_id = ", "CAST(app_id AS TEXT) = ");
             let mut stmt = c
-                .prepare(&format!(
+                .prepare_cached(&format!(
                     "SELECT {GRANT_COLUMNS} FROM grants{w} ORDER BY id DESC LIMIT {}",
                     q.limit.clamp(1, 10_000)
                 ))
@@ -402,7 +403,7 @@ impl SharingStore for SqliteStore {
     async fn current_grant(&self, app_id: i64, dataset: &DatasetCode) -> StoreResult<Option<Grant>> {
         let dataset = dataset.as_str().to_string();
         self.read(move |c| {
-            c.prepare(&format!(
+            c.prepare_cached(&format!(
                 "SELECT {GRANT_COLUMNS} FROM grants WHERE app_id = ?1 AND dataset = ?2 AND revoked_at IS NULL
                  ORDER BY valid_until DESC, id DESC LIMIT 1"
             ))
@@ -432,7 +433,7 @@ impl SharingStore for SqliteStore {
 
     async fn list_calendar_days(&self) -> StoreResult<Vec<CalendarDay>> {
         self.read(|c| {
-            let mut stmt = c.prepare("SELECT day, kind, name FROM calendar_days ORDER BY day").map_err(db)?;
+            let mut stmt = c.prepare_cached("SELECT day, kind, name FROM calendar_days ORDER BY day").map_err(db)?;
             let mut rows = stmt.query([]).map_err(db)?;
             let mut out = Vec::new();
             while let Some(r) = rows.next().map_err(db)? {
@@ -496,12 +497,22 @@ impl SharingStore for SqliteStore {
                 if after.as_ref().is_some_and(|a| a.commit_seq > seq) {
                     continue;
                 }
-                let sql = changes_sql_for(&layout, delivery, from, remaining as u32, history)?;
-                let mut stmt = c.prepare(&sql.text).map_err(db)?;
-                let mut rows = stmt.query(params_from_iter(sql.args.iter())).map_err(db)?;
-                while let Some(r) = rows.next().map_err(db)? {
-                    out.push(change_row(r, &layout, seq, delivery)?);
+                let mut parts: Vec<Vec<Change>> = Vec::new();
+                for part in [false, true] {
+                    let mut found = Vec::new();
+                    if !part || history {
+                        let sql = changes_sql_for(&layout, delivery, from, remaining as u32, part)?;
+                        let mut stmt = c.prepare_cached(&sql.text).map_err(db)?;
+                        let mut rows = stmt.query(params_from_iter(sql.args.iter())).map_err(db)?;
+                        while let Some(r) = rows.next().map_err(db)? {
+                            found.push(change_row(r, &layout, seq, delivery)?);
+                        }
+                    }
+                    parts.push(found);
                 }
+                let history_part = parts.pop().unwrap_or_default();
+                let current_part = parts.pop().unwrap_or_default();
+                out.extend(crate::delivery::merge_changes(&layout, current_part, history_part, remaining));
             }
             Ok(out)
         })

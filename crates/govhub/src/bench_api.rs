@@ -1,0 +1,305 @@
+//! `govhub bench api`: keyed lookups through the consumer API's full path — app token,
+//! grant check, masking, a durable audit entry — against a population dataset, with
+//! the server pinned to one core and `wrk` to the other, keys spread over ≥ 100,000
+//! distinct records. In the same run it measures Datasette serving the same rows by
+//! primary key from the same SQLite file, and a consumer catching up on the change
+//! feed. Prints requests/s, p99 latency and the ratios.
+
+use crate::bench::{csv_options, fresh_sqlite, hub_for, peak_rss_mib};
+use crate::demo;
+use anyhow::{bail, Context, Result};
+use govhub_core::authz::Principal;
+use govhub_core::deliver::DeliveryProgress;
+use govhub_core::service::Ctx;
+use govhub_core::sharing::{AccessRequestInput, AppInput, DecisionInput};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct ApiBench {
+    pub rows: usize,
+    pub keys: usize,
+    pub seconds: u32,
+    pub connections: u32,
+    pub dir: Option<PathBuf>,
+    pub skip_peers: bool,
+}
+
+/// What wrk reported.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+}
+
+/// Kills the child when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+async fn wait_ready(url: &str) -> Result<()> {
+    let client = reqwest::Client::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if client.get(url).send().await.is_ok_and(|r| r.status().as_u16() < 500) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("{url} did not answer within 60 s")
+}
+
+/// Parse wrk's `--latency` output.
+fn parse_wrk(out: &str) -> Result<Load> {
+    let mut load = Load { rps: 0.0, p50_ms: 0.0, p99_ms: 0.0, non_2xx: 0 };
+    let ms = |v: &str| -> f64 {
+        let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
+        let n: f64 = num.parse().unwrap_or(f64::NAN);
+        match unit {
+            "us" => n / 1000.0,
+            "ms" => n,
+            "s" => n * 1000.0,
+            "m" => n * 60_000.0,
+            _ => f64::NAN,
+        }
+    };
+    for line in out.lines().map(str::trim) {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        match parts.as_slice() {
+            ["Requests/sec:", v] => load.rps = v.parse().unwrap_or(0.0),
+            ["50%", v] => load.p50_ms = ms(v),
+            ["99%", v] => load.p99_ms = ms(v),
+            ["Non-2xx", "or", "3xx", "responses:", v] => load.non_2xx = v.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    if load.rps == 0.0 {
+        bail!("could not read wrk's output:\n{out}");
+    }
+    Ok(load)
+}
+
+/// Run wrk on core 1 against `base` with a Lua script picking a random key per request.
+fn wrk(dir: &Path, base: &str, path_prefix: &str, suffix: &str, token: Option<&str>, b: &ApiBench) -> Result<Load> {
+    let script = dir.join("lookup.lua");
+    let header = token.map(|t| format!("[\"Authorization\"] = \"Bearer {t}\"")).unwrap_or_default();
+    std::fs::write(
+        &script,
+        format!(
+            "local keys = {{}}\nfor line in io.lines(\"{}\") do keys[#keys + 1] = line end\n\
+             math.randomseed(os.time())\n\
+             request = function()\n  local k = keys[math.random(#keys)]\n  \
+             return wrk.format(\"GET\", \"{path_prefix}\" .. k .. \"{suffix}\", {{ {header} }})\nend\n",
+            dir.join("keys.txt").display()
+        ),
+    )?;
+    let out = Command::new("taskset")
+        .args(["-c", "1", "wrk", "-t1"])
+        .arg(format!("-c{}", b.connections))
+        .arg(format!("-d{}s", b.seconds))
+        .arg("--latency")
+        .arg("-s")
+        .arg(&script)
+        .arg(base)
+        .output()
+        .context("running wrk (apt-get install wrk)")?;
+    if !out.status.success() {
+        bail!("wrk failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    parse_wrk(&String::from_utf8_lossy(&out.stdout))
+}
+
+pub async fn api(b: ApiBench) -> Result<()> {
+    if std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) < 2 {
+        bail!("the API benchmark pins the server and the load generator to separate cores: it needs two");
+    }
+    let dir =
+        b.dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("govhub-bench-api-{}", std::process::id())));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("population.csv");
+    println!("generating {} population rows → {}", b.rows, file.display());
+    {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
+        std::io::copy(&mut demo::population_csv(20261128, b.rows), &mut out)?;
+        out.flush()?;
+    }
+    // Keys spread over the whole file.
+    let step = (b.rows / b.keys.max(1)).max(1);
+    let mut keys = Vec::with_capacity(b.keys);
+    for (i, line) in std::io::BufReader::new(std::fs::File::open(&file)?).lines().skip(1).enumerate() {
+        if i % step == 0 {
+            keys.push(line?.split(',').next().unwrap_or_default().to_string());
+        }
+    }
+    std::fs::write(dir.join("keys.txt"), keys.join("\n") + "\n")?;
+    println!("  {} distinct keys", keys.len());
+
+    let data_dir = dir.join("data");
+    let _ = std::fs::remove_dir_all(&data_dir);
+    std::fs::create_dir_all(&data_dir)?;
+    let url = fresh_sqlite(&data_dir, "govhub.db");
+    let token = {
+        let hub = hub_for(&url).await?;
+        let system = Principal::system();
+        let ctx = Ctx::default();
+        let source: Box<dyn std::io::Read + Send> =
+            Box::new(std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&file)?));
+        let start = Instant::now();
+        let report = hub
+            .deliver(&system, demo::HJRK, source, csv_options(), Arc::new(DeliveryProgress::default()), &ctx)
+            .await?;
+        println!("  delivered {} rows in {:.1} s", report.rows_inserted, start.elapsed().as_secs_f64());
+        let app = hub.create_app(&system, AppInput { name: "压测应用".into(), org: "cz-dsj".into() }, &ctx).await?;
+        let today = govhub_core::sharing::china_date(chrono::Utc::now());
+        let req = hub
+            .request_access(
+                &system,
+                AccessRequestInput {
+                    app: app.id,
+                    dataset: demo::HJRK.into(),
+                    fields: vec!["sfzh".into(), "xm".into(), "xb".into(), "csrq".into(), "hjdz".into()],
+                    clear_fields: vec![],
+                    purpose: "性能测试".into(),
+                    legal_basis: "测试".into(),
+                    valid_until: today + chrono::Duration::days(30),
+                },
+                &ctx,
+            )
+            .await?;
+        hub.decide_access(
+            &system,
+            req.id,
+            DecisionInput {
+                approve: true, fields: None, clear_fields: None, valid_until: None, reason: "测试".into()
+            },
+            &ctx,
+        )
+        .await?;
+        hub.issue_app_token(&system, app.id, &ctx).await?.token
+    };
+    // The throwaway database's app token, for profiling the server by hand.
+    std::fs::write(dir.join("token.txt"), &token)?;
+
+    // govhub, pinned to core 0.
+    let port = free_port()?;
+    let base = format!("http://127.0.0.1:{port}");
+    let exe = std::env::current_exe()?;
+    let gov = {
+        let child = Command::new("taskset")
+            .args(["-c", "0"])
+            .arg(&exe)
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--database")
+            .arg(&url)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .env("GOVHUB_LOG", "warn")
+            .env("GOVHUB_APP_RATE_PER_SEC", "10000000")
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting govhub serve")?;
+        Server(child)
+    };
+    wait_ready(&format!("{base}/api/v1/openapi.json")).await?;
+    // One request by hand: the path works and answers masked records.
+    let probe = reqwest::Client::new()
+        .get(format!("{base}/api/v1/share/{}/records/{}", demo::HJRK, keys[0]))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    if !probe.status().is_success() {
+        bail!("the probe lookup failed: {} {}", probe.status(), probe.text().await.unwrap_or_default());
+    }
+    println!("  probe: {}", probe.text().await.unwrap_or_default());
+    let ours = wrk(&dir, &base, &format!("/api/v1/share/{}/records/", demo::HJRK), "", Some(&token), &b)?;
+
+    // Change feed: a consumer catching up from the start.
+    let client = reqwest::Client::new();
+    let start = Instant::now();
+    let mut since: Option<String> = None;
+    let mut changes = 0usize;
+    loop {
+        let mut req = client.get(format!("{base}/api/v1/share/{}/changes?limit=1000", demo::HJRK)).bearer_auth(&token);
+        if let Some(s) = &since {
+            req = req.query(&[("since", s)]);
+        }
+        let page: serde_json::Value = req.send().await?.error_for_status()?.json().await?;
+        let n = page["items"].as_array().map_or(0, Vec::len);
+        if n == 0 {
+            break;
+        }
+        changes += n;
+        since = page["next_cursor"].as_str().map(str::to_string);
+    }
+    let feed_secs = start.elapsed().as_secs_f64();
+    drop(gov);
+
+    // Datasette on the same file, the same core.
+    let peer = if b.skip_peers {
+        None
+    } else {
+        let port = free_port()?;
+        let dbfile = data_dir.join("govhub.db");
+        let child = Command::new("taskset")
+            .args(["-c", "0", "datasette", "serve", "-i"])
+            .arg(&dbfile)
+            .args(["--port", &port.to_string(), "--setting", "default_cache_ttl", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting datasette (pip install datasette)")?;
+        let server = Server(child);
+        let ds_base = format!("http://127.0.0.1:{port}");
+        wait_ready(&format!("{ds_base}/govhub.json")).await?;
+        let table = format!("/govhub/ds_{}_v1/", demo::HJRK.replace('-', "_"));
+        let r = wrk(&dir, &ds_base, &table, ".json", None, &b)?;
+        drop(server);
+        Some(r)
+    };
+
+    println!(
+        "\nKeyed lookups, {} rows, {} keys, server on core 0, wrk -t1 -c{} on core 1, {} s",
+        b.rows,
+        keys.len(),
+        b.connections,
+        b.seconds
+    );
+    println!("  {:<52} {:>10} {:>9} {:>9}", "", "req/s", "p50 ms", "p99 ms");
+    println!(
+        "  {:<52} {:>10.0} {:>9.2} {:>9.2}",
+        "govhub consumer API (token, grant, masking, audit)", ours.rps, ours.p50_ms, ours.p99_ms
+    );
+    if ours.non_2xx > 0 {
+        println!("  !! {} responses were not 2xx", ours.non_2xx);
+    }
+    if let Some(p) = peer {
+        println!("  {:<52} {:>10.0} {:>9.2} {:>9.2}", "Datasette (row JSON by primary key)", p.rps, p.p50_ms, p.p99_ms);
+        println!("  govhub / Datasette = {:.1}×", ours.rps / p.rps.max(1e-9));
+    }
+    println!(
+        "\nChange feed: {changes} changes caught up in {feed_secs:.1} s = {:.0} changes/s (pages of 1000)",
+        changes as f64 / feed_secs.max(1e-9)
+    );
+    if let Some(mib) = peak_rss_mib() {
+        println!("peak memory (VmHWM) of the benchmark process: {mib:.0} MiB");
+    }
+    if b.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
