@@ -7,6 +7,7 @@
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod state;
 pub mod ui;
 
@@ -37,6 +38,7 @@ pub fn app(state: AppState) -> Router {
     let (api_bounded, api_streamed) = api::router();
     let bounded = Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::metrics))
         .merge(api_bounded)
         .merge(ui::router())
         .layer(DefaultBodyLimit::max(max_body))
@@ -46,6 +48,7 @@ pub fn app(state: AppState) -> Router {
         .merge(bounded)
         .merge(api_streamed)
         .merge(ui::streamed_router())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(axum::middleware::from_fn(error::render_errors))
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -15,6 +15,8 @@ pub struct ServerConfig {
     /// Where uploads are staged before they are read (anonymous files: nothing is
     /// left behind). Needs room for the largest concurrent uploads.
     pub upload_dir: std::path::PathBuf,
+    /// A secret a Prometheus scraper may send as its bearer token for `/metrics`.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -24,6 +26,7 @@ impl Default for ServerConfig {
             max_body_bytes: 10 * 1024 * 1024,
             max_delivery_bytes: 4 * 1024 * 1024 * 1024,
             upload_dir: std::env::temp_dir(),
+            metrics_token: None,
         }
     }
 }
@@ -33,10 +36,16 @@ pub struct AppState {
     pub hub: Hub,
     pub config: Arc<ServerConfig>,
     pub ui: Arc<crate::ui::Templates>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
     pub fn new(hub: Hub, config: ServerConfig) -> Result<AppState, crate::ui::TemplateError> {
-        Ok(AppState { hub, config: Arc::new(config), ui: Arc::new(crate::ui::Templates::load()?) })
+        Ok(AppState {
+            hub,
+            config: Arc::new(config),
+            ui: Arc::new(crate::ui::Templates::load()?),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
+        })
     }
 }

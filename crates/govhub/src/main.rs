@@ -254,6 +254,7 @@ async fn run_server(hub: Hub, s: &Settings, banner: impl FnOnce(&str)) -> Result
         max_body_bytes: s.max_body_bytes,
         max_delivery_bytes: s.max_delivery_bytes,
         upload_dir: s.data_dir.join("uploads"),
+        metrics_token: std::env::var("GOVHUB_METRICS_TOKEN").ok().filter(|t| t.len() >= 16),
     };
     std::fs::create_dir_all(&config.upload_dir)
         .with_context(|| format!("creating the upload directory {}", config.upload_dir.display()))?;

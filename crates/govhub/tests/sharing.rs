@@ -297,6 +297,26 @@ async fn requests_decisions_and_the_consumer_api(app: TestApp) {
     assert!(reads.iter().any(|e| e["outcome"] == "denied"));
     assert!(!audit.to_string().contains(&person(0)), "ID numbers in the audit log are masked");
 
+    // Usage: Prometheus text for admins (not for others), JSON for the console.
+    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = app.client.get(app.url("/metrics")).bearer_auth(&c.dev).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = app.client.get(app.url("/metrics")).bearer_auth(&c.admin).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.contains(&format!("govhub_share_requests_total{{dataset=\"gaj-hjrk\",app=\"{app_id}\"}}")), "{text}");
+    assert!(text.contains(
+        "govhub_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/share/{dataset}/records/{key}\""
+    ));
+    assert!(!text.contains(&person(0)), "keys never appear in metrics");
+    let (s, usage) = app.get("/api/v1/usage", &c.admin).await;
+    assert_eq!(s, 200);
+    let mine = usage.as_array().unwrap().iter().find(|u| u["app"] == app_id && u["dataset"] == "gaj-hjrk").unwrap();
+    assert!(mine["rows"].as_u64().unwrap() >= 5 + 5, "{usage}");
+    assert!(mine["errors"].as_u64().unwrap() >= 1);
+    assert_eq!(app.get("/api/v1/usage", &c.dev).await.0, 403);
+
     // Revocation takes effect at once — for records, exports and changes.
     let r = app
         .client

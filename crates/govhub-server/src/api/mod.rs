@@ -93,6 +93,7 @@ pub fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi
         .routes(routes!(sharing::share_record))
         .routes(routes!(sharing::share_records))
         .routes(routes!(sharing::share_changes))
+        .routes(routes!(sharing::usage_report))
         .split_for_parts();
     let (streamed, streamed_doc) = OpenApiRouter::new()
         .routes(routes!(deliveries::create_delivery, deliveries::list_deliveries))

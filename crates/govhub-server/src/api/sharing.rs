@@ -418,7 +418,21 @@ pub async fn share_record(
     if let Some((k, _)) = p.filters.first() {
         return Err(request_error(format!("unknown parameter \"{k}\""), format!("未知参数“{k}”")));
     }
-    Ok(Json(st.hub.share_record(&auth.principal, &dataset, &key, p.fields.as_deref(), &auth.ctx).await?))
+    let start = std::time::Instant::now();
+    let r = st.hub.share_record(&auth.principal, &dataset, &key, p.fields.as_deref(), &auth.ctx).await;
+    usage(&st, &auth, &dataset, r.as_ref().map(|_| 1), start);
+    Ok(Json(r?))
+}
+
+/// Count a consumer-API request (apps only) in the usage metrics.
+fn usage<T>(st: &AppState, auth: &Auth, dataset: &str, rows: Result<u64, &T>, start: std::time::Instant) {
+    if let Some(app) = auth.principal.app {
+        let (rows, error) = match rows {
+            Ok(n) => (n, false),
+            Err(_) => (0, true),
+        };
+        st.metrics.share(dataset, app, rows, error, start.elapsed());
+    }
 }
 
 /// Records of a granted dataset: filters `field=op:value` on granted fields (`eq:`,
@@ -446,7 +460,10 @@ pub async fn share_records(
         limit: p.limit,
         descending: p.descending,
     };
-    let page = st.hub.share_records(&auth.principal, &dataset, &req, &auth.ctx).await?;
+    let start = std::time::Instant::now();
+    let page = st.hub.share_records(&auth.principal, &dataset, &req, &auth.ctx).await;
+    usage(&st, &auth, &dataset, page.as_ref().map(|p| p.records.len() as u64), start);
+    let page = page?;
     Ok(Json(SharedPage { items: page.records, next_cursor: page.next_cursor }))
 }
 
@@ -506,7 +523,10 @@ pub async fn share_export(
         limit: EXPORT_PAGE,
         descending: false,
     };
-    let plan = st.hub.share_export(&auth.principal, &dataset, &req, &auth.ctx).await?;
+    let start = std::time::Instant::now();
+    let plan = st.hub.share_export(&auth.principal, &dataset, &req, &auth.ctx).await;
+    usage(&st, &auth, &dataset, plan.as_ref().map(|_| 0), start);
+    let plan = plan?;
     let header_bytes = if csv {
         let mut h = vec![0xEF, 0xBB, 0xBF];
         h.extend(csv_line(&plan.projection.header(&plan.dataset)).map_err(|e| ApiError(Error::internal(e)))?);
@@ -528,8 +548,9 @@ pub async fn share_export(
         after: Option<Vec<Cell>>,
         done: bool,
         header: Option<Bytes>,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
     }
-    let state = S { hub, plan, after: None, done: false, header: header_bytes };
+    let state = S { hub, plan, after: None, done: false, header: header_bytes, metrics: st.metrics.clone() };
     let stream = futures_util::stream::unfold(state, move |mut s| {
         let key_idx = key_idx.clone();
         async move {
@@ -549,6 +570,7 @@ pub async fn share_export(
             if rows.len() < EXPORT_PAGE as usize || key_idx.is_empty() {
                 s.done = true;
             }
+            s.metrics.share_rows(s.plan.dataset.code.as_str(), s.plan.app, rows.len() as u64);
             s.after = rows.last().map(|r| key_idx.iter().map(|&i| r.cells[i].clone()).collect());
             match encode_page(&s.plan, csv, &rows) {
                 Ok(b) => Some((Ok(b), s)),
@@ -593,9 +615,57 @@ pub async fn share_changes(
     if let Some((k, _)) = p.filters.first() {
         return Err(request_error(format!("unknown parameter \"{k}\""), format!("未知参数“{k}”")));
     }
+    let start = std::time::Instant::now();
     let page = st
         .hub
         .share_changes(&auth.principal, &dataset, p.cursor.as_deref(), p.limit, p.fields.as_deref(), &auth.ctx)
-        .await?;
+        .await;
+    usage(&st, &auth, &dataset, page.as_ref().map(|p| p.changes.len() as u64), start);
+    let page = page?;
     Ok(Json(ChangesPage { items: page.changes, next_cursor: page.next_cursor }))
+}
+
+/// Consumer-API usage of one app on one dataset, in this process since it started.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageView {
+    pub dataset: String,
+    pub app: i64,
+    pub requests: u64,
+    pub rows: u64,
+    pub errors: u64,
+    pub mean_ms: f64,
+    /// Upper bound of the latency bucket holding the 99th percentile.
+    pub p99_ms: Option<f64>,
+}
+
+/// Usage of the consumer API by dataset and app (platform admins; also in Prometheus
+/// form at `/metrics`).
+#[utoipa::path(get, path = "/api/v1/usage", tag = "sharing", security(("bearer" = [])),
+    responses((status = 200, body = [UsageView]), (status = 403, body = ErrorBody)))]
+pub async fn usage_report(State(st): State<AppState>, auth: Auth) -> Result<Json<Vec<UsageView>>, ApiError> {
+    if auth.principal.role != govhub_core::model::Role::PlatformAdmin || auth.principal.app.is_some() {
+        return Err(ApiError(Error::forbidden(
+            "usage is visible to platform administrators",
+            "使用情况仅平台管理员可见",
+        )));
+    }
+    Ok(Json(
+        st.metrics
+            .share_usage()
+            .into_iter()
+            .map(|(dataset, app, u)| UsageView {
+                dataset,
+                app,
+                requests: u.requests,
+                rows: u.rows,
+                errors: u.errors,
+                mean_ms: if u.latency.count == 0 {
+                    0.0
+                } else {
+                    u.latency.sum_seconds * 1000.0 / u.latency.count as f64
+                },
+                p99_ms: u.latency.quantile(0.99).map(|s| s * 1000.0),
+            })
+            .collect(),
+    ))
 }

@@ -126,7 +126,12 @@ async fn world() -> World {
     .await
     .unwrap();
     let strict = Templates::with_undefined(minijinja::UndefinedBehavior::Strict).unwrap();
-    let state = AppState { hub, config: Arc::new(ServerConfig::default()), ui: Arc::new(strict) };
+    let state = AppState {
+        hub,
+        config: Arc::new(ServerConfig::default()),
+        ui: Arc::new(strict),
+        metrics: Arc::new(crate::metrics::Metrics::new()),
+    };
     World { state, clock, _dir: dir }
 }
 

@@ -1,0 +1,215 @@
+//! Usage and latency, in this process: every HTTP request by route and status class,
+//! and the consumer API by dataset and app (requests, rows returned, errors, latency).
+//! Served at `/metrics` in the Prometheus text format (platform admins, or a scraper
+//! holding `GOVHUB_METRICS_TOKEN`) and as JSON at `/api/v1/usage` for the console.
+
+use crate::state::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 11] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Histogram {
+    pub count: u64,
+    pub sum_seconds: f64,
+    /// Cumulative counts per bucket of [`BUCKETS`].
+    pub buckets: [u64; BUCKETS.len()],
+}
+
+impl Histogram {
+    fn observe(&mut self, d: Duration) {
+        let s = d.as_secs_f64();
+        self.count += 1;
+        self.sum_seconds += s;
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if s <= *b {
+                self.buckets[i] += 1;
+            }
+        }
+    }
+
+    /// The latency under which `q` of the requests finished (bucket upper bound).
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let target = (self.count as f64 * q).ceil() as u64;
+        BUCKETS.iter().zip(self.buckets).find(|(_, n)| *n >= target.max(1)).map(|(b, _)| *b)
+    }
+}
+
+/// Consumer-API usage of one app on one dataset.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ShareUsage {
+    pub requests: u64,
+    pub rows: u64,
+    pub errors: u64,
+    pub latency: Histogram,
+}
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    started: Option<Instant>,
+    http: Mutex<BTreeMap<(String, String, u16), Histogram>>,
+    share: Mutex<BTreeMap<(String, i64), ShareUsage>>,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        Metrics { started: Some(Instant::now()), ..Default::default() }
+    }
+
+    fn http(&self, method: &str, route: &str, status: u16, d: Duration) {
+        if let Ok(mut m) = self.http.lock() {
+            m.entry((method.to_string(), route.to_string(), status)).or_default().observe(d);
+        }
+    }
+
+    /// One consumer-API request: `rows` returned, or an error.
+    pub fn share(&self, dataset: &str, app: i64, rows: u64, error: bool, d: Duration) {
+        if let Ok(mut m) = self.share.lock() {
+            let u = m.entry((dataset.to_string(), app)).or_default();
+            u.requests += 1;
+            u.rows += rows;
+            u.errors += u64::from(error);
+            u.latency.observe(d);
+        }
+    }
+
+    /// Rows streamed by an export, counted when it ends.
+    pub fn share_rows(&self, dataset: &str, app: i64, rows: u64) {
+        if let Ok(mut m) = self.share.lock() {
+            m.entry((dataset.to_string(), app)).or_default().rows += rows;
+        }
+    }
+
+    pub fn share_usage(&self) -> Vec<(String, i64, ShareUsage)> {
+        self.share.lock().map(|m| m.iter().map(|((d, a), u)| (d.clone(), *a, u.clone())).collect()).unwrap_or_default()
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+        let hist = |out: &mut String, name: &str, labels: &str, h: &Histogram| {
+            for (b, n) in BUCKETS.iter().zip(h.buckets) {
+                let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{b}\"}} {n}");
+            }
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum_seconds);
+            let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
+        };
+        if let Some(t) = self.started {
+            let _ = writeln!(out, "# HELP govhub_uptime_seconds Seconds since this process started.");
+            let _ = writeln!(out, "# TYPE govhub_uptime_seconds gauge");
+            let _ = writeln!(out, "govhub_uptime_seconds {}", t.elapsed().as_secs_f64());
+        }
+        let _ = writeln!(out, "# HELP govhub_http_request_duration_seconds HTTP requests by route and status.");
+        let _ = writeln!(out, "# TYPE govhub_http_request_duration_seconds histogram");
+        if let Ok(m) = self.http.lock() {
+            for ((method, route, status), h) in m.iter() {
+                let labels = format!("method=\"{}\",route=\"{}\",status=\"{status}\"", esc(method), esc(route));
+                hist(&mut out, "govhub_http_request_duration_seconds", &labels, h);
+            }
+        }
+        let usage = self.share_usage();
+        for (name, help, kind) in [
+            ("govhub_share_requests_total", "Consumer-API requests by dataset and app.", "counter"),
+            ("govhub_share_rows_total", "Rows returned by the consumer API by dataset and app.", "counter"),
+            ("govhub_share_errors_total", "Consumer-API requests answered with an error.", "counter"),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for (d, a, u) in &usage {
+                let v = match name {
+                    "govhub_share_requests_total" => u.requests,
+                    "govhub_share_rows_total" => u.rows,
+                    _ => u.errors,
+                };
+                let _ = writeln!(out, "{name}{{dataset=\"{}\",app=\"{a}\"}} {v}", esc(d));
+            }
+        }
+        let _ = writeln!(out, "# HELP govhub_share_request_duration_seconds Consumer-API latency by dataset and app.");
+        let _ = writeln!(out, "# TYPE govhub_share_request_duration_seconds histogram");
+        for (d, a, u) in &usage {
+            hist(
+                &mut out,
+                "govhub_share_request_duration_seconds",
+                &format!("dataset=\"{}\",app=\"{a}\"", esc(d)),
+                &u.latency,
+            );
+        }
+        out
+    }
+}
+
+/// Middleware: time every request by its route template (never the raw path, so keys
+/// in URLs do not end up in metrics).
+pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().as_str().to_string();
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let resp = next.run(req).await;
+    st.metrics.http(&method, &route, resp.status().as_u16(), start.elapsed());
+    resp
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim);
+    let allowed = match bearer {
+        None => false,
+        Some(t) => {
+            let scraper = st
+                .config
+                .metrics_token
+                .as_deref()
+                .is_some_and(|m| govhub_crypto::constant_time_eq(m.as_bytes(), t.as_bytes()));
+            scraper
+                || st
+                    .hub
+                    .authenticate(t, govhub_core::model::SessionKind::Api)
+                    .await
+                    .is_ok_and(|(p, _)| p.role == govhub_core::model::Role::PlatformAdmin && p.app.is_none())
+        }
+    };
+    if !allowed {
+        return (StatusCode::UNAUTHORIZED, "metrics need a platform administrator's token or GOVHUB_METRICS_TOKEN\n")
+            .into_response();
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], st.metrics.render()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative_and_rendered() {
+        let m = Metrics::new();
+        m.share("gaj-hjrk", 3, 1, false, Duration::from_micros(800));
+        m.share("gaj-hjrk", 3, 0, true, Duration::from_millis(30));
+        m.http("GET", "/api/v1/share/{dataset}/records/{key}", 200, Duration::from_millis(2));
+        let text = m.render();
+        assert!(text.contains("govhub_share_requests_total{dataset=\"gaj-hjrk\",app=\"3\"} 2"), "{text}");
+        assert!(text.contains("govhub_share_errors_total{dataset=\"gaj-hjrk\",app=\"3\"} 1"));
+        assert!(text
+            .contains("govhub_share_request_duration_seconds_bucket{dataset=\"gaj-hjrk\",app=\"3\",le=\"0.001\"} 1"));
+        assert!(text.contains("le=\"0.05\"} 2"));
+        assert!(text.contains("route=\"/api/v1/share/{dataset}/records/{key}\",status=\"200\""));
+        let u = &m.share_usage()[0].2;
+        assert_eq!(u.latency.quantile(0.5), Some(0.001));
+        assert_eq!(u.latency.quantile(0.99), Some(0.05));
+    }
+}
