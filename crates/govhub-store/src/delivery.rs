@@ -482,24 +482,25 @@ pub fn query_sql<'d>(
     Ok(sql)
 }
 
-/// Indexes the change feed reads by: the versions a delivery created, in key order —
-/// `(_delivery_id, key…, _version)` on the typed table and on its history. Names stay within PostgreSQL's 63 bytes: a prefix of the table name and an
-/// FNV-1a digest of the whole name.
-pub fn change_indexes(layout: &Layout<'_>, table_name: &str) -> String {
-    fn name(t: &str) -> String {
-        let digest = t.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-        let prefix: String = t.chars().take(40).collect();
-        quote_ident(&format!("{prefix}_{digest:016x}_c"))
-    }
+/// The name of a table's change index. Names stay within PostgreSQL's 63 bytes: a
+/// prefix of the table name and an FNV-1a digest of the whole name.
+fn change_index_name(t: &str) -> String {
+    let digest = t.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let prefix: String = t.chars().take(40).collect();
+    quote_ident(&format!("{prefix}_{digest:016x}_c"))
+}
+
+/// `CREATE INDEX IF NOT EXISTS` of the index the change feed reads a table by: the
+/// versions a delivery created, in key order — `(_delivery_id, key…, _version)` — on
+/// the typed table or on its history.
+pub fn change_index(layout: &Layout<'_>, table_name: &str, history: bool) -> String {
     let keys = layout.key_columns("").join(", ");
-    format!(
-        "CREATE INDEX IF NOT EXISTS {} ON {} (\"_delivery_id\", {keys}, \"_version\"); \
-         CREATE INDEX IF NOT EXISTS {} ON {} (\"_delivery_id\", {keys}, \"_version\");",
-        name(table_name),
-        layout.table,
-        name(&layout.history_name),
-        layout.history
-    )
+    let (name, table) = if history {
+        (change_index_name(&layout.history_name), &layout.history)
+    } else {
+        (change_index_name(table_name), &layout.table)
+    };
+    format!("CREATE INDEX IF NOT EXISTS {name} ON {table} (\"_delivery_id\", {keys}, \"_version\");")
 }
 
 /// The changes one delivery made to a dataset — the versions it created — from one of

@@ -265,10 +265,13 @@ async fn apply(
     if !table_exists(tx, &layout.history_name).await? {
         tx.batch_execute(&ddl::create_history_table(&d.table_name, &d.schema, false)).await.map_err(db)?;
     }
-    tx.batch_execute(&change_indexes(&layout, &d.table_name)).await.map_err(db)?;
+    // The typed table's change index is created at the end: built once after a first
+    // load instead of row by row (later deliveries maintain it).
+    tx.batch_execute(&change_index(&layout, &d.table_name, true)).await.map_err(db)?;
     // Every row is an insert when there is no key to match or nothing to match it with.
     let empty: bool = get(&tx.query_one(&format!("SELECT NOT EXISTS (SELECT 1 FROM {t})"), &[]).await.map_err(db)?, 0)?;
     let direct = !layout.has_pk() || empty;
+
     let fields = layout.field_list("");
     let at_text = ts_text(at);
     let copy_sql = if direct {
@@ -425,6 +428,7 @@ async fn apply(
             .await
             .map_err(db)?;
     }
+    tx.batch_execute(&change_index(&layout, &d.table_name, false)).await.map_err(db)?;
     // The delivery's place in its dataset's change feed: deliveries of one dataset
     // take this lock in turn, so positions are given in commit order, on any node.
     tx.execute("SELECT pg_advisory_xact_lock(hashtext('govhub.commit_seq.' || $1::text))", &[&d.code.as_str()])

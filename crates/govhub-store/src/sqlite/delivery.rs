@@ -350,7 +350,9 @@ fn apply(
     let locked = started.elapsed();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
     tx.execute_batch(&ddl::create_history_table(&d.table_name, &d.schema, true)).map_err(db)?;
-    tx.execute_batch(&change_indexes(&layout, &d.table_name)).map_err(db)?;
+    // The typed table's change index is created at the end: built once, sorted, after
+    // a first load instead of row by row (later deliveries maintain it).
+    tx.execute_batch(&change_index(&layout, &d.table_name, true)).map_err(db)?;
     let track_seen = mode == DeliveryMode::Snapshot && layout.has_pk();
     if track_seen {
         tx.execute_batch(
@@ -373,7 +375,9 @@ fn apply(
         .collect();
     let at_text = ts(at);
     let end = {
-        let empty = tx.query_row(&format!("SELECT NOT EXISTS (SELECT 1 FROM {t})"), [], |r| r.get(0)).map_err(db)?;
+        let empty: bool =
+            tx.query_row(&format!("SELECT NOT EXISTS (SELECT 1 FROM {t})"), [], |r| r.get(0)).map_err(db)?;
+
         let mut w = Writer {
             select: tx
                 .prepare(&format!(
@@ -487,6 +491,7 @@ fn apply(
     if track_seen {
         tx.execute_batch("DROP TABLE temp.govhub_seen").map_err(db)?;
     }
+    tx.execute_batch(&change_index(&layout, &d.table_name, false)).map_err(db)?;
     // The delivery's place in its dataset's change feed (one writer: no race).
     tx.execute(
         "UPDATE deliveries SET commit_seq = (SELECT COALESCE(MAX(commit_seq), 0) + 1 FROM deliveries WHERE dataset = ?2)
