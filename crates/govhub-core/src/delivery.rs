@@ -6,7 +6,7 @@
 //! [`QuarantinedRow`] (with every problem: row, field, code, masked value, messages).
 //! Reading files is `govhub-ingest`'s job; writing rows is the store's.
 
-use crate::cells::{cast_json, cast_text, CastOptions, Cell, CellProblem, Severity};
+use crate::cells::{cast_json, cast_text, CastOptions, Cell, CellProblem, PreparedField, Severity};
 use crate::names::DatasetCode;
 use crate::schema::{Field, TableSchema};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -187,6 +187,8 @@ pub struct RowValidator {
     /// Label → field index for JSON objects (names and titles).
     by_label: HashMap<String, usize>,
     key_fields: Vec<usize>,
+    /// Per schema field, what casting its cells needs, worked out once.
+    prepared: Vec<PreparedField>,
     seen_keys: HashSet<u128>,
     today: NaiveDate,
     opts: CastOptions,
@@ -270,6 +272,7 @@ impl RowValidator {
             labels,
             by_label,
             key_fields,
+            prepared: schema.fields.iter().map(PreparedField::new).collect(),
             seen_keys: HashSet::new(),
             today,
             opts,
@@ -348,7 +351,16 @@ impl RowValidator {
                 None => None,
             };
             let cast = match raw {
-                Some(r) => cast_text(f, r, &self.schema.missing_values, self.today, self.opts),
+                Some(r) => {
+                    // Clean cells (nearly all) take the fast path; the others are cast
+                    // again by `cast_text`, which finds and words their problems.
+                    let missing = &self.schema.missing_values;
+                    if let Some(v) = self.prepared[fi].cast_clean(f, r, missing, self.today, self.opts) {
+                        typed.push(v);
+                        continue;
+                    }
+                    cast_text(f, r, missing, self.today, self.opts)
+                }
                 None => cast_text(f, "", &[String::new()], self.today, self.opts),
             };
             for p in cast.problems {
