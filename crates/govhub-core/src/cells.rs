@@ -7,7 +7,7 @@
 
 use crate::schema::{Field, FieldType};
 use crate::standards::{AdminCode, IdNumber, Mobile, Uscc};
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Timelike, Utc};
 use serde_json::Value;
 use std::cmp::Ordering;
 
@@ -49,7 +49,26 @@ impl Cell {
         let _ = match self {
             Cell::Null => Ok(()),
             Cell::Text(s) => out.write_str(s),
-            Cell::Int(i) => write!(out, "{i}"),
+            Cell::Int(i) => {
+                push_int(out, *i);
+                Ok(())
+            }
+            // The common shapes written by hand, as chrono writes them (tested).
+            Cell::Date(d) if (0..=9999).contains(&d.year()) => {
+                push_date(out, *d);
+                Ok(())
+            }
+            Cell::DateTime(t) if (0..=9999).contains(&t.year()) && t.nanosecond() == 0 => {
+                push_date(out, t.date_naive());
+                out.push('T');
+                push_2(out, t.hour());
+                out.push(':');
+                push_2(out, t.minute());
+                out.push(':');
+                push_2(out, t.second());
+                out.push('Z');
+                Ok(())
+            }
             Cell::Num(n) => write!(out, "{n}"),
             Cell::Bool(b) => write!(out, "{b}"),
             // NaiveDate's Display is ISO 8601 (YYYY-MM-DD) without strftime parsing.
@@ -84,6 +103,44 @@ impl Cell {
             (Cell::Text(a), Cell::Text(b)) => a.partial_cmp(b),
             _ => None,
         }
+    }
+}
+
+/// Two digits (`v` below 100).
+fn push_2(out: &mut String, v: u32) {
+    out.push(char::from(b'0' + (v / 10 % 10) as u8));
+    out.push(char::from(b'0' + (v % 10) as u8));
+}
+
+/// `YYYY-MM-DD` for a year in 0..=9999 (as `NaiveDate`'s `Display`).
+fn push_date(out: &mut String, d: NaiveDate) {
+    let y = d.year() as u32;
+    push_2(out, y / 100);
+    push_2(out, y % 100);
+    out.push('-');
+    push_2(out, d.month());
+    out.push('-');
+    push_2(out, d.day());
+}
+
+/// An integer in decimal (as its `Display`).
+fn push_int(out: &mut String, i: i64) {
+    if i < 0 {
+        out.push('-');
+    }
+    let mut n = i.unsigned_abs();
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
     }
 }
 
@@ -1080,6 +1137,16 @@ mod tests {
                 prop_assert_eq!(Some(t), chrono, "{}", s);
             }
         }
+        #[test]
+        fn hand_written_texts_are_chronos(n in any::<i64>(), secs in -70_000_000_000i64..260_000_000_000, nanos in prop_oneof![Just(0u32), 0u32..2_000_000_000]) {
+            prop_assert_eq!(Cell::Int(n).to_text(), n.to_string());
+            if let Some(t) = DateTime::<Utc>::from_timestamp(secs, nanos) {
+                prop_assert_eq!(Cell::DateTime(t).to_text(), t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+                let d = t.date_naive();
+                prop_assert_eq!(Cell::Date(d).to_text(), d.to_string());
+            }
+        }
+
         #[test]
         fn integers_round_trip(n in any::<i64>()) {
             let f = field(json!({"name": "x", "type": "integer"}));
