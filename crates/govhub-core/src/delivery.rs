@@ -178,6 +178,49 @@ pub fn mask(value: &str) -> String {
     }
 }
 
+/// The cells of a text record (CSV, XLSX), however they are held: owned strings, or
+/// lent by the reader ([`govhub_ingest::Cells`]).
+pub trait TextCells {
+    fn cell_count(&self) -> usize;
+    fn cell(&self, i: usize) -> Option<&str>;
+}
+
+impl TextCells for [String] {
+    fn cell_count(&self) -> usize {
+        self.len()
+    }
+    fn cell(&self, i: usize) -> Option<&str> {
+        self.get(i).map(String::as_str)
+    }
+}
+
+impl TextCells for Vec<String> {
+    fn cell_count(&self) -> usize {
+        self.len()
+    }
+    fn cell(&self, i: usize) -> Option<&str> {
+        self.get(i).map(String::as_str)
+    }
+}
+
+impl TextCells for [&str] {
+    fn cell_count(&self) -> usize {
+        self.len()
+    }
+    fn cell(&self, i: usize) -> Option<&str> {
+        self.get(i).copied()
+    }
+}
+
+impl TextCells for govhub_ingest::Cells<'_> {
+    fn cell_count(&self) -> usize {
+        self.len()
+    }
+    fn cell(&self, i: usize) -> Option<&str> {
+        self.get(i)
+    }
+}
+
 /// Maps a delivery's columns to the schema and validates its rows.
 pub struct RowValidator {
     schema: TableSchema,
@@ -306,39 +349,40 @@ impl RowValidator {
         }
     }
 
-    fn raw_map(&self, cells: &[String]) -> Map<String, Value> {
+    fn raw_map<C: TextCells + ?Sized>(&self, cells: &C) -> Map<String, Value> {
         let mut m = Map::new();
-        for (i, v) in cells.iter().enumerate() {
+        for (i, v) in (0..cells.cell_count()).filter_map(|i| cells.cell(i)).enumerate() {
             let label = self.labels.get(i).cloned().unwrap_or_else(|| format!("column {}", i + 1));
             let sensitive = self.by_label.get(label.as_str()).is_some_and(|fi| self.schema.fields[*fi].sensitive);
-            m.insert(label, Value::String(if sensitive { mask(v) } else { v.clone() }));
+            m.insert(label, Value::String(if sensitive { mask(v) } else { v.to_string() }));
         }
         m
     }
 
     /// Validate a text record (CSV/XLSX).
-    pub fn text_row(&mut self, row: u64, cells: &[String]) -> RowOutcome {
-        if cells.iter().all(|c| c.trim().is_empty()) {
+    pub fn text_row<C: TextCells + ?Sized>(&mut self, row: u64, cells: &C) -> RowOutcome {
+        let count = cells.cell_count();
+        if (0..count).all(|i| cells.cell(i).is_none_or(|c| c.trim().is_empty())) {
             return RowOutcome::Blank(self.blank(row, self.raw_map(cells)));
         }
         let mut problems = Vec::new();
-        if cells.len() > self.labels.len() {
+        if count > self.labels.len() {
             problems.push(Problem {
                 row,
                 field: None,
                 code: "extra-cell".into(),
                 severity: "error",
                 value: None,
-                message: format!("the row has {} cells but the header has {}", cells.len(), self.labels.len()),
-                message_zh: format!("该行有{}个单元格，表头只有{}列", cells.len(), self.labels.len()),
+                message: format!("the row has {} cells but the header has {}", count, self.labels.len()),
+                message_zh: format!("该行有{}个单元格，表头只有{}列", count, self.labels.len()),
             });
         }
         let mut typed = Vec::with_capacity(self.schema.fields.len());
         for fi in 0..self.schema.fields.len() {
             let f = &self.schema.fields[fi];
             let raw = match self.columns[fi] {
-                Some(ci) => match cells.get(ci) {
-                    Some(v) => Some(v.as_str()),
+                Some(ci) => match cells.cell(ci) {
+                    Some(v) => Some(v),
                     None => {
                         problems.push(Problem {
                             row,
