@@ -7,7 +7,7 @@
 
 use crate::schema::{Field, FieldType};
 use crate::standards::{AdminCode, IdNumber, Mobile, Uscc};
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Timelike, Utc};
 use serde_json::Value;
 use std::cmp::Ordering;
 
@@ -49,7 +49,26 @@ impl Cell {
         let _ = match self {
             Cell::Null => Ok(()),
             Cell::Text(s) => out.write_str(s),
-            Cell::Int(i) => write!(out, "{i}"),
+            Cell::Int(i) => {
+                push_int(out, *i);
+                Ok(())
+            }
+            // The common shapes written by hand, as chrono writes them (tested).
+            Cell::Date(d) if (0..=9999).contains(&d.year()) => {
+                push_date(out, *d);
+                Ok(())
+            }
+            Cell::DateTime(t) if (0..=9999).contains(&t.year()) && t.nanosecond() == 0 => {
+                push_date(out, t.date_naive());
+                out.push('T');
+                push_2(out, t.hour());
+                out.push(':');
+                push_2(out, t.minute());
+                out.push(':');
+                push_2(out, t.second());
+                out.push('Z');
+                Ok(())
+            }
             Cell::Num(n) => write!(out, "{n}"),
             Cell::Bool(b) => write!(out, "{b}"),
             // NaiveDate's Display is ISO 8601 (YYYY-MM-DD) without strftime parsing.
@@ -84,6 +103,44 @@ impl Cell {
             (Cell::Text(a), Cell::Text(b)) => a.partial_cmp(b),
             _ => None,
         }
+    }
+}
+
+/// Two digits (`v` below 100).
+fn push_2(out: &mut String, v: u32) {
+    out.push(char::from(b'0' + (v / 10 % 10) as u8));
+    out.push(char::from(b'0' + (v % 10) as u8));
+}
+
+/// `YYYY-MM-DD` for a year in 0..=9999 (as `NaiveDate`'s `Display`).
+fn push_date(out: &mut String, d: NaiveDate) {
+    let y = d.year() as u32;
+    push_2(out, y / 100);
+    push_2(out, y % 100);
+    out.push('-');
+    push_2(out, d.month());
+    out.push('-');
+    push_2(out, d.day());
+}
+
+/// An integer in decimal (as its `Display`).
+fn push_int(out: &mut String, i: i64) {
+    if i < 0 {
+        out.push('-');
+    }
+    let mut n = i.unsigned_abs();
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
     }
 }
 
@@ -559,6 +616,270 @@ fn check_constraints(f: &Field, value: Cell, raw: &str, mut problems: Vec<CellPr
     Cast { value, problems }
 }
 
+/// How [`PreparedField::cast_clean`] reads a cell of one field.
+#[derive(Debug, Clone)]
+enum FastKind {
+    /// Kept as it is (`string` with the default format, `any`).
+    Text,
+    IdNumber,
+    Uscc,
+    AdminCode,
+    Mobile,
+    /// `integer` without `groupChar` or `bareNumber: false`.
+    Integer,
+    /// `number` without `groupChar`, `decimalChar` or `bareNumber: false`.
+    Number,
+    Boolean {
+        true_values: Vec<String>,
+        false_values: Vec<String>,
+    },
+    /// `date` with the default format.
+    Date,
+    /// `datetime` with the default format.
+    Datetime,
+    /// Everything else: [`parse_text`], accepted when it finds no problem.
+    Other,
+}
+
+/// A field made ready for casting many cells: what [`cast_text`] derives again for
+/// every cell (the parsed bounds, the compiled pattern, the enum's strings, the
+/// boolean words) is worked out once.
+///
+/// [`PreparedField::cast_clean`] answers only for cells without any problem, and then
+/// exactly as [`cast_text`] would; for every other cell it answers `None` and the
+/// caller goes through [`cast_text`], which finds and words the problems.
+#[derive(Debug, Clone)]
+pub struct PreparedField {
+    kind: FastKind,
+    required: bool,
+    min_length: Option<u64>,
+    max_length: Option<u64>,
+    minimum: Option<Cell>,
+    maximum: Option<Cell>,
+    exclusive_minimum: Option<Cell>,
+    exclusive_maximum: Option<Cell>,
+    /// `^(?:pattern)$`; `None` without a pattern or when it does not compile (then
+    /// [`cast_text`] does not check it either).
+    pattern: Option<regex::Regex>,
+    /// The enum's strings, for text compared with text.
+    enum_text: Option<Vec<String>>,
+    /// The enum, when values are compared after parsing (non-text fields).
+    enum_values: Option<Vec<Value>>,
+}
+
+impl PreparedField {
+    pub fn new(f: &Field) -> PreparedField {
+        let c = &f.constraints;
+        let format = f.format_or_default();
+        let plain_number =
+            extra_str(f, "groupChar").is_none() && f.extra.get("bareNumber") != Some(&Value::Bool(false));
+        let kind = match f.field_type {
+            FieldType::String => match format {
+                "default" => FastKind::Text,
+                "id-number" => FastKind::IdNumber,
+                "uscc" => FastKind::Uscc,
+                "admin-code" => FastKind::AdminCode,
+                "mobile" => FastKind::Mobile,
+                _ => FastKind::Other,
+            },
+            FieldType::Any => FastKind::Text,
+            FieldType::Integer if plain_number => FastKind::Integer,
+            FieldType::Number if plain_number && extra_str(f, "decimalChar").is_none() => FastKind::Number,
+            FieldType::Boolean => FastKind::Boolean {
+                true_values: extra_strings(f, "trueValues", &["true", "True", "TRUE", "1"]),
+                false_values: extra_strings(f, "falseValues", &["false", "False", "FALSE", "0"]),
+            },
+            FieldType::Date if format == "default" => FastKind::Date,
+            FieldType::Datetime if format == "default" => FastKind::Datetime,
+            _ => FastKind::Other,
+        };
+        let bound = |b: &Option<Value>| b.as_ref().and_then(|b| bound_cell(f, b));
+        // The same test as `enum_matches`' fast path: text against the enum's strings.
+        let text_enum = f.field_type == FieldType::String && format == "default";
+        PreparedField {
+            kind,
+            required: c.required,
+            min_length: c.min_length,
+            max_length: c.max_length,
+            minimum: bound(&c.minimum),
+            maximum: bound(&c.maximum),
+            exclusive_minimum: bound(&c.exclusive_minimum),
+            exclusive_maximum: bound(&c.exclusive_maximum),
+            pattern: c.pattern.as_ref().and_then(|p| regex::Regex::new(&format!("^(?:{p})$")).ok()),
+            enum_text: c
+                .enum_values
+                .as_ref()
+                .filter(|_| text_enum)
+                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()),
+            enum_values: c.enum_values.clone().filter(|_| !text_enum),
+        }
+    }
+
+    /// The value [`cast_text`] gives `raw` when it finds no problem at all; `None`
+    /// when it would find one (or might: then ask [`cast_text`]). No allocation
+    /// beyond the value itself.
+    pub fn cast_clean(
+        &self,
+        f: &Field,
+        raw: &str,
+        missing: &[String],
+        today: NaiveDate,
+        opts: CastOptions,
+    ) -> Option<Cell> {
+        if missing.iter().any(|m| m == raw) {
+            return if self.required { None } else { Some(Cell::Null) };
+        }
+        let value = match &self.kind {
+            FastKind::Text => Cell::Text(raw.to_string()),
+            FastKind::IdNumber if IdNumber::is_valid_as_is(raw, today) => Cell::Text(raw.to_string()),
+            FastKind::Uscc if Uscc::is_valid_checked(raw) => Cell::Text(raw.to_string()),
+            FastKind::AdminCode if AdminCode::is_valid(raw) => Cell::Text(raw.to_string()),
+            FastKind::Mobile if Mobile::is_canonical(raw) => Cell::Text(raw.to_string()),
+            FastKind::IdNumber | FastKind::Uscc | FastKind::AdminCode | FastKind::Mobile => return None,
+            FastKind::Integer => Cell::Int(raw.parse::<i64>().ok()?),
+            FastKind::Number => Cell::Num(plain_number(raw)?),
+            FastKind::Boolean { true_values, false_values } => {
+                if true_values.iter().any(|v| v == raw) {
+                    Cell::Bool(true)
+                } else if false_values.iter().any(|v| v == raw) {
+                    Cell::Bool(false)
+                } else {
+                    return None;
+                }
+            }
+            FastKind::Date => Cell::Date(iso_date(raw)?),
+            FastKind::Datetime => Cell::DateTime(match rfc3339_simple(raw) {
+                Some(t) => t,
+                None => parse_datetime(f, raw)?,
+            }),
+            FastKind::Other => match parse_text(f, raw, today, opts) {
+                (Some(v), problems) if problems.is_empty() => v,
+                _ => return None,
+            },
+        };
+        self.satisfied(f, &value).then_some(value)
+    }
+
+    /// Whether `check_constraints` would find nothing wrong with a non-null value.
+    fn satisfied(&self, f: &Field, value: &Cell) -> bool {
+        if self.min_length.is_some() || self.max_length.is_some() {
+            let len = match value {
+                // A string has at most as many characters as bytes: count only if needed.
+                Cell::Text(s) if self.min_length.is_none() && self.max_length.is_some_and(|m| s.len() as u64 <= m) => {
+                    None
+                }
+                Cell::Text(s) => Some(s.chars().count() as u64),
+                Cell::Json(Value::Array(a)) => Some(a.len() as u64),
+                Cell::Json(Value::Object(o)) => Some(o.len() as u64),
+                _ => None,
+            };
+            if let Some(n) = len {
+                if self.min_length.is_some_and(|min| n < min) || self.max_length.is_some_and(|max| n > max) {
+                    return false;
+                }
+            }
+        }
+        let cmp = |b: &Option<Cell>| b.as_ref().and_then(|b| value.partial_cmp_cell(b));
+        if matches!(cmp(&self.minimum), Some(Ordering::Less))
+            || matches!(cmp(&self.maximum), Some(Ordering::Greater))
+            || matches!(cmp(&self.exclusive_minimum), Some(Ordering::Less | Ordering::Equal))
+            || matches!(cmp(&self.exclusive_maximum), Some(Ordering::Greater | Ordering::Equal))
+        {
+            return false;
+        }
+        if let (Some(re), Cell::Text(s)) = (&self.pattern, value) {
+            if !re.is_match(s) {
+                return false;
+            }
+        }
+        if let Some(allowed) = &self.enum_text {
+            match value {
+                Cell::Text(t) => {
+                    if !allowed.iter().any(|a| a == t) {
+                        return false;
+                    }
+                }
+                // Not reached (text fields give text), but stay exact.
+                other => {
+                    if let Some(a) = &f.constraints.enum_values {
+                        if !enum_matches(f, other, a, NaiveDate::MAX) {
+                            return false;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(allowed) = &self.enum_values {
+            if !enum_matches(f, value, allowed, NaiveDate::MAX) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// `parse_number` for a field without `groupChar`, `decimalChar` or `bareNumber:
+/// false`, without copying the text.
+fn plain_number(s: &str) -> Option<f64> {
+    match s {
+        "NaN" => Some(f64::NAN),
+        "INF" => Some(f64::INFINITY),
+        "-INF" => Some(f64::NEG_INFINITY),
+        _ => {
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E')) {
+                None
+            } else {
+                s.parse::<f64>().ok()
+            }
+        }
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` followed by `Z` or `±HH:MM` (hours below 24), the shape
+/// exports use: the same instant `DateTime::parse_from_rfc3339` gives. `None` for
+/// anything else (fractions, leap seconds, `-00:00`, lower-case letters, …), which
+/// then goes through chrono.
+fn rfc3339_simple(raw: &str) -> Option<DateTime<Utc>> {
+    let b = raw.as_bytes();
+    if (b.len() != 20 && b.len() != 25)
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+    };
+    let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    let (h, m, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if h > 23 || m > 59 || sec > 59 {
+        return None;
+    }
+    let time = NaiveTime::from_hms_opt(h, m, sec)?;
+    let offset = match (b.len(), b[19]) {
+        (20, b'Z') => 0,
+        (25, sign @ (b'+' | b'-')) if b[22] == b':' => {
+            let (oh, om) = (num(20..22)?, num(23..25)?);
+            if oh > 23 || om > 59 || (sign == b'-' && oh == 0 && om == 0) {
+                return None;
+            }
+            let secs = (oh * 3600 + om * 60) as i32;
+            if sign == b'-' {
+                -secs
+            } else {
+                secs
+            }
+        }
+        _ => return None,
+    };
+    let local = date.and_time(time);
+    let utc = local.checked_sub_signed(chrono::TimeDelta::seconds(i64::from(offset)))?;
+    Some(Utc.from_utc_datetime(&utc))
+}
+
 /// Patterns are compiled once per thread and matched in place: a cloned `Regex`
 /// would start with a cold cache on every row. `None` when the pattern does not
 /// compile (schemas are validated on registration, so that means a changed regex
@@ -684,6 +1005,99 @@ mod tests {
         assert!(cast_json(&i, &json!([1]), &[], today(), CastOptions::default()).has_error());
     }
 
+    /// Fields of every fast-path kind, with constraints of every sort.
+    fn fast_path_fields() -> Vec<Field> {
+        TableSchema::parse(&json!({ "fields": [
+            {"name": "s", "constraints": {"required": true, "maxLength": 4, "minLength": 2}},
+            {"name": "p", "constraints": {"pattern": "\\p{Han}{1,4}族", "maxLength": 10}},
+            {"name": "e", "constraints": {"required": true, "enum": ["男", "女", "1"]}},
+            {"name": "id", "format": "id-number", "constraints": {"required": true}},
+            {"name": "u", "format": "uscc"},
+            {"name": "a", "format": "admin-code", "constraints": {"required": true}},
+            {"name": "m", "format": "mobile", "constraints": {"maxLength": 11}},
+            {"name": "em", "format": "email"},
+            {"name": "i", "type": "integer", "constraints": {"minimum": 0, "exclusiveMaximum": 150, "enum": [1, 2, 3, 149, -5]}},
+            {"name": "ig", "type": "integer", "groupChar": ","},
+            {"name": "n", "type": "number", "constraints": {"exclusiveMinimum": -1.5, "maximum": 1e6}},
+            {"name": "b", "type": "boolean", "trueValues": ["是"], "falseValues": ["否"]},
+            {"name": "bd", "type": "boolean"},
+            {"name": "d", "type": "date", "constraints": {"required": true, "minimum": "1900-01-01", "maximum": "2099-12-31"}},
+            {"name": "dany", "type": "date", "format": "any"},
+            {"name": "dt", "type": "datetime", "constraints": {"minimum": "2000-01-01T00:00:00"}},
+            {"name": "t", "type": "time"},
+            {"name": "y", "type": "year", "constraints": {"enum": ["2024", 2025]}},
+            {"name": "l", "type": "list", "constraints": {"minLength": 2}},
+            {"name": "any", "type": "any", "constraints": {"required": true}}
+        ]}))
+        .unwrap()
+        .fields
+    }
+
+    fn raw_cell() -> impl Strategy<Value = String> {
+        let id = (1900i32..2030, 1u32..=12, 1u32..=28, 0u16..1000).prop_map(|(y, m, d, q)| {
+            let birth = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            IdNumber::compose("320402", birth, q).map(|n| n.as_str().to_string()).unwrap_or_default()
+        });
+        let uscc = "[0-9A-HJ-NP-RT-UW-Y]{8}".prop_map(|org| {
+            Uscc::compose('9', '1', "320402", &org).map(|u| u.as_str().to_string()).unwrap_or_default()
+        });
+        prop_oneof![
+            "\\PC{0,12}",
+            "[0-9]{0,4}",
+            "-?[0-9]{1,4}(\\.[0-9]{1,2})?(e[0-9])?|NaN|INF|-INF",
+            "(汉|回|蒙古|a)族|男|女|是|否|true|0|1|NA|",
+            "[0-9]{4}-[0-9]{2}-[0-9]{2}",
+            "20[0-9]{2}-0[1-9]-[0-2][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9](Z|\\+08:00|-05:30)?",
+            "(32|99)0[0-4]0[0-9]",
+            "1[2-9][0-9]{9}| 138 1234 5678",
+            "[a-z]{1,3}@[a-z]{1,3}\\.cn",
+            "[0-9]{2}:[0-9]{2}:[0-9]{2}",
+            id,
+            uscc,
+        ]
+    }
+
+    #[test]
+    fn clean_cells_take_the_fast_path() {
+        let fields = fast_path_fields();
+        let clean = [
+            ("s", "abc"),
+            ("p", "汉族"),
+            ("e", "女"),
+            ("id", "320402199003071235"),
+            ("u", "91320402123456788Q"),
+            ("a", "320402"),
+            ("m", "13812345678"),
+            ("em", "a@b.cn"),
+            ("i", "149"),
+            ("ig", "1,234"),
+            ("n", "12.5"),
+            ("b", "是"),
+            ("bd", "FALSE"),
+            ("d", "1990-03-07"),
+            ("dany", "1990/03/07"),
+            ("dt", "2024-08-09T18:32:31+08:00"),
+            ("dt", "2024-08-09T18:32:31.5Z"),
+            ("t", "08:30:00"),
+            ("y", "2025"),
+            ("l", "a,b"),
+            ("any", "x"),
+            ("em", ""),
+        ];
+        let missing = vec![String::new()];
+        for (name, raw) in clean {
+            let f = fields.iter().find(|f| f.name == name).unwrap();
+            let fast = PreparedField::new(f).cast_clean(f, raw, &missing, today(), CastOptions::default());
+            let slow = cast_text(f, raw, &missing, today(), CastOptions::default());
+            assert!(slow.problems.is_empty(), "{name} {raw:?}: {slow:?}");
+            assert_eq!(fast, Some(slow.value), "{name} {raw:?}");
+        }
+        let id = fields.iter().find(|f| f.name == "id").unwrap();
+        for dirty in ["11010519491231002x", "320402199003071230", ""] {
+            assert_eq!(PreparedField::new(id).cast_clean(id, dirty, &missing, today(), CastOptions::default()), None);
+        }
+    }
+
     proptest! {
         #[test]
         fn casting_never_panics(raw in "\\PC{0,40}", ty in 0usize..16) {
@@ -700,6 +1114,37 @@ mod tests {
         #[test]
         fn iso_date_never_panics(s in "\\PC{0,12}") {
             let _ = iso_date(&s);
+        }
+
+        /// The fast path answers only where `cast_text` finds nothing, and then with
+        /// the same value.
+        #[test]
+        fn clean_fast_path_agrees_with_cast_text(fi in 0usize..fast_path_fields().len(), raw in raw_cell()) {
+            let f = &fast_path_fields()[fi];
+            let prepared = PreparedField::new(f);
+            let missing = vec![String::new(), "NA".to_string()];
+            let slow = cast_text(f, &raw, &missing, today(), CastOptions::default());
+            if let Some(v) = prepared.cast_clean(f, &raw, &missing, today(), CastOptions::default()) {
+                prop_assert!(slow.problems.is_empty(), "{} {:?}: fast {:?}, slow {:?}", f.name, raw, v, slow);
+                prop_assert_eq!(format!("{v:?}"), format!("{:?}", slow.value), "{} {:?}", f.name, raw);
+            }
+        }
+
+        #[test]
+        fn simple_rfc3339_agrees_with_chrono(s in "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-2][0-9]:[0-6][0-9]:[0-6][0-9](Z|z|[+-][0-2][0-9]:[0-6][0-9]|\\.[0-9]{1,3}Z)?") {
+            let chrono = DateTime::parse_from_rfc3339(&s).ok().map(|d| d.with_timezone(&Utc));
+            if let Some(t) = rfc3339_simple(&s) {
+                prop_assert_eq!(Some(t), chrono, "{}", s);
+            }
+        }
+        #[test]
+        fn hand_written_texts_are_chronos(n in any::<i64>(), secs in -70_000_000_000i64..260_000_000_000, nanos in prop_oneof![Just(0u32), 0u32..2_000_000_000]) {
+            prop_assert_eq!(Cell::Int(n).to_text(), n.to_string());
+            if let Some(t) = DateTime::<Utc>::from_timestamp(secs, nanos) {
+                prop_assert_eq!(Cell::DateTime(t).to_text(), t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+                let d = t.date_naive();
+                prop_assert_eq!(Cell::Date(d).to_text(), d.to_string());
+            }
         }
 
         #[test]

@@ -12,7 +12,7 @@ use crate::names::DatasetCode;
 use crate::service::{store_err, Audit, Ctx, Hub};
 use crate::store::{ApplyOutcome, DeliveryBatch, DeliveryQuery, NewDelivery};
 use chrono::{DateTime, NaiveDate, Utc};
-use govhub_ingest::{Encoding, Format, ReadOptions, Values};
+use govhub_ingest::{Encoding, Format, ReadOptions, RowValues};
 use serde_json::json;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -106,14 +106,14 @@ fn read_and_validate(
             .map_err(|_| failure("store-error", "the store stopped accepting rows", "数据库停止接收数据，交付已中止"))
     };
     let mut last_row = 0u64;
-    while let Some(item) = records.next() {
+    while let Some(item) = records.next_row() {
         let outcome = match item {
             Ok(rec) => {
                 last_row = rec.number;
-                match &rec.values {
-                    Values::Text(cells) => validator.text_row(rec.number, cells),
-                    Values::Json(obj) => validator.json_row(rec.number, obj),
-                    Values::Blank => validator.text_row(rec.number, &[]),
+                match rec.values {
+                    RowValues::Text(cells) => validator.text_row(rec.number, &cells),
+                    RowValues::Json(obj) => validator.json_row(rec.number, obj),
+                    RowValues::Blank => validator.text_row(rec.number, &[] as &[String]),
                 }
             }
             Err(e) if !e.is_fatal() => {

@@ -144,6 +144,26 @@ impl IdNumber {
         Ok(Parsed { value: IdNumber(format!("{body}{last}")), warnings })
     }
 
+    /// True exactly when [`IdNumber::parse_on`] accepts `input` as it is: no
+    /// warning and nothing normalised, so the value is `input` itself. The hot path
+    /// of deliveries: no allocation (anything else goes through `parse_on`).
+    pub fn is_valid_as_is(input: &str, today: NaiveDate) -> bool {
+        let b = input.as_bytes();
+        if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) || !(b[17].is_ascii_digit() || b[17] == b'X') {
+            return false;
+        }
+        let d = |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |a, c| a * 10 + u32::from(c - b'0'));
+        if !(11..=82).contains(&d(0..2)) {
+            return false;
+        }
+        match NaiveDate::from_ymd_opt(d(6..10) as i32, d(10..12), d(12..14)) {
+            Some(date) if date <= today => {}
+            _ => return false,
+        }
+        let s: u32 = b[..17].iter().zip(ID_WEIGHTS).map(|(c, w)| u32::from(c - b'0') * w).sum();
+        ID_CHECK[(s % 11) as usize] == b[17]
+    }
+
     /// Parse with today's date as the bound (UTC+8 date would differ by at most a day).
     pub fn parse(input: &str) -> Result<Parsed<IdNumber>, StandardError> {
         Self::parse_on(input, chrono::Utc::now().date_naive())
@@ -283,6 +303,25 @@ impl Uscc {
         Ok(UsccParse { value: Uscc(input.to_string()), check_failure })
     }
 
+    /// True exactly when [`Uscc::parse_lenient`] accepts `input` with no check
+    /// failure (its value is then `input` itself). No allocation.
+    pub fn is_valid_checked(input: &str) -> bool {
+        let b = input.as_bytes();
+        if b.len() != 18 || !b.iter().all(|&c| uscc_value(c).is_some()) || !b[2..8].iter().all(u8::is_ascii_digit) {
+            return false;
+        }
+        // All bytes are ASCII here, so these slices are on character boundaries.
+        let org_ok = match org_code_check_char(&input[8..16]) {
+            Some(expected) => expected == char::from(b[16]),
+            None => true,
+        };
+        let check_ok = match uscc_check_char(&input[..17]) {
+            Some(expected) => expected == char::from(b[17]),
+            None => true,
+        };
+        org_ok && check_ok
+    }
+
     /// Strict parse: check failures are errors.
     pub fn parse(input: &str) -> Result<Uscc, StandardError> {
         let p = Self::parse_lenient(input)?;
@@ -350,19 +389,22 @@ pub enum AdminLevel {
 
 impl AdminCode {
     pub fn parse(input: &str) -> Result<AdminCode, StandardError> {
-        let bad = || StandardError::AdminCode(input.to_string());
-        if input.len() != 6 || !input.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad());
-        }
-        let province: u32 = input[0..2].parse().map_err(|_| bad())?;
-        if !(11..=82).contains(&province) {
-            return Err(bad());
-        }
-        // A county code under a zero prefecture ("3200xx") is malformed.
-        if &input[2..4] == "00" && &input[4..6] != "00" {
-            return Err(bad());
+        if !Self::is_valid(input) {
+            return Err(StandardError::AdminCode(input.to_string()));
         }
         Ok(AdminCode(input.to_string()))
+    }
+
+    /// Whether [`AdminCode::parse`] accepts `input` (its value is then `input`). No
+    /// allocation.
+    pub fn is_valid(input: &str) -> bool {
+        let b = input.as_bytes();
+        if b.len() != 6 || !b.iter().all(u8::is_ascii_digit) {
+            return false;
+        }
+        let province = u32::from(b[0] - b'0') * 10 + u32::from(b[1] - b'0');
+        // A county code under a zero prefecture ("3200xx") is malformed.
+        (11..=82).contains(&province) && !(&b[2..4] == b"00" && &b[4..6] != b"00")
     }
 
     pub fn as_str(&self) -> &str {
@@ -429,6 +471,13 @@ impl Mobile {
         }
         Ok(Mobile(digits.to_string()))
     }
+    /// True when `input` is already a canonical mobile number (11 digits, 1[3-9]…):
+    /// [`Mobile::parse`] then accepts it and its value is `input`. No allocation.
+    pub fn is_canonical(input: &str) -> bool {
+        let b = input.as_bytes();
+        b.len() == 11 && b.iter().all(u8::is_ascii_digit) && b[0] == b'1' && (b'3'..=b'9').contains(&b[1])
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -593,6 +642,36 @@ mod tests {
         #[test]
         fn mobile_parse_never_panics(s in "\\PC{0,20}") {
             let _ = Mobile::parse(&s);
+        }
+
+        #[test]
+        fn id_fast_check_agrees_with_parse(s in "[1-9][0-9]{16}[0-9Xx]|[0-9X]{16,19}|\\PC{0,20}", birth in arb_date(), seq in 0u16..1000) {
+            let composed = IdNumber::compose("320402", birth, seq).unwrap();
+            for input in [s.as_str(), composed.as_str()] {
+                let slow = IdNumber::parse_on(input, today()).ok().filter(|p| p.warnings.is_empty() && p.value.as_str() == input);
+                prop_assert_eq!(IdNumber::is_valid_as_is(input, today()), slow.is_some(), "{}", input);
+            }
+        }
+
+        #[test]
+        fn uscc_fast_check_agrees_with_parse(org in "[0-9A-HJ-NP-RT-UW-Y]{8}", county in 110000u32..829999, s in "[0-9A-Z]{18}|\\PC{0,20}", pos in 0usize..18, delta in 0usize..31) {
+            let u = Uscc::compose('9', '1', &format!("{county:06}"), &org).unwrap();
+            let mut bytes = u.as_str().as_bytes().to_vec();
+            let cur = USCC_ALPHABET.iter().position(|&a| a == bytes[pos]).unwrap();
+            bytes[pos] = USCC_ALPHABET[(cur + delta) % 31];
+            let changed = String::from_utf8(bytes).unwrap();
+            for input in [u.as_str(), changed.as_str(), s.as_str()] {
+                let slow = Uscc::parse_lenient(input).ok().filter(|p| p.check_failure.is_none() && p.value.as_str() == input);
+                prop_assert_eq!(Uscc::is_valid_checked(input), slow.is_some(), "{}", input);
+            }
+        }
+
+        #[test]
+        fn admin_and_mobile_fast_checks_agree(a in "[0-9]{6}|[0-9a]{5,7}|\\PC{0,8}", m in "1[0-9]{10}|[0-9 +-]{10,14}|\\PC{0,12}") {
+            prop_assert_eq!(AdminCode::is_valid(&a), AdminCode::parse(&a).is_ok());
+            if Mobile::is_canonical(&m) {
+                prop_assert_eq!(Mobile::parse(&m).map(|v| v.0), Ok(m.clone()));
+            }
         }
     }
 }

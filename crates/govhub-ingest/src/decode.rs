@@ -196,6 +196,72 @@ impl<R: Read> DecodeReader<R> {
     }
 }
 
+impl<R: Read> DecodeReader<R> {
+    /// Decode the next piece of input straight into `dst` (appended; at least
+    /// `room` bytes are made free for it): the text is valid UTF-8 by construction
+    /// and is not copied or checked again. `Ok(0)` only at the end. Errors and the
+    /// BOM are as with `read`; the two ways of reading are not to be mixed.
+    pub(crate) fn read_str(&mut self, dst: &mut String, room: usize) -> io::Result<usize> {
+        loop {
+            if let Some(e) = self.pending_error.take() {
+                self.finished = true;
+                return Err(e.into_io());
+            }
+            if self.finished {
+                return Ok(0);
+            }
+            if self.in_start == self.in_end && !self.src_eof {
+                match self.src.read(&mut self.inbuf) {
+                    Ok(0) => self.src_eof = true,
+                    Ok(n) => {
+                        self.in_start = 0;
+                        self.in_end = n;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.finished = true;
+                        return Err(e);
+                    }
+                }
+            }
+            let last = self.src_eof;
+            dst.reserve(room.max(16));
+            let before = dst.len();
+            let (result, read) =
+                self.decoder.decode_to_string_without_replacement(&self.inbuf[self.in_start..self.in_end], dst, last);
+            self.in_start += read;
+            match result {
+                DecoderResult::InputEmpty => {
+                    self.consumed += read as u64;
+                    if last {
+                        self.finished = true;
+                    }
+                }
+                DecoderResult::OutputFull => self.consumed += read as u64,
+                DecoderResult::Malformed(bad, after) => {
+                    let end = (self.consumed + read as u64).saturating_sub(u64::from(after));
+                    self.consumed += read as u64;
+                    self.pending_error = Some(IngestError::Encoding {
+                        offset: end.saturating_sub(u64::from(bad)),
+                        encoding: self.encoding,
+                        detected: self.detected,
+                    });
+                }
+            }
+            if self.at_start && dst.len() > before {
+                self.at_start = false;
+                // A BOM in the decoded text (e.g. GB18030's 84 31 95 33) is not content.
+                if dst.get(before..).is_some_and(|t| t.starts_with('\u{feff}')) {
+                    dst.replace_range(before..before + '\u{feff}'.len_utf8(), "");
+                }
+            }
+            if dst.len() > before {
+                return Ok(dst.len() - before);
+            }
+        }
+    }
+}
+
 impl<R: Read> Read for DecodeReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
@@ -277,6 +343,51 @@ mod tests {
         let mut out = String::new();
         r.read_to_string(&mut out).unwrap();
         assert!(out.ends_with("a𠀀€名"));
+    }
+
+    /// Everything `read_str` decodes, `room` bytes at a time, and how it ends.
+    fn decode_str(bytes: Vec<u8>, enc: Option<Encoding>, room: usize) -> (String, Option<String>) {
+        let mut out = String::new();
+        let mut r = match DecodeReader::new(Trickle(io::Cursor::new(bytes)), enc) {
+            Ok(r) => r,
+            Err(e) => return (out, Some(format!("{e:?}"))),
+        };
+        loop {
+            match r.read_str(&mut out, room) {
+                Ok(0) => return (out, None),
+                Ok(_) => {}
+                Err(e) => return (out, Some(format!("{:?}", IngestError::from_io(e)))),
+            }
+        }
+    }
+
+    fn decode_read(bytes: Vec<u8>, enc: Option<Encoding>) -> (String, Option<String>) {
+        let mut out = Vec::new();
+        let end = DecodeReader::new(Trickle(io::Cursor::new(bytes)), enc)
+            .and_then(|mut r| r.read_to_end(&mut out).map_err(IngestError::from_io))
+            .err()
+            .map(|e| format!("{e:?}"));
+        (String::from_utf8(out).unwrap(), end)
+    }
+
+    #[test]
+    fn read_str_gives_what_read_gives() {
+        let (gb, _, _) = encoding_rs::GB18030.encode("\u{feff}名称,𠀀€\n");
+        let cases: Vec<(Vec<u8>, Option<Encoding>)> = vec![
+            ("名称,人口\n东城区,1".as_bytes().to_vec(), None),
+            ([&UTF8_BOM[..], &UTF8_BOM[..], "a,b".as_bytes()].concat(), None),
+            (gb.into_owned(), Some(Encoding::Gb18030)),
+            (b"a,b\n1,\xFF\n2,3\n".to_vec(), None),
+            (b"a,b\n1,\xFF\n2,3\n".to_vec(), Some(Encoding::Gbk)),
+            ("ab名".as_bytes()[..4].to_vec(), Some(Encoding::Utf8)),
+            (Vec::new(), None),
+        ];
+        for (bytes, enc) in cases {
+            let want = decode_read(bytes.clone(), enc);
+            for room in [1, 16, 1 << 16] {
+                assert_eq!(decode_str(bytes.clone(), enc, room), want, "{bytes:?} {enc:?} {room}");
+            }
+        }
     }
 
     #[test]

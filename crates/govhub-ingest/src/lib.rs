@@ -29,8 +29,13 @@
 //! assert_eq!(blank.map(|r| (r.number, r.line, r.values)), Some((2, 3, Values::Blank)));
 //! # Ok::<(), govhub_ingest::IngestError>(())
 //! ```
+//!
+//! [`Records::next_row`] is the same iteration without allocating: it lends each
+//! record's cells (for CSV, slices of the decoded text) until the next call.
 
 mod csv_reader;
+#[cfg(test)]
+mod csv_reference;
 mod decode;
 mod error;
 mod jsonl;
@@ -189,6 +194,86 @@ impl Values {
     }
 }
 
+/// The cells of a CSV or XLSX record, lent by [`Records::next_row`].
+#[derive(Debug, Clone, Copy)]
+pub struct Cells<'a>(CellsRepr<'a>);
+
+#[derive(Debug, Clone, Copy)]
+enum CellsRepr<'a> {
+    /// Byte ranges of one text.
+    Spans {
+        text: &'a str,
+        spans: &'a [(usize, usize)],
+    },
+    Owned(&'a [String]),
+}
+
+impl<'a> Cells<'a> {
+    pub(crate) fn spans(text: &'a str, spans: &'a [(usize, usize)]) -> Cells<'a> {
+        Cells(CellsRepr::Spans { text, spans })
+    }
+
+    /// How many cells the record has (which may differ from the header's width).
+    pub fn len(&self) -> usize {
+        match self.0 {
+            CellsRepr::Spans { spans, .. } => spans.len(),
+            CellsRepr::Owned(cells) => cells.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Cell `i` (0-based).
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        match self.0 {
+            CellsRepr::Spans { text, spans } => spans.get(i).map(|&(a, b)| text.get(a..b).unwrap_or_default()),
+            CellsRepr::Owned(cells) => cells.get(i).map(String::as_str),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let this = *self;
+        (0..this.len()).filter_map(move |i| this.get(i))
+    }
+
+    /// The cells as owned strings (what [`Values::Text`] holds).
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().map(str::to_string).collect()
+    }
+}
+
+/// The cells of a record lent by [`Records::next_row`] (see [`Values`]).
+#[derive(Debug, Clone, Copy)]
+pub enum RowValues<'a> {
+    Text(Cells<'a>),
+    Json(&'a serde_json::Map<String, serde_json::Value>),
+    Blank,
+}
+
+/// A record lent by [`Records::next_row`]: valid until the next call.
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    /// As [`Record::number`].
+    pub number: u64,
+    /// As [`Record::line`].
+    pub line: u64,
+    pub values: RowValues<'a>,
+}
+
+impl Row<'_> {
+    /// The record as [`Records`]' iterator hands it out.
+    pub fn to_record(&self) -> Record {
+        let values = match self.values {
+            RowValues::Text(cells) => Values::Text(cells.to_vec()),
+            RowValues::Json(obj) => Values::Json(obj.clone()),
+            RowValues::Blank => Values::Blank,
+        };
+        Record { number: self.number, line: self.line, values }
+    }
+}
+
 /// One record of a delivery.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
@@ -216,6 +301,8 @@ pub struct Records {
     encoding: Encoding,
     bytes: Arc<AtomicU64>,
     done: bool,
+    /// The JSON or XLSX record last lent by `next_row`.
+    current: Option<Record>,
 }
 
 impl Records {
@@ -238,6 +325,66 @@ impl Records {
     /// The format being read.
     pub fn format(&self) -> Format {
         self.format
+    }
+
+    /// The next record, lent until the next call: the same records, in the same
+    /// order, with the same errors, as the iterator, without allocating the cells.
+    pub fn next_row(&mut self) -> Option<Result<Row<'_>, IngestError>> {
+        if self.done {
+            return None;
+        }
+        let head = match &mut self.inner {
+            Inner::Csv(r) => r.advance(),
+            Inner::Json(_) | Inner::Xlsx(_) => {
+                return match self.next_owned()? {
+                    Ok(rec) => {
+                        let rec = self.current.insert(rec);
+                        let values = match &rec.values {
+                            Values::Text(cells) => RowValues::Text(Cells(CellsRepr::Owned(cells))),
+                            Values::Json(obj) => RowValues::Json(obj),
+                            Values::Blank => RowValues::Blank,
+                        };
+                        Some(Ok(Row { number: rec.number, line: rec.line, values }))
+                    }
+                    Err(e) => Some(Err(e)),
+                };
+            }
+        };
+        match head {
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                if e.is_fatal() {
+                    self.done = true;
+                }
+                Some(Err(e))
+            }
+            Ok(Some(h)) => {
+                let Inner::Csv(r) = &self.inner else { return None };
+                let values = if h.blank { RowValues::Blank } else { RowValues::Text(r.lend()) };
+                Some(Ok(Row { number: h.number, line: h.line, values }))
+            }
+        }
+    }
+
+    /// The next JSON or XLSX record, owned (CSV records are read by `next_row`).
+    fn next_owned(&mut self) -> Option<Result<Record, IngestError>> {
+        if self.done {
+            return None;
+        }
+        let item = match &mut self.inner {
+            Inner::Csv(_) => return self.next_row().map(|r| r.map(|row| row.to_record())),
+            Inner::Json(r) => r.next_item(),
+            Inner::Xlsx(r) => r.next_record().map(Ok),
+        };
+        match &item {
+            None => self.done = true,
+            Some(Err(e)) if e.is_fatal() => self.done = true,
+            Some(_) => {}
+        }
+        item
     }
 
     /// Bytes read from the input so far (for progress bars). CSV and JSON Lines
@@ -263,20 +410,7 @@ impl Iterator for Records {
     type Item = Result<Record, IngestError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let item = match &mut self.inner {
-            Inner::Csv(r) => r.next_record().transpose(),
-            Inner::Json(r) => r.next_item(),
-            Inner::Xlsx(r) => r.next_record().map(Ok),
-        };
-        match &item {
-            None => self.done = true,
-            Some(Err(e)) if e.is_fatal() => self.done = true,
-            Some(_) => {}
-        }
-        item
+        self.next_owned()
     }
 }
 
@@ -290,19 +424,20 @@ pub fn open(reader: impl Read + Send + 'static, opts: ReadOptions) -> Result<Rec
         Format::Xlsx => {
             (Inner::Xlsx(Box::new(xlsx::XlsxRecords::open(limited, opts.sheet.as_deref())?)), Encoding::Utf8)
         }
-        Format::Csv | Format::JsonLines => {
+        Format::Csv => {
+            let source: Box<dyn Read + Send> = Box::new(limited);
+            let decoded = decode::DecodeReader::new(source, opts.encoding)?;
+            let encoding = decoded.encoding();
+            (Inner::Csv(Box::new(csv_reader::CsvRecords::open(decoded)?)), encoding)
+        }
+        Format::JsonLines => {
             let decoded = decode::DecodeReader::new(limited, opts.encoding)?;
             let encoding = decoded.encoding();
             let boxed: Box<dyn Read + Send> = Box::new(decoded);
-            let inner = if opts.format == Format::Csv {
-                Inner::Csv(Box::new(csv_reader::CsvRecords::open(boxed)?))
-            } else {
-                Inner::Json(Box::new(jsonl::JsonRecords::open(boxed)?))
-            };
-            (inner, encoding)
+            (Inner::Json(Box::new(jsonl::JsonRecords::open(boxed)?)), encoding)
         }
     };
-    Ok(Records { inner, format: opts.format, encoding, bytes, done: false })
+    Ok(Records { inner, format: opts.format, encoding, bytes, done: false, current: None })
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ pub struct IngestBench {
     pub dir: Option<PathBuf>,
     pub skip_peers: bool,
     pub reader_only: bool,
+    /// An existing population CSV to use instead of generating one.
+    pub file: Option<PathBuf>,
 }
 
 struct Timing {
@@ -187,16 +189,25 @@ pub async fn ingest(b: IngestBench) -> Result<()> {
         None => Some(tempdir()?),
     };
     let dir = b.dir.clone().or_else(|| tmp.clone()).context("no working directory")?;
-    let file = dir.join("population.csv");
-    println!("generating {} population rows → {}", b.rows, file.display());
-    let start = Instant::now();
-    {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
-        std::io::copy(&mut demo::population_csv(20261128, b.rows), &mut out)?;
-        out.flush()?;
-    }
-    let size = std::fs::metadata(&file)?.len();
-    println!("  {:.1} MB in {:.1} s", size as f64 / 1e6, start.elapsed().as_secs_f64());
+    let file = match &b.file {
+        Some(f) => {
+            println!("using {}", f.display());
+            f.clone()
+        }
+        None => {
+            let file = dir.join("population.csv");
+            println!("generating {} population rows → {}", b.rows, file.display());
+            let start = Instant::now();
+            {
+                let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
+                std::io::copy(&mut demo::population_csv(20261128, b.rows), &mut out)?;
+                out.flush()?;
+            }
+            let size = std::fs::metadata(&file)?.len();
+            println!("  {:.1} MB in {:.1} s", size as f64 / 1e6, start.elapsed().as_secs_f64());
+            file
+        }
+    };
     let columns = header_of(&file)?;
     let n = b.rows as u64;
 

@@ -147,6 +147,10 @@ enum BenchCommand {
         /// Only the reader side (decode + validate + hash), for profiling it.
         #[arg(long)]
         reader_only: bool,
+        /// Use this existing population CSV instead of generating one (`--rows` is then
+        /// only what the counts are checked against), so profiles show the reader alone.
+        #[arg(long)]
+        file: Option<PathBuf>,
     },
 }
 
@@ -386,13 +390,14 @@ async fn main() -> Result<()> {
             })
             .await
         }
-        Command::Bench(BenchCommand::Ingest { rows, postgres, dir, skip_peers, reader_only }) => {
+        Command::Bench(BenchCommand::Ingest { rows, postgres, dir, skip_peers, reader_only, file }) => {
             bench::ingest(bench::IngestBench {
                 rows: *rows,
                 postgres: postgres.clone(),
                 dir: dir.clone(),
                 skip_peers: *skip_peers,
                 reader_only: *reader_only,
+                file: file.clone(),
             })
             .await
         }
