@@ -333,13 +333,7 @@ impl Hub {
         ctx: &Ctx,
     ) -> Result<SharePage> {
         let (d, g, app) = self.share_begin(p, code, code, ctx).await?;
-        let proj = Projection::new(&d, &g, req.fields)?;
-        for (name, _) in req.filters {
-            if !g.fields.iter().any(|f| f == name) {
-                return Err(not_granted(name));
-            }
-        }
-        let filters = parse_filters(&d.schema, req.filters)?;
+        let (proj, filters, filter_desc) = granted_query(&d, &g, req)?;
         if d.schema.primary_key.is_empty() {
             return Err(Error::new(
                 Code::InvalidRequest,
@@ -360,8 +354,6 @@ impl Hub {
         let limit = req.limit.clamp(1, MAX_PAGE);
         let q = RecordQuery { filters, after, limit, as_of: None, include_deleted: false, descending: req.descending };
         let records = self.store().query_records(&d, &q).await.map_err(store_err)?;
-        let filter_desc: Vec<String> =
-            req.filters.iter().map(|(k, v)| format!("{k}={}", masked_filter(&d, k, v))).collect();
         self.share_audited(
             p,
             &d,
@@ -389,15 +381,7 @@ impl Hub {
         ctx: &Ctx,
     ) -> Result<ExportPlan> {
         let (d, g, app) = self.share_begin(p, code, code, ctx).await?;
-        let proj = Projection::new(&d, &g, req.fields)?;
-        for (name, _) in req.filters {
-            if !g.fields.iter().any(|f| f == name) {
-                return Err(not_granted(name));
-            }
-        }
-        let filters = parse_filters(&d.schema, req.filters)?;
-        let filter_desc: Vec<String> =
-            req.filters.iter().map(|(k, v)| format!("{k}={}", masked_filter(&d, k, v))).collect();
+        let (proj, filters, filter_desc) = granted_query(&d, &g, req)?;
         self.share_audited(p, &d, &g, json!({"export": true, "filter": filter_desc, "fields": proj.header(&d)}), ctx)
             .await?;
         Ok(ExportPlan { dataset: d, projection: proj, filters, app })
@@ -466,6 +450,18 @@ impl Hub {
         };
         Ok(ChangePage { changes: out, next_cursor: next })
     }
+}
+
+/// The projection and filters of a query, all on granted fields, and the filters as
+/// the audit log writes them.
+fn granted_query(d: &Dataset, g: &Grant, req: &ShareRequest<'_>) -> Result<(Projection, Vec<Filter>, Vec<String>)> {
+    let proj = Projection::new(d, g, req.fields)?;
+    if let Some((name, _)) = req.filters.iter().find(|(name, _)| !g.fields.iter().any(|f| f == name)) {
+        return Err(not_granted(name));
+    }
+    let filters = parse_filters(&d.schema, req.filters)?;
+    let desc = req.filters.iter().map(|(k, v)| format!("{k}={}", masked_filter(d, k, v))).collect();
+    Ok((proj, filters, desc))
 }
 
 /// A filter as written in the audit log: values of sensitive fields masked.
