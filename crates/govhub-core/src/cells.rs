@@ -58,15 +58,14 @@ impl Cell {
                 push_date(out, *d);
                 Ok(())
             }
-            Cell::DateTime(t) if (0..=9999).contains(&t.year()) && t.nanosecond() == 0 => {
-                push_date(out, t.date_naive());
-                out.push('T');
-                push_2(out, t.hour());
-                out.push(':');
-                push_2(out, t.minute());
-                out.push(':');
-                push_2(out, t.second());
-                out.push('Z');
+            Cell::DateTime(t) if (0..=9999).contains(&t.naive_utc().year()) && t.nanosecond() == 0 => {
+                let n = t.naive_utc();
+                let mut b = *b"0000-00-00T00:00:00Z";
+                put_date(&mut b, n.date());
+                put_2(&mut b[11..13], n.hour());
+                put_2(&mut b[14..16], n.minute());
+                put_2(&mut b[17..19], n.second());
+                push_ascii(out, &b);
                 Ok(())
             }
             Cell::Num(n) => write!(out, "{n}"),
@@ -106,21 +105,36 @@ impl Cell {
     }
 }
 
-/// Two digits (`v` below 100).
-fn push_2(out: &mut String, v: u32) {
-    out.push(char::from(b'0' + (v / 10 % 10) as u8));
-    out.push(char::from(b'0' + (v % 10) as u8));
+/// Two digits of `v` (below 100) into `at` (two bytes).
+fn put_2(at: &mut [u8], v: u32) {
+    if let [tens, units] = at {
+        *tens = b'0' + (v / 10 % 10) as u8;
+        *units = b'0' + (v % 10) as u8;
+    }
+}
+
+/// `YYYY-MM-DD` (a year in 0..=9999) into the first ten bytes of `b`, which hold
+/// the dashes already.
+fn put_date(b: &mut [u8], d: NaiveDate) {
+    let y = d.year() as u32;
+    put_2(&mut b[0..2], y / 100);
+    put_2(&mut b[2..4], y % 100);
+    put_2(&mut b[5..7], d.month());
+    put_2(&mut b[8..10], d.day());
+}
+
+/// Append ASCII bytes (checked, cheaply: they are a handful).
+fn push_ascii(out: &mut String, b: &[u8]) {
+    if let Ok(s) = std::str::from_utf8(b) {
+        out.push_str(s);
+    }
 }
 
 /// `YYYY-MM-DD` for a year in 0..=9999 (as `NaiveDate`'s `Display`).
 fn push_date(out: &mut String, d: NaiveDate) {
-    let y = d.year() as u32;
-    push_2(out, y / 100);
-    push_2(out, y % 100);
-    out.push('-');
-    push_2(out, d.month());
-    out.push('-');
-    push_2(out, d.day());
+    let mut b = *b"0000-00-00";
+    put_date(&mut b, d);
+    push_ascii(out, &b);
 }
 
 /// An integer in decimal (as its `Display`).
@@ -139,9 +153,7 @@ fn push_int(out: &mut String, i: i64) {
             break;
         }
     }
-    for &d in &digits[at..] {
-        out.push(char::from(d));
-    }
+    push_ascii(out, &digits[at..]);
 }
 
 /// Severity of a cell problem.
