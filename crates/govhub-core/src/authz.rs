@@ -72,6 +72,11 @@ pub enum Action<'a> {
     ManageResponsibilities,
     /// See delivery compliance (应归尽归).
     ReadCompliance,
+    /// Make a signed audit checkpoint on demand.
+    CheckpointAudit,
+    /// See who read records about oneself (citizens, enterprises: their own
+    /// `subject_id` only).
+    ReadOwnAccesses,
 }
 
 impl Action<'_> {
@@ -89,6 +94,8 @@ impl Action<'_> {
             Action::ReadProviderData { .. } => "records.read",
             Action::ManageResponsibilities => "responsibility.manage",
             Action::ReadCompliance => "compliance.read",
+            Action::CheckpointAudit => "audit.checkpoint",
+            Action::ReadOwnAccesses => "audit.read_own",
         }
     }
 }
@@ -124,7 +131,7 @@ fn admin_for(p: &Principal, org: Option<&OrgCode>) -> Decision {
 pub fn decide(p: &Principal, action: &Action<'_>) -> Decision {
     let admin = p.role == Role::PlatformAdmin;
     match action {
-        Action::CreateOrg | Action::ReadAudit | Action::ManageResponsibilities => {
+        Action::CreateOrg | Action::ReadAudit | Action::ManageResponsibilities | Action::CheckpointAudit => {
             if admin {
                 Decision::Allow { on_behalf_of: None }
             } else {
@@ -139,6 +146,16 @@ pub fn decide(p: &Principal, action: &Action<'_>) -> Decision {
             }
         }
         Action::ReadOrgs => Decision::Allow { on_behalf_of: None },
+        Action::ReadOwnAccesses => {
+            if p.subject_id.as_deref().is_some_and(|s| !s.trim().is_empty()) {
+                Decision::Allow { on_behalf_of: None }
+            } else {
+                Decision::Deny {
+                    reason_en: "only a citizen or enterprise account with a registered ID number or USCC has a record of accesses to its data",
+                    reason_zh: "仅登记了身份证号码或统一社会信用代码的个人或企业账号可查看本人数据的使用记录",
+                }
+            }
+        }
         Action::Deliver { provider } => {
             if admin {
                 admin_for(p, Some(provider))

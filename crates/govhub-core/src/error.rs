@@ -58,6 +58,7 @@ codes! {
     ConcurrentChange => "concurrent_change", "Changed by someone else meanwhile; retry", "数据已被他人同时修改，请重试";
     // Platform
     RateLimited => "rate_limited", "Too many requests", "请求过于频繁";
+    PlatformKeyMissing => "platform_key_missing", "Platform signing key not loaded", "平台签名密钥未加载";
     Unavailable => "unavailable", "Service unavailable", "服务暂不可用";
     Internal => "internal", "Internal error", "系统内部错误";
 }

@@ -78,11 +78,26 @@ pub(crate) struct Audit<'a> {
     pub(crate) target: &'a str,
     pub(crate) outcome: Outcome,
     pub(crate) on_behalf_of: Option<&'a OrgCode>,
+    /// For data accesses: the app, its declared purpose, the rows returned and the
+    /// subjects (ID numbers, USCCs) whose records they were.
+    pub(crate) app: Option<&'a str>,
+    pub(crate) purpose: Option<&'a str>,
+    pub(crate) rows: Option<i64>,
+    pub(crate) subjects: Vec<String>,
 }
 
 impl<'a> Audit<'a> {
     pub(crate) fn of(action: &'a str, target: &'a str, outcome: Outcome) -> Self {
-        Audit { action, target, outcome, on_behalf_of: None }
+        Audit {
+            action,
+            target,
+            outcome,
+            on_behalf_of: None,
+            app: None,
+            purpose: None,
+            rows: None,
+            subjects: Vec::new(),
+        }
     }
 }
 
@@ -92,11 +107,21 @@ pub struct Hub {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     settings: HubSettings,
+    signer: Option<Arc<dyn crate::signer::PlatformSigner>>,
 }
 
 impl Hub {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: HubSettings) -> Hub {
-        Hub { store, clock, settings }
+        Hub { store, clock, settings, signer: None }
+    }
+
+    /// The platform signing key (audit checkpoints; see `crate::audit_service`).
+    pub fn with_signer(mut self, signer: Arc<dyn crate::signer::PlatformSigner>) -> Hub {
+        self.signer = Some(signer);
+        self
+    }
+    pub fn signer(&self) -> Option<&Arc<dyn crate::signer::PlatformSigner>> {
+        self.signer.as_ref()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -123,6 +148,10 @@ impl Hub {
             outcome: what.outcome,
             detail,
             request_id: ctx.request_id.clone(),
+            app: what.app.map(str::to_string),
+            purpose: what.purpose.map(str::to_string),
+            rows: what.rows,
+            subjects: what.subjects,
         };
         self.store.append_audit(&ev).await.map(|_| ()).map_err(store_err)
     }
@@ -142,6 +171,7 @@ impl Hub {
                         | Action::ReadAudit
                         | Action::ReadProviderData { .. }
                         | Action::ReadCompliance
+                        | Action::ReadOwnAccesses
                 );
                 if is_read {
                     let what =
