@@ -90,6 +90,19 @@ impl Hub {
         })
     }
 
+    /// The audit page: entries (newest first) and the chain's status, under one
+    /// authorization (one audit entry per view).
+    pub async fn audit_page(&self, p: &Principal, q: &AuditQuery, ctx: &Ctx) -> Result<(Vec<AuditEvent>, AuditStatus)> {
+        self.authorize(p, Action::ReadAudit, "audit", ctx).await?;
+        let events = self.store().list_audit(q).await.map_err(store_err)?;
+        let status = AuditStatus {
+            head: self.store().audit_head().await.map_err(store_err)?,
+            latest_checkpoint: self.store().latest_checkpoint().await.map_err(store_err)?,
+            key_fingerprint: self.signer().map(|s| s.fingerprint()),
+        };
+        Ok((events, status))
+    }
+
     /// The platform's public key (PEM), for anyone checking checkpoints or signatures.
     pub fn platform_public_key_pem(&self) -> Option<String> {
         self.signer().map(|s| s.public_key_pem())

@@ -3,6 +3,7 @@
 //! exist: the document at `/api/v1/openapi.json` is generated from the same table
 //! that routes the requests.
 
+mod audit;
 mod auth;
 pub mod catalog;
 pub mod deliveries;
@@ -76,6 +77,7 @@ pub fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi
         .routes(routes!(deliveries::put_responsibility, deliveries::delete_responsibility))
         .routes(routes!(deliveries::list_responsibilities))
         .routes(routes!(deliveries::compliance))
+        .merge(audit::routes())
         .split_for_parts();
     let (streamed, streamed_doc) = OpenApiRouter::new()
         .routes(routes!(deliveries::create_delivery, deliveries::list_deliveries))
