@@ -352,3 +352,77 @@ backend_tests!(
     forged_checkpoint_signature_is_named,
     rewrite_with_recomputed_hashes_is_caught_by_the_checkpoint,
 );
+
+// ------------------------------------------------------------------ docs/audit.md
+
+/// The fenced block following `<!-- NAME: … -->` in docs/audit.md.
+fn doc_block(name: &str) -> String {
+    let doc = include_str!("../../../docs/audit.md");
+    let start = doc.find(&format!("<!-- {name}:")).unwrap_or_else(|| panic!("docs/audit.md lacks {name}"));
+    let rest = &doc[start..];
+    let open = rest.find("```").unwrap();
+    let body = &rest[open..];
+    let first_newline = body.find('\n').unwrap();
+    let end = body[first_newline..].find("\n```").unwrap();
+    body[first_newline + 1..first_newline + end + 1].to_string()
+}
+
+fn tools_available() -> bool {
+    let ok = |cmd: &str, args: &[&str]| Command::new(cmd).args(args).output().map(|o| o.status.success()).unwrap_or(false);
+    ok("python3", &["-c", "import hashlib; hashlib.new('sm3')"]) && ok("sqlite3", &["--version"]) && ok("openssl", &["version"])
+}
+
+/// The Python chain check and the OpenSSL checkpoint check in docs/audit.md work on a
+/// real audit file, and fail when it is tampered with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_independent_checks_work() {
+    if !tools_available() {
+        eprintln!("\n*** docs/audit.md scripts SKIPPED: they need python3 (hashlib with SM3), sqlite3 and openssl ***\n");
+        return;
+    }
+    let f = fixture(govhub_testkit::spawn_app(Backend::Sqlite).await).await;
+    // Entries with subjects, so the script's subject handling is exercised too.
+    let store = f.app.hub.store();
+    store
+        .append_audit(&govhub_store::conformance_audit::access("rsj-app", "gaj-hjrk", &["32040219900101123X", "320402199001011235"]))
+        .await
+        .unwrap();
+    let head = store.audit_head().await.unwrap().unwrap();
+    let main = f.app.database_url.trim_start_matches("sqlite://").to_string();
+    let audit = govhub_store::sqlite::audit_path(Path::new(&main));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("verify-chain.py"), doc_block("verify-chain.py")).unwrap();
+    std::fs::write(dir.path().join("verify-checkpoint.sh"), doc_block("verify-checkpoint.sh")).unwrap();
+    let chain = || Command::new("python3").arg(dir.path().join("verify-chain.py")).arg(&audit).output().unwrap();
+    let checkpoint = || {
+        Command::new("bash")
+            .arg(dir.path().join("verify-checkpoint.sh"))
+            .arg(&audit)
+            .arg(&f.key_file)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = chain();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("chain intact: {} entries, head {}:{}", head.seq, head.seq, head.hash)
+    );
+    let out = checkpoint();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("Verified OK") && text.contains(&format!("checkpoint {} matches the chain", f.checkpoint)), "{text}");
+
+    exec(&f.app, "UPDATE audit_subjects SET digest = upper(digest) WHERE seq = (SELECT max(seq) FROM audit_log)").await;
+    let out = chain();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("seq {}: content does not match its hash", head.seq)));
+    let cp = store.latest_checkpoint().await.unwrap().unwrap();
+    let sig = Sm2Signer::ephemeral().unwrap().sign(&checkpoint_message(cp.seq, &cp.head_hash, cp.at)).unwrap();
+    exec(&f.app, &format!("UPDATE audit_checkpoints SET signature = {} WHERE seq = {}", bytes(Backend::Sqlite, &sig), cp.seq))
+        .await;
+    let out = checkpoint();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Verification failure"));
+}
