@@ -368,8 +368,11 @@ fn doc_block(name: &str) -> String {
 }
 
 fn tools_available() -> bool {
-    let ok = |cmd: &str, args: &[&str]| Command::new(cmd).args(args).output().map(|o| o.status.success()).unwrap_or(false);
-    ok("python3", &["-c", "import hashlib; hashlib.new('sm3')"]) && ok("sqlite3", &["--version"]) && ok("openssl", &["version"])
+    let ok =
+        |cmd: &str, args: &[&str]| Command::new(cmd).args(args).output().map(|o| o.status.success()).unwrap_or(false);
+    ok("python3", &["-c", "import hashlib; hashlib.new('sm3')"])
+        && ok("sqlite3", &["--version"])
+        && ok("openssl", &["version"])
 }
 
 /// The Python chain check and the OpenSSL checkpoint check in docs/audit.md work on a
@@ -377,14 +380,20 @@ fn tools_available() -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_documented_independent_checks_work() {
     if !tools_available() {
-        eprintln!("\n*** docs/audit.md scripts SKIPPED: they need python3 (hashlib with SM3), sqlite3 and openssl ***\n");
+        eprintln!(
+            "\n*** docs/audit.md scripts SKIPPED: they need python3 (hashlib with SM3), sqlite3 and openssl ***\n"
+        );
         return;
     }
     let f = fixture(govhub_testkit::spawn_app(Backend::Sqlite).await).await;
     // Entries with subjects, so the script's subject handling is exercised too.
     let store = f.app.hub.store();
     store
-        .append_audit(&govhub_store::conformance_audit::access("rsj-app", "gaj-hjrk", &["32040219900101123X", "320402199001011235"]))
+        .append_audit(&govhub_store::conformance_audit::access(
+            "rsj-app",
+            "gaj-hjrk",
+            &["32040219900101123X", "320402199001011235"],
+        ))
         .await
         .unwrap();
     let head = store.audit_head().await.unwrap().unwrap();
@@ -412,16 +421,24 @@ async fn the_documented_independent_checks_work() {
     let out = checkpoint();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("Verified OK") && text.contains(&format!("checkpoint {} matches the chain", f.checkpoint)), "{text}");
+    assert!(
+        text.contains("Verified OK") && text.contains(&format!("checkpoint {} matches the chain", f.checkpoint)),
+        "{text}"
+    );
 
     exec(&f.app, "UPDATE audit_subjects SET digest = upper(digest) WHERE seq = (SELECT max(seq) FROM audit_log)").await;
     let out = chain();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("seq {}: content does not match its hash", head.seq)));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("seq {}: content does not match its hash", head.seq))
+    );
     let cp = store.latest_checkpoint().await.unwrap().unwrap();
     let sig = Sm2Signer::ephemeral().unwrap().sign(&checkpoint_message(cp.seq, &cp.head_hash, cp.at)).unwrap();
-    exec(&f.app, &format!("UPDATE audit_checkpoints SET signature = {} WHERE seq = {}", bytes(Backend::Sqlite, &sig), cp.seq))
-        .await;
+    exec(
+        &f.app,
+        &format!("UPDATE audit_checkpoints SET signature = {} WHERE seq = {}", bytes(Backend::Sqlite, &sig), cp.seq),
+    )
+    .await;
     let out = checkpoint();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("Verification failure"));
