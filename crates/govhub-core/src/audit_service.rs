@@ -33,12 +33,17 @@ impl Hub {
     /// Not itself audited: the checkpoint table is its own record (and an entry per
     /// checkpoint would always leave a newer entry uncovered).
     pub async fn checkpoint_audit(&self) -> Result<Option<Checkpoint>> {
+        let head = self.store().audit_head().await.map_err(store_err)?;
+        let latest = self.store().latest_checkpoint().await.map_err(store_err)?;
+        self.checkpoint_head(head, latest).await
+    }
+
+    /// Sign `head` unless `latest` covers it already.
+    async fn checkpoint_head(&self, head: Option<ChainHead>, latest: Option<Checkpoint>) -> Result<Option<Checkpoint>> {
         let signer = self.signer().cloned().ok_or_else(no_key)?;
-        let Some(head) = self.store().audit_head().await.map_err(store_err)? else { return Ok(None) };
-        if let Some(latest) = self.store().latest_checkpoint().await.map_err(store_err)? {
-            if latest.seq >= head.seq {
-                return Ok(Some(latest));
-            }
+        let Some(head) = head else { return Ok(None) };
+        if let Some(latest) = latest.filter(|l| l.seq >= head.seq) {
+            return Ok(Some(latest));
         }
         let at = to_micros(self.clock().now());
         let msg = checkpoint_message(head.seq, &head.hash, at);
@@ -55,7 +60,7 @@ impl Hub {
         let head = self.store().audit_head().await.map_err(store_err)?;
         let latest = self.store().latest_checkpoint().await.map_err(store_err)?;
         if policy.due(head.as_ref(), latest.as_ref(), self.clock().now()) {
-            self.checkpoint_audit().await
+            self.checkpoint_head(head, latest).await
         } else {
             Ok(None)
         }

@@ -340,7 +340,29 @@ async fn rewrite_with_recomputed_hashes_is_caught_by_the_checkpoint(app: TestApp
     verify(&f, &[]).assert_broken_at(f.checkpoint, "rewritten (hashes recomputed) after the checkpoint");
 }
 
+async fn background_checkpoints_follow_the_policy(app: TestApp) {
+    use govhub_core::audit::CheckpointPolicy;
+    let f = fixture(app).await;
+    let hub = &f.app.hub;
+    let policy = CheckpointPolicy { every_entries: 3, every: chrono::Duration::hours(1) };
+    // Entries since the API's checkpoint exceed 3: due, and it covers the head.
+    let cp = hub.checkpoint_if_due(&policy).await.unwrap().expect("a checkpoint is due");
+    assert_eq!(cp.seq, f.head);
+    assert_eq!(hub.checkpoint_if_due(&policy).await.unwrap(), None, "nothing new: not due");
+    let admin = f.app.token("root", "root-password-1").await;
+    assert_eq!(hub.checkpoint_if_due(&policy).await.unwrap(), None, "one new entry: not due yet");
+    for _ in 0..3 {
+        f.app.get("/api/v1/orgs", &admin).await;
+    }
+    let next = hub.checkpoint_if_due(&policy).await.unwrap().expect("due again");
+    assert!(next.seq >= cp.seq + 3);
+    let r = verify(&f, &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("3 signed checkpoints verified"), "{}", r.stdout);
+}
+
 backend_tests!(
+    background_checkpoints_follow_the_policy,
     intact_log_verifies,
     updated_field_is_named,
     deleted_row_is_named,
