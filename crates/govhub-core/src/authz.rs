@@ -103,6 +103,11 @@ pub enum Action<'a> {
     ManageCalendar,
     /// Read a dataset through the consumer API (apps only; the grant is checked on top).
     ReadShared,
+    /// Make a signed audit checkpoint on demand.
+    CheckpointAudit,
+    /// See who read records about oneself (citizens, enterprises: their own
+    /// `subject_id` only).
+    ReadOwnAccesses,
 }
 
 impl Action<'_> {
@@ -127,6 +132,8 @@ impl Action<'_> {
             Action::RevokeGrant { .. } => "grant.revoke",
             Action::ManageCalendar => "calendar.manage",
             Action::ReadShared => "share.read",
+            Action::CheckpointAudit => "audit.checkpoint",
+            Action::ReadOwnAccesses => "audit.read_own",
         }
     }
 }
@@ -234,7 +241,7 @@ pub fn decide(p: &Principal, action: &Action<'_>) -> Decision {
                 }
             }
         }
-        Action::CreateOrg | Action::ReadAudit | Action::ManageResponsibilities => {
+        Action::CreateOrg | Action::ReadAudit | Action::ManageResponsibilities | Action::CheckpointAudit => {
             if admin {
                 Decision::Allow { on_behalf_of: None }
             } else {
@@ -249,6 +256,16 @@ pub fn decide(p: &Principal, action: &Action<'_>) -> Decision {
             }
         }
         Action::ReadOrgs => Decision::Allow { on_behalf_of: None },
+        Action::ReadOwnAccesses => {
+            if p.subject_id.as_deref().is_some_and(|s| !s.trim().is_empty()) {
+                Decision::Allow { on_behalf_of: None }
+            } else {
+                Decision::Deny {
+                    reason_en: "only a citizen or enterprise account with a registered ID number or USCC has a record of accesses to its data",
+                    reason_zh: "仅登记了身份证号码或统一社会信用代码的个人或企业账号可查看本人数据的使用记录",
+                }
+            }
+        }
         Action::Deliver { provider } => {
             if admin {
                 admin_for(p, Some(provider))

@@ -62,6 +62,7 @@ codes! {
     NoGrant => "no_grant", "No grant in force for this app and dataset", "该应用没有有效的共享授权";
     // Platform
     RateLimited => "rate_limited", "Too many requests", "请求过于频繁";
+    PlatformKeyMissing => "platform_key_missing", "Platform signing key not loaded", "平台签名密钥未加载";
     Unavailable => "unavailable", "Service unavailable", "服务暂不可用";
     Internal => "internal", "Internal error", "系统内部错误";
 }

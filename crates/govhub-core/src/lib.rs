@@ -5,6 +5,8 @@
 //! and the services ([`service::Hub`]) that tie them together. It knows nothing of HTTP
 //! or SQL: `cargo tree -p govhub-core` shows no web framework and no database driver.
 
+pub mod audit;
+mod audit_service;
 pub mod authz;
 pub mod calendar;
 pub mod cells;
@@ -23,6 +25,7 @@ pub mod seal_svg;
 pub mod service;
 pub mod share;
 pub mod sharing;
+pub mod signer;
 pub mod standards;
 pub mod store;
 

@@ -360,14 +360,29 @@ pub struct NewAuditEvent {
     pub outcome: Outcome,
     pub detail: serde_json::Value,
     pub request_id: Option<String>,
+    /// The app (consumer) through which data was read, when there is one.
+    pub app: Option<String>,
+    /// The declared purpose of a data access (from the grant).
+    pub purpose: Option<String>,
+    /// Rows returned by a data access.
+    pub rows: Option<i64>,
+    /// Identifiers (ID numbers, USCCs) of the people and enterprises whose records were
+    /// returned. Stored only as salted SM3 digests (see `docs/audit.md`), never in clear:
+    /// always empty on entries read back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub subjects: Vec<String>,
 }
 
-/// A stored audit record.
+/// A stored audit record: the event and its place in the hash chain.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEvent {
     pub seq: i64,
     #[serde(flatten)]
     pub event: NewAuditEvent,
+    /// `hash` of the entry before (64 zeros for the first).
+    pub prev_hash: String,
+    /// SM3 over the entry's canonical encoding (`govhub_core::audit`), lower-case hex.
+    pub hash: String,
 }
 
 /// Audit listing filter.

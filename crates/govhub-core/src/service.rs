@@ -87,11 +87,26 @@ pub(crate) struct Audit<'a> {
     pub(crate) target: &'a str,
     pub(crate) outcome: Outcome,
     pub(crate) on_behalf_of: Option<&'a OrgCode>,
+    /// For data accesses: the app, its declared purpose, the rows returned and the
+    /// subjects (ID numbers, USCCs) whose records they were.
+    pub(crate) app: Option<&'a str>,
+    pub(crate) purpose: Option<&'a str>,
+    pub(crate) rows: Option<i64>,
+    pub(crate) subjects: Vec<String>,
 }
 
 impl<'a> Audit<'a> {
     pub(crate) fn of(action: &'a str, target: &'a str, outcome: Outcome) -> Self {
-        Audit { action, target, outcome, on_behalf_of: None }
+        Audit {
+            action,
+            target,
+            outcome,
+            on_behalf_of: None,
+            app: None,
+            purpose: None,
+            rows: None,
+            subjects: Vec::new(),
+        }
     }
 }
 
@@ -103,6 +118,7 @@ pub struct Hub {
     settings: HubSettings,
     share: Arc<crate::share::ShareState>,
     datasets: Arc<DatasetCache>,
+    signer: Option<Arc<dyn crate::signer::PlatformSigner>>,
 }
 
 /// Datasets as recently read, for the hot read paths (consumer API lookups). Entries
@@ -140,10 +156,19 @@ impl DatasetCache {
 impl Hub {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: HubSettings) -> Hub {
         let share = Arc::new(crate::share::ShareState::new(settings.app_rate_per_sec, settings.app_burst));
-        Hub { store, clock, settings, share, datasets: Arc::new(DatasetCache::default()) }
+        Hub { store, clock, settings, share, datasets: Arc::new(DatasetCache::default()), signer: None }
     }
     pub(crate) fn share_state(&self) -> &crate::share::ShareState {
         &self.share
+    }
+
+    /// The platform signing key (audit checkpoints; see `crate::audit_service`).
+    pub fn with_signer(mut self, signer: Arc<dyn crate::signer::PlatformSigner>) -> Hub {
+        self.signer = Some(signer);
+        self
+    }
+    pub fn signer(&self) -> Option<&Arc<dyn crate::signer::PlatformSigner>> {
+        self.signer.as_ref()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -170,6 +195,10 @@ impl Hub {
             outcome: what.outcome,
             detail,
             request_id: ctx.request_id.clone(),
+            app: what.app.map(str::to_string),
+            purpose: what.purpose.map(str::to_string),
+            rows: what.rows,
+            subjects: what.subjects,
         };
         self.store.append_audit(&ev).await.map(|_| ()).map_err(store_err)
     }
@@ -190,6 +219,7 @@ impl Hub {
                         | Action::ReadProviderData { .. }
                         | Action::ReadCompliance
                         | Action::ReadSharing { .. }
+                        | Action::ReadOwnAccesses
                 );
                 if is_read {
                     let what =

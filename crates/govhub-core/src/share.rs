@@ -179,6 +179,9 @@ pub struct ExportPlan {
     pub projection: Projection,
     pub filters: Vec<Filter>,
     pub app: i64,
+    /// Who exports, and the request, for each page's audit entry.
+    principal: Principal,
+    ctx: Ctx,
 }
 
 impl Hub {
@@ -280,15 +283,31 @@ impl Hub {
         self.audit(p, Audit::of("share.read", target, Outcome::Denied), json!({ "reason": why }), ctx).await
     }
 
-    /// The audit entry of a read, written (durably) before the data is returned.
-    async fn share_audited(&self, p: &Principal, d: &Dataset, g: &Grant, detail: Value, ctx: &Ctx) -> Result<()> {
+    /// The audit entry of a read, written (durably) before the data is returned: the
+    /// app, the grant's purpose, the row count and the subjects (ID numbers, USCCs) of
+    /// the records read, so a citizen can later see who read what about them.
+    async fn share_audited(
+        &self,
+        p: &Principal,
+        d: &Dataset,
+        g: &Grant,
+        detail: Value,
+        read: &[&[Cell]],
+        ctx: &Ctx,
+    ) -> Result<()> {
         let mut detail = detail;
         if let Value::Object(m) = &mut detail {
             m.insert("grant".into(), json!(g.id));
             m.insert("purpose".into(), json!(g.purpose));
             m.insert("provider".into(), json!(g.provider.as_str()));
         }
-        self.audit(p, Audit::of("share.read", d.code.as_str(), Outcome::Allowed), detail, ctx).await
+        let app = p.app.map(|a| a.to_string());
+        let mut what = Audit::of("share.read", d.code.as_str(), Outcome::Allowed);
+        what.app = app.as_deref();
+        what.purpose = Some(&g.purpose);
+        what.rows = Some(read.len() as i64);
+        what.subjects = subjects_of(d, read);
+        self.audit(p, what, detail, ctx).await
     }
 
     /// One record by primary key.
@@ -310,14 +329,8 @@ impl Hub {
         } else {
             key.to_string()
         };
-        self.share_audited(
-            p,
-            &d,
-            &g,
-            json!({"key": key_shown, "fields": names, "rows": usize::from(found.is_some())}),
-            ctx,
-        )
-        .await?;
+        let read: Vec<&[Cell]> = found.iter().map(|r| r.cells.as_slice()).collect();
+        self.share_audited(p, &d, &g, json!({"key": key_shown, "fields": names}), &read, ctx).await?;
         match found {
             Some(r) => Ok(proj.json(&d, &r.cells)),
             None => Err(Error::not_found("record", "记录", &key_shown)),
@@ -354,14 +367,8 @@ impl Hub {
         let limit = req.limit.clamp(1, MAX_PAGE);
         let q = RecordQuery { filters, after, limit, as_of: None, include_deleted: false, descending: req.descending };
         let records = self.store().query_records(&d, &q).await.map_err(store_err)?;
-        self.share_audited(
-            p,
-            &d,
-            &g,
-            json!({"filter": filter_desc, "fields": proj.header(&d), "rows": records.len()}),
-            ctx,
-        )
-        .await?;
+        let read: Vec<&[Cell]> = records.iter().map(|r| r.cells.as_slice()).collect();
+        self.share_audited(p, &d, &g, json!({"filter": filter_desc, "fields": proj.header(&d)}), &read, ctx).await?;
         let next_cursor = match records.last() {
             Some(r) if records.len() as u32 == limit => Some(
                 self.sign_cursor(&json!({"t": "records", "a": app, "d": d.code.as_str(), "o": if req.descending { "desc" } else { "asc" }, "k": Self::key_texts(&d, &r.cells)}))
@@ -382,18 +389,19 @@ impl Hub {
     ) -> Result<ExportPlan> {
         let (d, g, app) = self.share_begin(p, code, code, ctx).await?;
         let (proj, filters, filter_desc) = granted_query(&d, &g, req)?;
-        self.share_audited(p, &d, &g, json!({"export": true, "filter": filter_desc, "fields": proj.header(&d)}), ctx)
+        self.share_audited(p, &d, &g, json!({"export": true, "filter": filter_desc, "fields": proj.header(&d)}), &[], ctx)
             .await?;
-        Ok(ExportPlan { dataset: d, projection: proj, filters, app })
+        Ok(ExportPlan { dataset: d, projection: proj, filters, app, principal: p.clone(), ctx: ctx.clone() })
     }
 
     /// The next page of an export after `after` (the last key of the previous page).
-    /// The grant is checked again: a revocation stops a running export.
+    /// The grant is checked again: a revocation stops a running export. Each page is
+    /// audited (rows and subjects) before it is handed out.
     pub async fn export_page(&self, plan: &ExportPlan, after: Option<Vec<Cell>>, limit: u32) -> Result<Vec<Record>> {
         let g = self.store().current_grant(plan.app, &plan.dataset.code).await.map_err(store_err)?;
-        if !g.is_some_and(|g| g.active_on(china_date(self.clock().now()))) {
+        let Some(g) = g.filter(|g| g.active_on(china_date(self.clock().now()))) else {
             return Err(Error::new(Code::NoGrant, "the grant was revoked during the export", "导出过程中授权已被撤销"));
-        }
+        };
         let q = RecordQuery {
             filters: plan.filters.clone(),
             after,
@@ -402,7 +410,13 @@ impl Hub {
             include_deleted: false,
             descending: false,
         };
-        self.store().query_records(&plan.dataset, &q).await.map_err(store_err)
+        let records = self.store().query_records(&plan.dataset, &q).await.map_err(store_err)?;
+        if !records.is_empty() {
+            let read: Vec<&[Cell]> = records.iter().map(|r| r.cells.as_slice()).collect();
+            let detail = json!({"export_page": true, "fields": plan.projection.header(&plan.dataset)});
+            self.share_audited(&plan.principal, &plan.dataset, &g, detail, &read, &plan.ctx).await?;
+        }
+        Ok(records)
     }
 
     /// Changes since a cursor: inserts, updates and deletes with version and time, in
@@ -429,11 +443,13 @@ impl Hub {
         };
         let limit = limit.clamp(1, MAX_PAGE);
         let changes = self.store().list_changes(&d, after.as_ref(), limit).await.map_err(store_err)?;
+        let read: Vec<&[Cell]> = changes.iter().map(|c| c.cells.as_slice()).collect();
         self.share_audited(
             p,
             &d,
             &g,
-            json!({"changes_since": after.as_ref().map(|a| a.commit_seq), "fields": proj.header(&d), "rows": changes.len()}),
+            json!({"changes_since": after.as_ref().map(|a| a.commit_seq), "fields": proj.header(&d)}),
+            &read,
             ctx,
         )
         .await?;
@@ -450,6 +466,29 @@ impl Hub {
         };
         Ok(ChangePage { changes: out, next_cursor: next })
     }
+}
+
+/// The people and enterprises whose records were read: the values of the dataset's
+/// `id-number` and `uscc` fields (before masking; the audit log keeps only their
+/// salted digests).
+fn subjects_of(d: &Dataset, read: &[&[Cell]]) -> Vec<String> {
+    let cols: Vec<usize> = d
+        .schema
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| matches!(f.format_or_default(), "id-number" | "uscc"))
+        .map(|(i, _)| i)
+        .collect();
+    let mut out = Vec::new();
+    for cells in read {
+        for &i in &cols {
+            if let Some(Cell::Text(t)) = cells.get(i) {
+                out.push(t.clone());
+            }
+        }
+    }
+    out
 }
 
 /// The projection and filters of a query, all on granted fields, and the filters as

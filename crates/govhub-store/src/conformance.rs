@@ -38,6 +38,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     audit(s).await;
     concurrent_use(store.clone()).await;
     run_deliveries(s).await;
+    crate::conformance_audit::run_all(store.clone()).await;
 }
 
 // ------------------------------------------------------------------ helpers
@@ -817,6 +818,10 @@ pub async fn audit(store: &dyn Store) {
         outcome,
         detail: json!({}),
         request_id: None,
+        app: None,
+        purpose: None,
+        rows: None,
+        subjects: Vec::new(),
     };
     let mut first = ev("conf-audit-alice", "conf.dataset.create", "CONF-A1", Outcome::Succeeded);
     first.detail =
@@ -914,6 +919,10 @@ pub async fn concurrent_use(store: Arc<dyn Store>) {
                     outcome: Outcome::Succeeded,
                     detail: json!({"i": i}),
                     request_id: None,
+                    app: None,
+                    purpose: None,
+                    rows: None,
+                    subjects: Vec::new(),
                 })
                 .await
                 .unwrap();
@@ -1318,6 +1327,10 @@ pub async fn open_delivery_blocks_no_writes<S: Store + DeliveryStore + ?Sized>(s
                 outcome: Outcome::Succeeded,
                 detail: json!({}),
                 request_id: None,
+                app: None,
+                purpose: None,
+                rows: None,
+                subjects: Vec::new(),
             }),
         )
         .await

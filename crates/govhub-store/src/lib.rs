@@ -5,7 +5,9 @@
 //! Each has its own migrations, applied when the store is opened; [`conformance`] is
 //! the suite both must pass.
 
+mod audit;
 pub mod conformance;
+pub mod conformance_audit;
 pub mod ddl;
 mod delivery;
 mod migrate;

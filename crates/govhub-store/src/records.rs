@@ -285,7 +285,8 @@ impl SchemaVersionRow {
 
 /// Columns of `audit_events` read back, in this order, by both backends.
 pub const AUDIT_COLUMNS: &str =
-    "seq, at, actor, actor_role, actor_org, on_behalf_of, action, target, outcome, detail, request_id";
+    "seq, at, actor, actor_role, actor_org, on_behalf_of, action, target, outcome, detail, \
+     request_id, app, purpose, row_count, prev_hash, hash";
 
 pub struct AuditRow {
     pub seq: i64,
@@ -299,6 +300,11 @@ pub struct AuditRow {
     pub outcome: String,
     pub detail: String,
     pub request_id: Option<String>,
+    pub app: Option<String>,
+    pub purpose: Option<String>,
+    pub row_count: Option<i64>,
+    pub prev_hash: String,
+    pub hash: String,
 }
 
 impl AuditRow {
@@ -321,13 +327,15 @@ impl AuditRow {
                     .ok_or_else(|| corrupt("audit outcome", &self.outcome, "unknown outcome"))?,
                 detail: serde_json::from_str(&self.detail).map_err(|e| corrupt("audit detail", &self.detail, e))?,
                 request_id: self.request_id,
+                app: self.app,
+                purpose: self.purpose,
+                rows: self.row_count,
+                subjects: Vec::new(),
             },
+            prev_hash: self.prev_hash,
+            hash: self.hash,
         })
     }
-}
-
-pub fn detail_json(detail: &serde_json::Value) -> StoreResult<String> {
-    serde_json::to_string(detail).map_err(StoreError::backend)
 }
 
 /// Normalised name of a PostgreSQL column type (`udt_name`), matching the type names

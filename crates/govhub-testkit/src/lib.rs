@@ -93,7 +93,9 @@ pub async fn spawn_app_with(backend: Backend, clock: Arc<dyn Clock>, config: Ser
         }
     };
     let store: Arc<dyn Store> = govhub_store::open(&database_url).await.expect("open store");
-    let hub = Hub::new(store, clock, HubSettings::default());
+    // An ephemeral platform key: checkpoints are signed as in production.
+    let signer = govhub_core::signer::Sm2Signer::ephemeral().expect("platform key");
+    let hub = Hub::new(store, clock, HubSettings::default()).with_signer(Arc::new(signer));
     let state = AppState::new(hub.clone(), config).expect("templates");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

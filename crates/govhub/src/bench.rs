@@ -155,7 +155,7 @@ async fn pg_copy(base_url: &str, file: &Path, columns: &[String]) -> Result<f64>
 }
 
 /// Create a uniquely named database next to the one in `base_url`; returns its URL.
-async fn fresh_database(base_url: &str) -> Result<String> {
+pub(crate) async fn fresh_database(base_url: &str) -> Result<String> {
     let (client, conn) = tokio_postgres::connect(base_url, tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
     let name = format!("govhub_bench_{}_{}", std::process::id(), chrono::Utc::now().timestamp_micros());

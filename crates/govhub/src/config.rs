@@ -19,6 +19,12 @@ pub struct FileConfig {
     pub session_ttl_minutes: Option<i64>,
     pub token_ttl_minutes: Option<i64>,
     pub app_rate_per_sec: Option<u32>,
+    /// File whose first line is the platform key's passphrase.
+    pub key_passphrase_file: Option<PathBuf>,
+    /// Sign an audit checkpoint after this many new entries …
+    pub checkpoint_every_entries: Option<i64>,
+    /// … or when the last one is this old and entries were added since.
+    pub checkpoint_every_minutes: Option<i64>,
 }
 
 impl FileConfig {
@@ -42,6 +48,11 @@ pub struct Settings {
     pub token_ttl_minutes: i64,
     /// Consumer-API requests per second per app (bursts of twice that).
     pub app_rate_per_sec: u32,
+    /// Where the platform key's passphrase comes from (the passphrase itself is never
+    /// part of the settings).
+    pub key_passphrase: crate::keys::PassphraseSource,
+    pub checkpoint_every_entries: i64,
+    pub checkpoint_every_minutes: i64,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -56,12 +67,23 @@ pub struct Overrides {
     pub secure_cookies: Option<bool>,
     pub max_body_bytes: Option<usize>,
     pub app_rate_per_sec: Option<u32>,
+    /// `--key-passphrase-file` / `GOVHUB_KEY_PASSPHRASE_FILE`.
+    pub key_passphrase_file: Option<PathBuf>,
+    /// Whether `GOVHUB_KEY_PASSPHRASE` is set.
+    pub key_passphrase_env: bool,
 }
 
 /// Default consumer-API rate per app.
 pub const DEFAULT_APP_RATE_PER_SEC: u32 = 200;
 
 impl Settings {
+    pub fn checkpoint_policy(&self) -> govhub_core::audit::CheckpointPolicy {
+        govhub_core::audit::CheckpointPolicy {
+            every_entries: self.checkpoint_every_entries,
+            every: chrono::Duration::minutes(self.checkpoint_every_minutes),
+        }
+    }
+
     pub fn resolve(file: FileConfig, over: Overrides) -> Result<Settings> {
         let data_dir = over.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let database = over
@@ -76,6 +98,19 @@ impl Settings {
         );
         let max_body_bytes = over.max_body_bytes.or(file.max_body_bytes).unwrap_or(10 * 1024 * 1024);
         anyhow::ensure!(max_body_bytes >= 1024, "max_body_bytes must be at least 1024");
+        use crate::keys::PassphraseSource;
+        let key_passphrase = match (over.key_passphrase_file, over.key_passphrase_env, file.key_passphrase_file) {
+            (Some(f), _, _) => PassphraseSource::File(f),
+            (None, true, _) => PassphraseSource::Env,
+            (None, false, Some(f)) => PassphraseSource::File(f),
+            (None, false, None) => PassphraseSource::Missing,
+        };
+        let checkpoint_every_entries = file.checkpoint_every_entries.unwrap_or(10_000);
+        let checkpoint_every_minutes = file.checkpoint_every_minutes.unwrap_or(5);
+        anyhow::ensure!(
+            checkpoint_every_entries > 0 && checkpoint_every_minutes > 0,
+            "checkpoint_every_entries and checkpoint_every_minutes must be positive"
+        );
         Ok(Settings {
             listen: over.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
             data_dir,
@@ -90,6 +125,9 @@ impl Settings {
                 .or(file.app_rate_per_sec)
                 .unwrap_or(DEFAULT_APP_RATE_PER_SEC)
                 .max(1),
+            key_passphrase,
+            checkpoint_every_entries,
+            checkpoint_every_minutes,
         })
     }
 }
@@ -109,6 +147,30 @@ mod tests {
         let d = Settings::resolve(FileConfig::default(), Overrides::default()).unwrap();
         assert_eq!(d.listen, DEFAULT_LISTEN);
         assert_eq!(d.database, "sqlite://./govhub-data/govhub.db");
+    }
+
+    #[test]
+    fn key_passphrase_layering_and_checkpoint_policy() {
+        use crate::keys::PassphraseSource;
+        let file =
+            || toml::from_str::<FileConfig>("key_passphrase_file = \"/etc/gh/pass\"\ncheckpoint_every_minutes = 1\n");
+        let s = Settings::resolve(file().unwrap(), Overrides::default()).unwrap();
+        assert_eq!(s.key_passphrase, PassphraseSource::File(PathBuf::from("/etc/gh/pass")));
+        assert_eq!(s.checkpoint_policy().every, chrono::Duration::minutes(1));
+        assert_eq!(s.checkpoint_policy().every_entries, 10_000);
+        let env = Overrides { key_passphrase_env: true, ..Default::default() };
+        assert_eq!(Settings::resolve(file().unwrap(), env).unwrap().key_passphrase, PassphraseSource::Env);
+        let flag = Overrides { key_passphrase_env: true, key_passphrase_file: Some("/p".into()), ..Default::default() };
+        assert_eq!(
+            Settings::resolve(file().unwrap(), flag).unwrap().key_passphrase,
+            PassphraseSource::File("/p".into())
+        );
+        let none = Settings::resolve(FileConfig::default(), Overrides::default()).unwrap();
+        assert_eq!(none.key_passphrase, PassphraseSource::Missing);
+        assert!(toml::from_str::<FileConfig>("checkpoint_every_entries = 0")
+            .ok()
+            .map(|f| Settings::resolve(f, Overrides::default()).is_err())
+            .unwrap_or(false));
     }
 
     #[test]

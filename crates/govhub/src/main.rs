@@ -1,9 +1,12 @@
 //! `govhub`: the city's digital base in one binary.
 
+mod audit_cmd;
 mod bench;
 mod bench_api;
+mod bench_audit;
 mod config;
 mod demo;
+mod keys;
 mod push;
 mod seed;
 
@@ -36,6 +39,9 @@ struct Cli {
     /// TOML configuration file.
     #[arg(long, global = true, env = "GOVHUB_CONFIG")]
     config: Option<PathBuf>,
+    /// File whose first line is the platform key's passphrase (or set GOVHUB_KEY_PASSPHRASE).
+    #[arg(long, global = true, env = "GOVHUB_KEY_PASSPHRASE_FILE")]
+    key_passphrase_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -80,6 +86,30 @@ enum Command {
     /// Benchmarks that compare govhub with the tools a user would otherwise use.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The tamper-evident audit log: verify the chain, sign a checkpoint.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the whole hash chain and every signed checkpoint. Exit 0 when intact,
+    /// 1 naming the first bad entry, 2 when the check could not be made.
+    Verify {
+        /// Platform public key PEM (default: <data-dir>/platform-key.pub.pem). Repeat for
+        /// checkpoints signed by earlier keys.
+        #[arg(long)]
+        public_key: Vec<PathBuf>,
+        /// SEQ:HASH of a head recorded earlier outside govhub (printed by verify): the
+        /// log must still hold it (detects truncation after the last checkpoint).
+        #[arg(long)]
+        expect_head: Option<String>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Sign a checkpoint of the chain's head now (needs the platform key's passphrase).
+    Checkpoint,
 }
 
 #[derive(Args, Clone)]
@@ -152,6 +182,21 @@ enum BenchCommand {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// Durable audit appends per second with 1 and with many concurrent callers (group commit).
+    Audit {
+        /// Appends per run.
+        #[arg(long, default_value_t = 20_000)]
+        entries: usize,
+        /// Concurrent callers per run, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 64])]
+        callers: Vec<usize>,
+        /// Also measure on PostgreSQL (a server URL; a fresh database is created on it).
+        #[arg(long, env = "GOVHUB_BENCH_POSTGRES_URL")]
+        postgres: Option<String>,
+        /// Directory for the SQLite files (default: a temporary one). Use a real disk.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -208,6 +253,8 @@ fn settings(cli: &Cli, serve: Option<&ServeArgs>) -> Result<Settings> {
         database: cli.database.clone(),
         secure_cookies: serve.and_then(|s| s.secure_cookies),
         max_body_bytes: serve.and_then(|s| s.max_body_bytes),
+        key_passphrase_file: cli.key_passphrase_file.clone(),
+        key_passphrase_env: std::env::var_os(keys::PASSPHRASE_ENV).is_some(),
     };
     Settings::resolve(file, over)
 }
@@ -268,7 +315,12 @@ async fn run_server(hub: Hub, s: &Settings, banner: impl FnOnce(&str)) -> Result
     let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
     banner(&format!("http://{host}:{}", addr.port()));
     tracing::info!(listen = %addr, database = %redact(&s.database), "govhub serving");
-    govhub_server::serve(listener, state, shutdown_signal()).await.context("server failed")
+    let hub = state.hub.clone();
+    let checkpointer = audit_cmd::spawn_checkpointer(hub.clone(), s.checkpoint_policy());
+    let served = govhub_server::serve(listener, state, shutdown_signal()).await.context("server failed");
+    checkpointer.abort();
+    audit_cmd::final_checkpoint(&hub).await;
+    served
 }
 
 async fn shutdown_signal() {
@@ -316,13 +368,15 @@ async fn main() -> Result<()> {
     match &cli.command {
         Command::Serve(args) => {
             let s = settings(&cli, Some(args))?;
-            let hub = open_hub(&s).await?;
+            let key = keys::load(&s, false).await?;
+            let hub = keys::attach(open_hub(&s).await?, key).await?;
             recover(&hub).await?;
             run_server(hub, &s, |url| println!("govhub listening on {url}")).await
         }
         Command::Demo(args) => {
             let s = settings(&cli, Some(&args.serve))?;
-            let hub = open_hub(&s).await?;
+            let key = keys::load(&s, true).await?;
+            let hub = keys::attach(open_hub(&s).await?, key).await?;
             recover(&hub).await?;
             let mut seeded = seed::ensure_demo_city(&hub).await?;
             seeded |= seed::ensure_demo_data(&hub, args.people).await?;
@@ -400,6 +454,33 @@ async fn main() -> Result<()> {
                 file: file.clone(),
             })
             .await
+        }
+        Command::Bench(BenchCommand::Audit { entries, callers, postgres, dir }) => {
+            bench_audit::audit(bench_audit::AuditBench {
+                entries: *entries,
+                callers: callers.clone(),
+                postgres: postgres.clone(),
+                dir: dir.clone(),
+            })
+            .await
+        }
+        Command::Audit(AuditCommand::Verify { public_key, expect_head, quiet }) => {
+            let s = settings(&cli, None)?;
+            let code = audit_cmd::verify(audit_cmd::VerifyArgs {
+                database: s.database.clone(),
+                data_dir: s.data_dir.clone(),
+                public_keys: public_key.clone(),
+                expect_head: expect_head.clone(),
+                quiet: *quiet,
+            })
+            .await;
+            std::process::exit(code)
+        }
+        Command::Audit(AuditCommand::Checkpoint) => {
+            let s = settings(&cli, None)?;
+            let key = keys::load(&s, false).await?;
+            let hub = keys::attach(open_hub(&s).await?, key).await?;
+            audit_cmd::checkpoint(&hub).await
         }
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&govhub_server::api::openapi())?);

@@ -24,9 +24,15 @@ impl Drop for Server {
 
 /// Start `govhub <args> --listen 127.0.0.1:0`, wait for the banner line naming the URL.
 fn start(args: &[&str]) -> Server {
+    start_env(args, &[])
+}
+
+/// [`start`] with extra environment variables.
+fn start_env(args: &[&str], env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(BIN)
         .args(args)
         .args(["--listen", "127.0.0.1:0"])
+        .envs(env.iter().copied())
         .env("GOVHUB_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -73,7 +79,7 @@ fn help_lists_every_subcommand() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for sub in ["serve", "demo", "admin", "openapi"] {
+    for sub in ["serve", "demo", "admin", "openapi", "audit"] {
         assert!(text.contains(sub), "--help lacks {sub}: {text}");
     }
     let out = Command::new(BIN).args(["admin", "--help"]).output().unwrap();
@@ -110,10 +116,23 @@ async fn fresh_install_gets_a_first_admin() {
 
     let mut args: Vec<&str> = d.iter().map(String::as_str).collect();
     args.push("serve");
-    let server = start(&args);
+    // Without the platform key's passphrase, serve refuses to start and says how to give it.
+    let out = Command::new(BIN)
+        .args(&args)
+        .args(["--listen", "127.0.0.1:0"])
+        .env_remove("GOVHUB_KEY_PASSPHRASE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("GOVHUB_KEY_PASSPHRASE") && err.contains("--key-passphrase-file"), "{err}");
+    let server = start_env(&args, &[("GOVHUB_KEY_PASSPHRASE", "operator-secret-1")]);
+    assert!(data.join("platform-key.pem").exists() && data.join("platform-key.pub.pem").exists());
     let client = reqwest::Client::new();
     let r = client.get(format!("{}/healthz", server.url)).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    let pem = client.get(format!("{}/api/v1/audit/public-key.pem", server.url)).send().await.unwrap();
+    assert_eq!(pem.text().await.unwrap(), std::fs::read_to_string(data.join("platform-key.pub.pem")).unwrap());
     let r = token(&client, &server.url, "ops", "first-admin-pass").await;
     assert_eq!(r.status(), 201);
     let r = token(&client, &server.url, "x2", "first-admin-pass").await;

@@ -3,6 +3,7 @@
 //! exist: the document at `/api/v1/openapi.json` is generated from the same table
 //! that routes the requests.
 
+mod audit;
 mod auth;
 pub mod catalog;
 pub mod deliveries;
@@ -94,6 +95,7 @@ pub fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi
         .routes(routes!(sharing::share_records))
         .routes(routes!(sharing::share_changes))
         .routes(routes!(sharing::usage_report))
+        .merge(audit::routes())
         .split_for_parts();
     let (streamed, streamed_doc) = OpenApiRouter::new()
         .routes(routes!(deliveries::create_delivery, deliveries::list_deliveries))

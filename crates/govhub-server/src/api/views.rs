@@ -173,6 +173,14 @@ pub struct AuditView {
     #[schema(value_type = Object)]
     pub detail: serde_json::Value,
     pub request_id: Option<String>,
+    /// For data accesses: the app, its declared purpose and the rows returned.
+    pub app: Option<String>,
+    pub purpose: Option<String>,
+    pub rows: Option<i64>,
+    /// The previous entry's hash (64 zeros for seq 1).
+    pub prev_hash: String,
+    /// SM3 over the entry's canonical encoding (docs/audit.md).
+    pub hash: String,
 }
 
 impl From<&AuditEvent> for AuditView {
@@ -190,6 +198,11 @@ impl From<&AuditEvent> for AuditView {
             outcome: e.outcome.as_str().to_string(),
             detail: e.detail.clone(),
             request_id: e.request_id.clone(),
+            app: e.app.clone(),
+            purpose: e.purpose.clone(),
+            rows: e.rows,
+            prev_hash: a.prev_hash.clone(),
+            hash: a.hash.clone(),
         }
     }
 }

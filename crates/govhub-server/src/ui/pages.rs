@@ -41,7 +41,7 @@ pub async fn home(State(st): State<AppState>, user: OptionalWebUser) -> Response
     let OptionalWebUser { viewer, page } = user;
     let result = match &viewer {
         None => render_page(&st, &page, None, "home.html", "home", StatusCode::OK, context! {}),
-        Some(v) if !v.principal.role.is_government() => me_page(&st, &page, v),
+        Some(v) if !v.principal.role.is_government() => me_page(&st, &page, v).await,
         Some(v) => dashboard(&st, &page, v).await,
     };
     respond(&st, &page, viewer.as_ref(), result)
@@ -69,13 +69,26 @@ async fn dashboard(st: &AppState, page: &PageCtx, v: &Viewer) -> Result<Response
     render_page(st, page, Some(v), "home.html", "home", StatusCode::OK, extra)
 }
 
-fn me_page(st: &AppState, page: &PageCtx, v: &Viewer) -> Result<Response> {
-    render_page(st, page, Some(v), "me.html", "me", StatusCode::OK, context! {})
+async fn me_page(st: &AppState, page: &PageCtx, v: &Viewer) -> Result<Response> {
+    // Citizens and enterprises with a registered ID number / USCC see who read
+    // records about them.
+    let accesses = if v.principal.subject_id.is_some() && !v.principal.role.is_government() {
+        let found = st.hub.my_accesses(&v.principal, 100, &page.ctx).await?;
+        let names = if found.is_empty() {
+            HashMap::new()
+        } else {
+            org_names(&st.hub.list_orgs(&v.principal, &page.ctx).await?)
+        };
+        Some(found.iter().map(|a| super::view::AccessRow::new(a, &names)).collect::<Vec<_>>())
+    } else {
+        None
+    };
+    render_page(st, page, Some(v), "me.html", "me", StatusCode::OK, context! { accesses => accesses })
 }
 
 /// `GET /me`: who I am.
 pub async fn me(State(st): State<AppState>, user: WebUser) -> Response {
-    let result = me_page(&st, &user.page, &user.viewer);
+    let result = me_page(&st, &user.page, &user.viewer).await;
     respond(&st, &user.page, Some(&user.viewer), result)
 }
 
@@ -292,8 +305,19 @@ async fn org_page(st: &AppState, page: &PageCtx, v: &Viewer, code: &str) -> Resu
 pub async fn audit(State(st): State<AppState>, user: WebUser) -> Response {
     let result = async {
         let q = AuditQuery { limit: 100, ..Default::default() };
-        let events = st.hub.list_audit(&user.viewer.principal, &q, &user.page.ctx).await?;
-        let rows: Vec<AuditRow> = events.iter().map(|e| AuditRow::new(e, user.page.lang)).collect();
+        let (events, status) = st.hub.audit_page(&user.viewer.principal, &q, &user.page.ctx).await?;
+        let sealed_to = status.latest_checkpoint.as_ref().map(|c| c.seq).unwrap_or(0);
+        let rows: Vec<AuditRow> = events
+            .iter()
+            .map(|e| AuditRow { sealed: e.seq <= sealed_to, ..AuditRow::new(e, user.page.lang) })
+            .collect();
+        let chain = context! {
+            head_seq => status.head.as_ref().map(|h| h.seq).unwrap_or(0),
+            head_hash => status.head.as_ref().map(|h| h.hash.clone()).unwrap_or_default(),
+            checkpoint_seq => sealed_to,
+            checkpoint_at => status.latest_checkpoint.as_ref().map(|c| super::view::local_time(c.at)),
+            key => status.key_fingerprint.as_deref().map(|k| k.chars().take(16).collect::<String>()),
+        };
         render_page(
             &st,
             &user.page,
@@ -301,7 +325,7 @@ pub async fn audit(State(st): State<AppState>, user: WebUser) -> Response {
             "audit.html",
             "audit",
             StatusCode::OK,
-            context! { events => rows },
+            context! { events => rows, chain => chain },
         )
     }
     .await;

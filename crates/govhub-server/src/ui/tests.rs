@@ -878,3 +878,76 @@ async fn compliance_dashboard_and_the_responsibility_form() {
     assert!(page.body.contains("id=\"c-listed\">1<"));
     assert_eq!(w.post(del, &admin, &[("csrf", &csrf)]).await.status, StatusCode::NOT_FOUND);
 }
+
+// ------------------------------------------------------------------ audit chain
+
+#[tokio::test]
+async fn the_audit_page_shows_hashes_and_checkpoint_status() {
+    use govhub_core::audit::{checkpoint_message, Checkpoint};
+    use govhub_core::signer::{PlatformSigner, Sm2Signer};
+    let w = world().await;
+    let jar = w.sign_in("admin").await;
+    let r = w.get("/audit", &jar).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("尚无签名检查点") && r.body.contains("待签名") && !r.body.contains("✓ 已签名"));
+    let head = w.state.hub.store().audit_head().await.unwrap().unwrap();
+    assert!(r.body.contains(&head.hash[..12]), "the head's hash is shown");
+
+    let signer = Sm2Signer::ephemeral().unwrap();
+    let at = start();
+    let signature = signer.sign(&checkpoint_message(head.seq, &head.hash, at)).unwrap();
+    let cp = Checkpoint {
+        seq: head.seq,
+        head_hash: head.hash.clone(),
+        at,
+        signature,
+        key_fingerprint: signer.fingerprint(),
+    };
+    w.state.hub.store().insert_checkpoint(&cp).await.unwrap();
+    let r = w.get("/audit", &jar).await;
+    assert!(r.body.contains(&format!("#{}", head.seq)) && r.body.contains("✓ 已签名"), "{}", r.body);
+    // The entry of this very page view comes after the checkpoint: still pending.
+    assert!(r.body.contains("待签名"));
+}
+
+#[tokio::test]
+async fn a_citizen_sees_which_departments_read_records_about_them() {
+    let w = world().await;
+    let input = NewUser {
+        username: Username::parse("lisi").unwrap(),
+        password: PASSWORD.into(),
+        role: Role::Citizen,
+        org: None,
+        display_name: "李四".into(),
+        subject_id: Some("32040219900101123X".into()),
+    };
+    w.state.hub.create_user(&Principal::system(), input, &Ctx::default()).await.unwrap();
+    let read = |subjects: Vec<String>, purpose: &str| NewAuditEvent {
+        at: start(),
+        actor: "rsj-app".into(),
+        actor_role: Some(Role::AppDeveloper),
+        actor_org: Some(OrgCode::parse("cz-gaj").unwrap()),
+        on_behalf_of: None,
+        action: "share.read".into(),
+        target: "ga-hjrk".into(),
+        outcome: Outcome::Allowed,
+        detail: json!({}),
+        request_id: None,
+        app: Some("社保资格认证".into()),
+        purpose: Some(purpose.into()),
+        rows: Some(1),
+        subjects,
+    };
+    let store = w.state.hub.store();
+    store.append_audit(&read(vec!["32040219900101123x".into()], "养老金资格认证")).await.unwrap();
+    store.append_audit(&read(vec!["110101199003070000".into()], "别人的记录")).await.unwrap();
+
+    let jar = w.sign_in("lisi").await;
+    let me = w.get("/me", &jar).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    assert!(me.body.contains("我的数据使用记录") && me.body.contains("常州市公安局"), "{}", me.body);
+    assert!(me.body.contains("养老金资格认证") && !me.body.contains("别人的记录"));
+    // A citizen account without a registered ID number has no such record.
+    let other = w.get("/me", &w.sign_in("citizen").await).await;
+    assert!(!other.body.contains("我的数据使用记录"));
+}

@@ -454,6 +454,11 @@ pub struct AuditRow {
     pub tone: &'static str,
     pub detail: String,
     pub request_id: String,
+    /// The entry's hash, shortened for display, and in full.
+    pub hash: String,
+    pub hash_full: String,
+    /// Covered by a signed checkpoint (set by the page).
+    pub sealed: bool,
 }
 
 impl AuditRow {
@@ -478,6 +483,34 @@ impl AuditRow {
             tone,
             detail: if ev.detail.is_null() { String::new() } else { ev.detail.to_string() },
             request_id: ev.request_id.clone().unwrap_or_default(),
+            hash: e.hash.chars().take(12).collect(),
+            hash_full: e.hash.clone(),
+            sealed: false,
+        }
+    }
+}
+
+/// One read of records about the signed-in citizen or enterprise.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessRow {
+    pub at: String,
+    pub org: String,
+    pub app: String,
+    pub purpose: String,
+    pub target: String,
+    pub rows: String,
+}
+
+impl AccessRow {
+    pub fn new(a: &govhub_core::audit::SubjectAccess, org_names: &std::collections::HashMap<String, String>) -> Self {
+        let org = a.on_behalf_of.as_ref().or(a.org.as_ref()).map(ToString::to_string).unwrap_or_default();
+        AccessRow {
+            at: local_time(a.at),
+            org: org_names.get(&org).cloned().unwrap_or(org),
+            app: a.app.clone().unwrap_or_default(),
+            purpose: a.purpose.clone().unwrap_or_default(),
+            target: a.target.clone(),
+            rows: a.rows.map(|r| r.to_string()).unwrap_or_default(),
         }
     }
 }

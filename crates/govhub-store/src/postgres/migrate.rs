@@ -9,6 +9,7 @@ use deadpool_postgres::Pool;
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, sql: include_str!("migrations/0001_init.sql") },
     Migration { version: 2, sql: include_str!("migrations/0002_deliveries.sql") },
+    Migration { version: 3, sql: include_str!("migrations/0003_audit_chain.sql") },
     Migration { version: 4, sql: include_str!("migrations/0004_sharing.sql") },
 ];
 

@@ -1,10 +1,13 @@
 //! The PostgreSQL backend: a deadpool connection pool, runtime queries, transactional
 //! DDL for the typed dataset tables.
 
+mod audit;
 pub mod ddl;
 mod delivery;
 mod migrate;
 mod sharing;
+
+pub use audit::AUDIT_LOCK_KEY;
 
 use crate::records::*;
 use async_trait::async_trait;
@@ -106,23 +109,6 @@ fn dataset_row(r: &Row) -> StoreResult<Dataset> {
     .into_dataset()
 }
 
-fn audit_row(r: &Row) -> StoreResult<AuditEvent> {
-    AuditRow {
-        seq: get(r, 0)?,
-        at: get(r, 1)?,
-        actor: get(r, 2)?,
-        actor_role: get(r, 3)?,
-        actor_org: get(r, 4)?,
-        on_behalf_of: get(r, 5)?,
-        action: get(r, 6)?,
-        target: get(r, 7)?,
-        outcome: get(r, 8)?,
-        detail: get(r, 9)?,
-        request_id: get(r, 10)?,
-    }
-    .into_event()
-}
-
 /// Query parameters collected while building a statement.
 #[derive(Default)]
 struct Args(Vec<Box<dyn ToSql + Sync + Send>>);
@@ -152,6 +138,8 @@ fn where_clause(clauses: &[String]) -> String {
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    /// The audit log's writer queue (`audit.rs`).
+    audit: std::sync::Arc<audit::AuditLog>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -168,7 +156,8 @@ impl PostgresStore {
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(StoreError::backend)?;
         migrate::run(&pool).await?;
-        Ok(PostgresStore { pool })
+        let audit = std::sync::Arc::new(audit::AuditLog::open(&pool).await?);
+        Ok(PostgresStore { pool, audit })
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
@@ -666,63 +655,10 @@ impl Store for PostgresStore {
     }
 
     async fn append_audit(&self, e: &NewAuditEvent) -> StoreResult<i64> {
-        let detail = detail_json(&e.detail)?;
-        let row = self
-            .client()
-            .await?
-            .query_one(
-                "INSERT INTO audit_events (at, actor, actor_role, actor_org, on_behalf_of, action, target, outcome,
-                     detail, request_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",
-                &[
-                    &e.at,
-                    &e.actor,
-                    &e.actor_role.map(Role::as_str),
-                    &e.actor_org.as_ref().map(OrgCode::as_str),
-                    &e.on_behalf_of.as_ref().map(OrgCode::as_str),
-                    &e.action,
-                    &e.target,
-                    &e.outcome.as_str(),
-                    &detail,
-                    &e.request_id,
-                ],
-            )
-            .await
-            .map_err(db)?;
-        get(&row, 0)
+        self.append_audit_entry(e).await
     }
 
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
-        let mut args = Args::default();
-        let mut clauses: Vec<String> = Vec::new();
-        if let Some(a) = &q.actor {
-            clauses.push(format!("actor = {}", args.push(a.clone())));
-        }
-        if let Some(p) = &q.action_prefix {
-            // A prefix match without LIKE: exact and case-sensitive, as on SQLite.
-            let len = i32::try_from(p.chars().count()).map_err(|_| refused("audit action prefix is too long"))?;
-            let len = args.push(len);
-            clauses.push(format!("substr(action, 1, {len}) = {}", args.push(p.clone())));
-        }
-        if let Some(t) = &q.target {
-            clauses.push(format!("target = {}", args.push(t.clone())));
-        }
-        if let Some(s) = q.after_seq {
-            clauses.push(format!("seq > {}", args.push(s)));
-        }
-        let limit = args.push(effective_limit(q.limit));
-        let rows = self
-            .client()
-            .await?
-            .query(
-                &format!(
-                    "SELECT {AUDIT_COLUMNS} FROM audit_events{} ORDER BY seq DESC LIMIT {limit}",
-                    where_clause(&clauses)
-                ),
-                &args.refs(),
-            )
-            .await
-            .map_err(db)?;
-        rows.iter().map(audit_row).collect()
+        self.list_audit_entries(q).await
     }
 }

@@ -9,10 +9,17 @@ use rusqlite::{params, Connection, TransactionBehavior};
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, sql: include_str!("migrations/0001_init.sql") },
     Migration { version: 2, sql: include_str!("migrations/0002_deliveries.sql") },
+    Migration { version: 3, sql: include_str!("migrations/0003_audit_chain.sql") },
     Migration { version: 4, sql: include_str!("migrations/0004_sharing.sql") },
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {
+    run_with(conn, "sqlite", MIGRATIONS)
+}
+
+/// Apply `migrations` (named `label` in messages) to the database of `conn`: the main
+/// file's, or the audit file's own list.
+pub fn run_with(conn: &mut Connection, label: &str, migrations: &[Migration]) -> StoreResult<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -31,8 +38,8 @@ pub fn run(conn: &mut Connection) -> StoreResult<()> {
             .map_err(db)?;
         rows
     };
-    for m in pending("sqlite", MIGRATIONS, &applied)? {
-        tracing::info!(version = m.version, "applying SQLite migration");
+    for m in pending(label, migrations, &applied)? {
+        tracing::info!(version = m.version, database = label, "applying SQLite migration");
         tx.execute_batch(m.sql).map_err(db)?;
         tx.execute(
             "INSERT INTO schema_migrations (version, checksum, applied_at) VALUES (?1, ?2, ?3)",

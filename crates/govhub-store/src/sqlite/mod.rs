@@ -2,10 +2,13 @@
 //! small pool of read-only reader connections. Every rusqlite call runs on Tokio's
 //! blocking pool.
 
+mod audit;
 pub mod ddl;
 mod delivery;
 mod migrate;
 mod sharing;
+
+pub use audit::{audit_path, AUDIT_MIGRATIONS};
 
 use crate::records::*;
 use async_trait::async_trait;
@@ -171,22 +174,6 @@ fn dataset_row(r: &Row<'_>) -> rusqlite::Result<DatasetRow> {
     })
 }
 
-fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
-    Ok(AuditRow {
-        seq: r.get(0)?,
-        at: r.get::<_, Ts>(1)?.0,
-        actor: r.get(2)?,
-        actor_role: r.get(3)?,
-        actor_org: r.get(4)?,
-        on_behalf_of: r.get(5)?,
-        action: r.get(6)?,
-        target: r.get(7)?,
-        outcome: r.get(8)?,
-        detail: r.get(9)?,
-        request_id: r.get(10)?,
-    })
-}
-
 /// Run a query and convert every row.
 fn collect<R, T>(
     conn: &Connection,
@@ -204,6 +191,8 @@ fn collect<R, T>(
 
 struct Inner {
     path: PathBuf,
+    /// The audit log's own file and writer (`audit.rs`).
+    audit: audit::AuditDb,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     /// One permit per reader connection.
@@ -272,6 +261,7 @@ impl SqliteStore {
         // allocated as used) keeps the key index and the table's hot pages in memory.
         writer.pragma_update(None, "cache_size", WRITER_CACHE_KIB).map_err(db)?;
         migrate::run(&mut writer)?;
+        let audit = audit::AuditDb::open(&path, &mut writer)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let r =
@@ -286,6 +276,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path,
+                audit,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(readers),
                 permits: Arc::new(Semaphore::new(READERS)),
@@ -833,65 +824,11 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, event: &NewAuditEvent) -> StoreResult<i64> {
-        let e = event.clone();
-        let detail = detail_json(&e.detail)?;
-        self.write(move |c| {
-            c.execute(
-                "INSERT INTO audit_events (at, actor, actor_role, actor_org, on_behalf_of, action, target, outcome,
-                     detail, request_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    ts(e.at),
-                    e.actor,
-                    e.actor_role.map(Role::as_str),
-                    e.actor_org.as_ref().map(OrgCode::as_str),
-                    e.on_behalf_of.as_ref().map(OrgCode::as_str),
-                    e.action,
-                    e.target,
-                    e.outcome.as_str(),
-                    detail,
-                    e.request_id,
-                ],
-            )
-            .map_err(db)?;
-            Ok(c.last_insert_rowid())
-        })
-        .await
+        self.append_audit_entry(event).await
     }
 
     async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
-        let mut clauses: Vec<&str> = Vec::new();
-        let mut args: Vec<Value> = Vec::new();
-        if let Some(a) = &query.actor {
-            clauses.push("actor = ?");
-            args.push(Value::Text(a.clone()));
-        }
-        if let Some(p) = &query.action_prefix {
-            // A prefix match without LIKE: exact and case-sensitive, as on PostgreSQL.
-            clauses.push("substr(action, 1, ?) = ?");
-            args.push(Value::Integer(p.chars().count() as i64));
-            args.push(Value::Text(p.clone()));
-        }
-        if let Some(t) = &query.target {
-            clauses.push("target = ?");
-            args.push(Value::Text(t.clone()));
-        }
-        if let Some(s) = query.after_seq {
-            clauses.push("seq > ?");
-            args.push(Value::Integer(s));
-        }
-        args.push(Value::Integer(effective_limit(query.limit)));
-        let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
-        self.read(move |c| {
-            collect(
-                c,
-                &format!("SELECT {AUDIT_COLUMNS} FROM audit_events{filter} ORDER BY seq DESC LIMIT ?"),
-                params_from_iter(args.iter()),
-                audit_row,
-                AuditRow::into_event,
-            )
-        })
-        .await
+        self.list_audit_entries(query).await
     }
 }
 

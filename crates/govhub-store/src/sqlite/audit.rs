@@ -1,0 +1,577 @@
+//! The SQLite audit log lives in its own database file beside the main one
+//! (`govhub.db` → `govhub.audit.db`), with its own migrations, its own writer
+//! connection on its own thread and two reader connections. A delivery may hold the main
+//! file's single writer for seconds; audit entries never wait for it.
+//!
+//! The writer thread does group commit (`crate::audit`): it takes every queued entry,
+//! reads the head inside a `BEGIN IMMEDIATE` transaction (so two processes on the same
+//! file — the server and a CLI command — still chain correctly), inserts, and commits
+//! with `synchronous = FULL`: when `append_audit` returns, the entry is on disk.
+
+use super::{configure, db, lock, migrate, SqliteStore, Ts};
+use crate::audit::{fail_all, new_salt, submit, Job, MAX_BATCH, QUEUE_DEPTH};
+use crate::migrate::Migration;
+use crate::records::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use govhub_core::audit::{
+    subject_digest, timestamp_text, AuditStore, ChainEntry, ChainHead, Checkpoint, EntryBody, GENESIS_HASH,
+    SUBJECT_SALT_KEY,
+};
+use govhub_core::model::{AuditEvent, AuditQuery, NewAuditEvent};
+use govhub_core::store::StoreError;
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, Semaphore};
+
+/// The audit file's own migrations (recorded in its own `schema_migrations`).
+pub const AUDIT_MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, sql: include_str!("audit_migrations/0001_audit_log.sql") }];
+
+const READERS: usize = 2;
+
+/// The audit file of a main database file: `govhub.db` → `govhub.audit.db`,
+/// `x.sqlite` → `x.audit.sqlite`, `data` → `data.audit.db`.
+pub fn audit_path(main: &Path) -> PathBuf {
+    match main.extension() {
+        Some(ext) => main.with_extension(format!("audit.{}", ext.to_string_lossy())),
+        None => main.with_extension("audit.db"),
+    }
+}
+
+/// The audit file: where its writer's queue is, its readers, and the subject salt.
+pub(crate) struct AuditDb {
+    path: PathBuf,
+    salt: String,
+    jobs: mpsc::Sender<Job>,
+    readers: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
+}
+
+impl AuditDb {
+    /// Open (creating) the audit file beside `main_path` and migrate it; on the first
+    /// start after main migration 0003, copy the old `audit_events` rows into the chain
+    /// and drop the old table; start the writer thread.
+    pub(crate) fn open(main_path: &Path, main: &mut Connection) -> StoreResult<AuditDb> {
+        let path = audit_path(main_path);
+        let mut writer = Connection::open(&path).map_err(db)?;
+        configure(&writer)?;
+        let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(db)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(refused(format!("SQLite would not switch {} to WAL mode", path.display())));
+        }
+        // Durable at commit: the whole point of this file. Group commit pays for it.
+        writer.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+        migrate::run_with(&mut writer, "sqlite audit file", AUDIT_MIGRATIONS)?;
+        let salt = subject_salt(main)?;
+        import_legacy(main, &mut writer)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let r =
+                Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                    .map_err(db)?;
+            configure(&r)?;
+            r.pragma_update(None, "query_only", "ON").map_err(db)?;
+            readers.push(r);
+        }
+        let (jobs, rx) = mpsc::channel(QUEUE_DEPTH);
+        std::thread::Builder::new()
+            .name("govhub-audit-writer".into())
+            .spawn(move || writer_loop(writer, rx))
+            .map_err(|e| refused(format!("cannot start the audit writer thread: {e}")))?;
+        Ok(AuditDb { path, salt, jobs, readers: Mutex::new(readers), permits: Arc::new(Semaphore::new(READERS)) })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The installation's subject salt (created on first use) from the main file's `meta`.
+fn subject_salt(main: &Connection) -> StoreResult<String> {
+    main.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+        params![SUBJECT_SALT_KEY, new_salt()],
+    )
+    .map_err(db)?;
+    main.query_row("SELECT value FROM meta WHERE key = ?1", [SUBJECT_SALT_KEY], |r| r.get(0)).map_err(db)
+}
+
+fn head(c: &Connection) -> StoreResult<Option<ChainHead>> {
+    c.query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| {
+        Ok(ChainHead { seq: r.get(0)?, hash: r.get(1)? })
+    })
+    .optional()
+    .map_err(db)
+}
+
+fn insert_entry(tx: &Connection, e: &ChainEntry) -> StoreResult<()> {
+    let b = &e.body;
+    let mut ins = tx
+        .prepare_cached(
+            "INSERT INTO audit_log (seq, prev_hash, hash, at, actor, actor_role, actor_org, on_behalf_of, action,
+                 target, outcome, detail, request_id, app, purpose, row_count)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        )
+        .map_err(db)?;
+    ins.execute(params![
+        e.seq,
+        e.prev_hash,
+        e.hash,
+        b.at,
+        b.actor,
+        b.actor_role,
+        b.actor_org,
+        b.on_behalf_of,
+        b.action,
+        b.target,
+        b.outcome,
+        b.detail,
+        b.request_id,
+        b.app,
+        b.purpose,
+        b.rows,
+    ])
+    .map_err(db)?;
+    if !b.subjects.is_empty() {
+        let mut sub = tx.prepare_cached("INSERT INTO audit_subjects (digest, seq) VALUES (?1, ?2)").map_err(db)?;
+        for d in &b.subjects {
+            sub.execute(params![d, e.seq]).map_err(db)?;
+        }
+    }
+    Ok(())
+}
+
+/// Chain `bodies` after the head and commit them in one transaction.
+fn commit_batch(conn: &mut Connection, bodies: Vec<EntryBody>) -> StoreResult<Vec<i64>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+    let (mut seq, mut prev) = head(&tx)?.map(|h| (h.seq, h.hash)).unwrap_or((0, GENESIS_HASH.to_string()));
+    let mut seqs = Vec::with_capacity(bodies.len());
+    for body in bodies {
+        seq += 1;
+        let e = body.chain(seq, prev);
+        insert_entry(&tx, &e)?;
+        prev = e.hash;
+        seqs.push(seq);
+    }
+    tx.commit().map_err(db)?;
+    Ok(seqs)
+}
+
+fn writer_loop(mut conn: Connection, mut jobs: mpsc::Receiver<Job>) {
+    let mut bodies = Vec::new();
+    let mut replies = Vec::new();
+    while let Some(first) = jobs.blocking_recv() {
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Append(body, reply) => {
+                    bodies.push(body);
+                    replies.push(reply);
+                }
+                Job::Checkpoint(cp, reply) => {
+                    let _ = reply.send(insert_checkpoint(&mut conn, &cp));
+                }
+            }
+            if bodies.len() < MAX_BATCH {
+                next = jobs.try_recv().ok();
+            }
+        }
+        if bodies.is_empty() {
+            continue;
+        }
+        match commit_batch(&mut conn, std::mem::take(&mut bodies)) {
+            Ok(seqs) => {
+                for (reply, seq) in replies.drain(..).zip(seqs) {
+                    let _ = reply.send(Ok(seq));
+                }
+            }
+            Err(e) => fail_all(std::mem::take(&mut replies), e),
+        }
+    }
+}
+
+const CHECKPOINT_COLUMNS: &str = "seq, head_hash, at, signature, key_fingerprint";
+
+fn bytes_of(v: ValueRef<'_>) -> Vec<u8> {
+    match v {
+        ValueRef::Blob(b) | ValueRef::Text(b) => b.to_vec(),
+        ValueRef::Integer(i) => i.to_string().into_bytes(),
+        ValueRef::Real(f) => f.to_string().into_bytes(),
+        ValueRef::Null => Vec::new(),
+    }
+}
+
+fn checkpoint_row(r: &Row<'_>) -> rusqlite::Result<Checkpoint> {
+    Ok(Checkpoint {
+        seq: r.get(0)?,
+        head_hash: String::from_utf8_lossy(&bytes_of(r.get_ref(1)?)).into_owned(),
+        // A time changed into something unreadable stays a checkpoint that fails its
+        // signature (so the verifier names it) rather than an error.
+        at: r.get::<_, Ts>(2).map(|t| t.0).unwrap_or(DateTime::<Utc>::MIN_UTC),
+        signature: bytes_of(r.get_ref(3)?),
+        key_fingerprint: String::from_utf8_lossy(&bytes_of(r.get_ref(4)?)).into_owned(),
+    })
+}
+
+fn insert_checkpoint(conn: &mut Connection, cp: &Checkpoint) -> StoreResult<Checkpoint> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+    let hash: Option<String> =
+        tx.query_row("SELECT hash FROM audit_log WHERE seq = ?1", [cp.seq], |r| r.get(0)).optional().map_err(db)?;
+    if hash.as_deref() != Some(cp.head_hash.as_str()) {
+        return Err(StoreError::Conflict { what: "audit_checkpoint" });
+    }
+    tx.execute(
+        &format!("INSERT INTO audit_checkpoints ({CHECKPOINT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (seq) DO NOTHING"),
+        params![cp.seq, cp.head_hash, timestamp_text(cp.at), cp.signature, cp.key_fingerprint],
+    )
+    .map_err(db)?;
+    let stored = tx
+        .query_row(
+            &format!("SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE seq = ?1"),
+            [cp.seq],
+            checkpoint_row,
+        )
+        .map_err(db)?;
+    tx.commit().map_err(db)?;
+    Ok(stored)
+}
+
+/// Copy the pre-chain `audit_events` rows (renamed `audit_events_legacy` by main
+/// migration 0003) into the chain, in seq order, then drop the old table. The copy and
+/// its marker commit together in the audit file, so a crash before the drop only
+/// means the drop is retried at the next start.
+fn import_legacy(main: &Connection, audit: &mut Connection) -> StoreResult<()> {
+    let exists = main
+        .query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_events_legacy'", [], |_| Ok(()))
+        .optional()
+        .map_err(db)?
+        .is_some();
+    if !exists {
+        return Ok(());
+    }
+    let tx = audit.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+    let done = tx
+        .query_row("SELECT value FROM audit_meta WHERE key = 'legacy_imported'", [], |r| r.get::<_, String>(0))
+        .optional()
+        .map_err(db)?
+        .is_some();
+    if !done {
+        let (mut seq, mut prev) = head(&tx)?.map(|h| (h.seq, h.hash)).unwrap_or((0, GENESIS_HASH.to_string()));
+        let mut stmt = main
+            .prepare(
+                "SELECT at, actor, actor_role, actor_org, on_behalf_of, action, target, outcome, detail, request_id
+                 FROM audit_events_legacy ORDER BY seq",
+            )
+            .map_err(db)?;
+        let mut rows = stmt.query([]).map_err(db)?;
+        let mut n = 0u64;
+        while let Some(r) = rows.next().map_err(db)? {
+            let at: String = r.get(0).map_err(db)?;
+            let at = DateTime::parse_from_rfc3339(&at).map(|t| timestamp_text(t.with_timezone(&Utc))).unwrap_or(at);
+            let body = EntryBody {
+                at,
+                actor: r.get(1).map_err(db)?,
+                actor_role: r.get(2).map_err(db)?,
+                actor_org: r.get(3).map_err(db)?,
+                on_behalf_of: r.get(4).map_err(db)?,
+                action: r.get(5).map_err(db)?,
+                target: r.get(6).map_err(db)?,
+                outcome: r.get(7).map_err(db)?,
+                detail: r.get(8).map_err(db)?,
+                request_id: r.get(9).map_err(db)?,
+                app: None,
+                purpose: None,
+                rows: None,
+                subjects: Vec::new(),
+            };
+            seq += 1;
+            let e = body.chain(seq, prev);
+            insert_entry(&tx, &e)?;
+            prev = e.hash;
+            n += 1;
+        }
+        tx.execute("INSERT INTO audit_meta (key, value) VALUES ('legacy_imported', ?1)", [n.to_string()])
+            .map_err(db)?;
+        tx.commit().map_err(db)?;
+        tracing::info!(entries = n, "copied the audit log into the hash chain of the audit file");
+    } else {
+        drop(tx);
+    }
+    main.execute_batch("DROP TABLE IF EXISTS audit_events_legacy").map_err(db)
+}
+
+// ------------------------------------------------------------------ reading
+
+fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
+    Ok(AuditRow {
+        seq: r.get(0)?,
+        at: r.get::<_, Ts>(1)?.0,
+        actor: r.get(2)?,
+        actor_role: r.get(3)?,
+        actor_org: r.get(4)?,
+        on_behalf_of: r.get(5)?,
+        action: r.get(6)?,
+        target: r.get(7)?,
+        outcome: r.get(8)?,
+        detail: r.get(9)?,
+        request_id: r.get(10)?,
+        app: r.get(11)?,
+        purpose: r.get(12)?,
+        row_count: r.get(13)?,
+        prev_hash: r.get(14)?,
+        hash: r.get(15)?,
+    })
+}
+
+fn events(c: &Connection, sql: &str, args: impl rusqlite::Params) -> StoreResult<Vec<AuditEvent>> {
+    let mut stmt = c.prepare(sql).map_err(db)?;
+    let rows = stmt.query_map(args, audit_row).map_err(db)?.collect::<Result<Vec<_>, _>>().map_err(db)?;
+    rows.into_iter().map(AuditRow::into_event).collect()
+}
+
+/// Reads a chain row column by column, noting (instead of failing on) values of the
+/// wrong type, which only a change outside govhub can produce.
+struct Cols<'a, 'r> {
+    row: &'a Row<'r>,
+    bad: Option<String>,
+}
+
+impl Cols<'_, '_> {
+    fn value(&mut self, i: usize, name: &str) -> Option<ValueRef<'_>> {
+        match self.row.get_ref(i) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.bad.get_or_insert_with(|| format!("column {name} cannot be read: {e}"));
+                None
+            }
+        }
+    }
+    fn opt_text(&mut self, i: usize, name: &str) -> Option<String> {
+        let v = match self.value(i, name)? {
+            ValueRef::Null => return None,
+            ValueRef::Text(t) => return Some(String::from_utf8_lossy(t).into_owned()),
+            other => other.data_type(),
+        };
+        self.bad.get_or_insert_with(|| format!("column {name} holds a {v} value instead of text"));
+        None
+    }
+    fn text(&mut self, i: usize, name: &str) -> String {
+        self.opt_text(i, name).unwrap_or_default()
+    }
+    fn opt_int(&mut self, i: usize, name: &str) -> Option<i64> {
+        let v = match self.value(i, name)? {
+            ValueRef::Null => return None,
+            ValueRef::Integer(n) => return Some(n),
+            other => other.data_type(),
+        };
+        self.bad.get_or_insert_with(|| format!("column {name} holds a {v} value instead of an integer"));
+        None
+    }
+}
+
+const CHAIN_COLUMNS: &str = "seq, prev_hash, hash, at, actor, actor_role, actor_org, on_behalf_of, action, target, \
+                             outcome, detail, request_id, app, purpose, row_count";
+
+fn chain_row(r: &Row<'_>) -> rusqlite::Result<ChainEntry> {
+    let seq: i64 = r.get(0)?;
+    let mut c = Cols { row: r, bad: None };
+    let body = EntryBody {
+        at: c.text(3, "at"),
+        actor: c.text(4, "actor"),
+        actor_role: c.opt_text(5, "actor_role"),
+        actor_org: c.opt_text(6, "actor_org"),
+        on_behalf_of: c.opt_text(7, "on_behalf_of"),
+        action: c.text(8, "action"),
+        target: c.text(9, "target"),
+        outcome: c.text(10, "outcome"),
+        detail: c.text(11, "detail"),
+        request_id: c.opt_text(12, "request_id"),
+        app: c.opt_text(13, "app"),
+        purpose: c.opt_text(14, "purpose"),
+        rows: c.opt_int(15, "row_count"),
+        subjects: Vec::new(),
+    };
+    let prev_hash = c.text(1, "prev_hash");
+    let hash = c.text(2, "hash");
+    Ok(ChainEntry { seq, prev_hash, hash, body, malformed: c.bad })
+}
+
+fn chain_page(c: &Connection, after: i64, limit: u32) -> StoreResult<Vec<ChainEntry>> {
+    let tx = c.unchecked_transaction().map_err(db)?;
+    let mut entries = {
+        let mut stmt = tx
+            .prepare_cached(&format!("SELECT {CHAIN_COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"))
+            .map_err(db)?;
+        let rows = stmt.query_map(params![after, i64::from(limit)], chain_row).map_err(db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db)?
+    };
+    if let (Some(first), Some(last)) = (entries.first().map(|e| e.seq), entries.last().map(|e| e.seq)) {
+        let mut stmt = tx
+            .prepare_cached("SELECT seq, digest FROM audit_subjects WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq, digest")
+            .map_err(db)?;
+        let mut rows = stmt.query(params![first, last]).map_err(db)?;
+        let mut i = 0;
+        while let Some(r) = rows.next().map_err(db)? {
+            let seq: i64 = r.get(0).map_err(db)?;
+            let digest = String::from_utf8_lossy(&bytes_of(r.get_ref(1).map_err(db)?)).into_owned();
+            while i < entries.len() && entries[i].seq < seq {
+                i += 1;
+            }
+            if let Some(e) = entries.get_mut(i).filter(|e| e.seq == seq) {
+                e.body.subjects.push(digest);
+            }
+        }
+    }
+    tx.finish().map_err(db)?;
+    Ok(entries)
+}
+
+impl SqliteStore {
+    /// The audit file (`<name>.audit.db`).
+    pub fn audit_file(&self) -> &Path {
+        self.inner.audit.path()
+    }
+
+    /// Run `f` on one of the audit file's reader connections.
+    async fn audit_read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let permit = self.inner.audit.permits.clone().acquire_owned().await.map_err(StoreError::backend)?;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let audit = &inner.audit;
+            let conn = lock(&audit.readers).pop().ok_or_else(|| refused("no audit reader connection is free"))?;
+            struct Back<'a>(&'a Mutex<Vec<Connection>>, Option<Connection>);
+            impl Drop for Back<'_> {
+                fn drop(&mut self) {
+                    if let Some(c) = self.1.take() {
+                        lock(self.0).push(c);
+                    }
+                }
+            }
+            let back = Back(&audit.readers, Some(conn));
+            match &back.1 {
+                Some(c) => f(c),
+                None => Err(refused("no audit reader connection is free")),
+            }
+        })
+        .await
+        .map_err(StoreError::backend)?
+    }
+
+    pub(crate) async fn append_audit_entry(&self, event: &NewAuditEvent) -> StoreResult<i64> {
+        let body = EntryBody::from_event(event, &self.inner.audit.salt).map_err(StoreError::backend)?;
+        submit(&self.inner.audit.jobs, |reply| Job::Append(body, reply)).await
+    }
+
+    pub(crate) async fn list_audit_entries(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
+        let mut clauses: Vec<&str> = Vec::new();
+        let mut args: Vec<Value> = Vec::new();
+        if let Some(a) = &query.actor {
+            clauses.push("actor = ?");
+            args.push(Value::Text(a.clone()));
+        }
+        if let Some(p) = &query.action_prefix {
+            // A prefix match without LIKE: exact and case-sensitive, as on PostgreSQL.
+            clauses.push("substr(action, 1, ?) = ?");
+            args.push(Value::Integer(p.chars().count() as i64));
+            args.push(Value::Text(p.clone()));
+        }
+        if let Some(t) = &query.target {
+            clauses.push("target = ?");
+            args.push(Value::Text(t.clone()));
+        }
+        if let Some(s) = query.after_seq {
+            clauses.push("seq > ?");
+            args.push(Value::Integer(s));
+        }
+        args.push(Value::Integer(effective_limit(query.limit)));
+        let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+        self.audit_read(move |c| {
+            events(
+                c,
+                &format!("SELECT {AUDIT_COLUMNS} FROM audit_log{filter} ORDER BY seq DESC LIMIT ?"),
+                params_from_iter(args.iter()),
+            )
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn list_audit_for_subject(&self, subject: &str, limit: u32) -> StoreResult<Vec<AuditEvent>> {
+        let digest = subject_digest(&self.inner.audit.salt, subject);
+        let limit = effective_limit(limit);
+        self.audit_read(move |c| {
+            events(
+                c,
+                &format!(
+                    "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq IN
+                         (SELECT seq FROM audit_subjects WHERE digest = ?1 ORDER BY seq DESC LIMIT ?2)
+                     ORDER BY seq DESC"
+                ),
+                params![digest, limit],
+            )
+        })
+        .await
+    }
+
+    async fn audit_head(&self) -> StoreResult<Option<ChainHead>> {
+        self.audit_read(head).await
+    }
+
+    async fn audit_chain(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<ChainEntry>> {
+        self.audit_read(move |c| chain_page(c, after_seq, limit)).await
+    }
+
+    async fn insert_checkpoint(&self, checkpoint: &Checkpoint) -> StoreResult<Checkpoint> {
+        let cp = checkpoint.clone();
+        submit(&self.inner.audit.jobs, |reply| Job::Checkpoint(cp, reply)).await
+    }
+
+    async fn latest_checkpoint(&self) -> StoreResult<Option<Checkpoint>> {
+        self.audit_read(|c| {
+            c.query_row(
+                &format!("SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"),
+                [],
+                checkpoint_row,
+            )
+            .optional()
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn list_checkpoints(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<Checkpoint>> {
+        self.audit_read(move |c| {
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+                ))
+                .map_err(db)?;
+            let rows = stmt.query_map(params![after_seq, i64::from(limit)], checkpoint_row).map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::audit_path;
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn audit_file_names() {
+        assert_eq!(audit_path(Path::new("/d/govhub.db")), PathBuf::from("/d/govhub.audit.db"));
+        assert_eq!(audit_path(Path::new("x.sqlite")), PathBuf::from("x.audit.sqlite"));
+        assert_eq!(audit_path(Path::new("data/govhub")), PathBuf::from("data/govhub.audit.db"));
+    }
+}
