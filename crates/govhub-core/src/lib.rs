@@ -23,6 +23,7 @@ pub mod seal_svg;
 pub mod service;
 pub mod share;
 pub mod sharing;
+pub mod sharing_reads;
 pub mod standards;
 pub mod store;
 

@@ -201,13 +201,26 @@ async fn catalog_page(st: &AppState, page: &PageCtx, v: &Viewer, form: CatalogFo
     render_page(st, page, Some(v), "catalog.html", "catalog", StatusCode::OK, extra)
 }
 
+#[derive(Debug, Default, Deserialize)]
+pub struct DatasetParams {
+    /// A grant just revoked from the consumers section.
+    #[serde(default)]
+    pub revoked: Option<String>,
+}
+
 /// `GET /catalog/{code}`: a dataset's metadata, schema, versions and table columns.
-pub async fn dataset(State(st): State<AppState>, user: WebUser, Path(code): Path<String>) -> Response {
-    let result = dataset_page(&st, &user.page, &user.viewer, &code).await;
+pub async fn dataset(
+    State(st): State<AppState>,
+    user: WebUser,
+    Path(code): Path<String>,
+    q: std::result::Result<Query<DatasetParams>, QueryRejection>,
+) -> Response {
+    let revoked = q.ok().and_then(|Query(q)| q.revoked).and_then(|r| r.parse::<i64>().ok());
+    let result = dataset_page(&st, &user.page, &user.viewer, &code, revoked).await;
     respond(&st, &user.page, Some(&user.viewer), result)
 }
 
-async fn dataset_page(st: &AppState, page: &PageCtx, v: &Viewer, code: &str) -> Result<Response> {
+async fn dataset_page(st: &AppState, page: &PageCtx, v: &Viewer, code: &str, revoked: Option<i64>) -> Result<Response> {
     let p = &v.principal;
     let d = st.hub.get_dataset(p, code, &page.ctx).await?;
     let versions = st.hub.schema_versions(p, code, &page.ctx).await?;
@@ -217,11 +230,13 @@ async fn dataset_page(st: &AppState, page: &PageCtx, v: &Viewer, code: &str) -> 
     let mut versions: Vec<VersionRow> = versions.iter().map(|s| VersionRow::new(s, d.schema_version)).collect();
     versions.sort_by_key(|v| std::cmp::Reverse(v.version));
     let delivery = super::data::dataset_section(st, page, v, &d).await?;
+    let consumers = super::sharing::consumers_section(st, page, v, &d, revoked).await?;
     let extra = context! {
         d => DatasetDetail::new(&d, &names, page.lang),
         versions => versions,
         columns => columns.iter().map(ColumnRow::from).collect::<Vec<_>>(),
         delivery => delivery,
+        consumers => consumers,
     };
     render_page(st, page, Some(v), "dataset.html", "catalog", StatusCode::OK, extra)
 }
@@ -288,21 +303,53 @@ async fn org_page(st: &AppState, page: &PageCtx, v: &Viewer, code: &str) -> Resu
 
 // ------------------------------------------------------------------------ audit
 
-/// `GET /audit`: the newest 100 audit events (platform administrators).
-pub async fn audit(State(st): State<AppState>, user: WebUser) -> Response {
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditParams {
+    /// An action (prefix), e.g. `share.read`.
+    #[serde(default)]
+    pub action: Option<String>,
+    /// An exact target, e.g. a dataset code.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+/// `GET /audit`: the newest 100 audit events (platform administrators), optionally
+/// filtered by `?action=` and `?target=`. `?action=share.read&target=<dataset>` is
+/// also the provider's "who read our data" (its data officers and approvers).
+pub async fn audit(
+    State(st): State<AppState>,
+    user: WebUser,
+    q: std::result::Result<Query<AuditParams>, QueryRejection>,
+) -> Response {
+    let Query(q) = q.unwrap_or_default();
     let result = async {
-        let q = AuditQuery { limit: 100, ..Default::default() };
-        let events = st.hub.list_audit(&user.viewer.principal, &q, &user.page.ctx).await?;
+        let p = &user.viewer.principal;
+        let action = nonempty(&q.action);
+        let target = nonempty(&q.target);
+        let events = match (&action, &target) {
+            (Some(a), Some(t))
+                if a == govhub_core::sharing_reads::SHARE_READ_ACTION && p.role != Role::PlatformAdmin =>
+            {
+                st.hub.dataset_reads(p, t, 100, &user.page.ctx).await?
+            }
+            _ => {
+                let q = AuditQuery {
+                    action_prefix: action.clone(),
+                    target: target.clone(),
+                    limit: 100,
+                    ..Default::default()
+                };
+                st.hub.list_audit(p, &q, &user.page.ctx).await?
+            }
+        };
         let rows: Vec<AuditRow> = events.iter().map(|e| AuditRow::new(e, user.page.lang)).collect();
-        render_page(
-            &st,
-            &user.page,
-            Some(&user.viewer),
-            "audit.html",
-            "audit",
-            StatusCode::OK,
-            context! { events => rows },
-        )
+        let nav = if p.role == Role::PlatformAdmin { "audit" } else { "catalog" };
+        let extra = context! {
+            events => rows,
+            filter_action => action.unwrap_or_default(),
+            filter_target => target.unwrap_or_default(),
+        };
+        render_page(&st, &user.page, Some(&user.viewer), "audit.html", nav, StatusCode::OK, extra)
     }
     .await;
     respond(&st, &user.page, Some(&user.viewer), result)

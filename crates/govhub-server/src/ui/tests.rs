@@ -873,3 +873,6 @@ async fn compliance_dashboard_and_the_responsibility_form() {
     assert!(page.body.contains("id=\"c-listed\">1<"));
     assert_eq!(w.post(del, &admin, &[("csrf", &csrf)]).await.status, StatusCode::NOT_FOUND);
 }
+
+#[path = "sharing_tests.rs"]
+mod sharing;
