@@ -417,6 +417,7 @@ async fn request_page(st: &AppState, page: &PageCtx, v: &Viewer, id: i64) -> Res
         r => RequestRow::new(&r, &names, today, lang),
         grant => grant.as_ref().map(|g| GrantRow::new(g, &names, p, today, lang)),
         can_decide => can_decide,
+        provider_side => allowed(p, &Action::DecideAccess { provider: &r.provider }),
         clear_choices => clear_choices,
         today => today.to_string(),
     };
