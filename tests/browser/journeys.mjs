@@ -22,6 +22,7 @@ const PASSWORD = process.env.GOVHUB_DEMO_PASSWORD || 'Demo@2026';
 const OFFICER = { username: 'gaj-officer', org: '常州市公安局' };
 const CITIZEN = { username: 'citizen' };
 const ADMIN = { username: 'admin' };
+const APPROVER = { username: 'gaj-approver' };
 const HJRK = 'gaj-hjrk';
 const SHOTS = join(dirname(fileURLToPath(import.meta.url)), 'screenshots');
 mkdirSync(SHOTS, { recursive: true });
@@ -338,6 +339,56 @@ const journeys = [
     assert.equal(new URL(page.url()).searchParams.get('next'), '/catalog');
     await shot(page, 'g-signed-out');
     assertNoProblems(page);
+  }],
+
+  ['the approver approves a request with fewer fields and sees it granted', async () => {
+    const { context, page } = await newPage();
+    await signIn(page, APPROVER.username);
+    await clickAndWait(page, 'nav.mainnav a[href="/sharing/inbox"]');
+    assert.equal(new URL(page.url()).pathname, '/sharing/inbox');
+    assert.match(await page.textContent('h1'), /审批待办/);
+    // The demo's 民政局 app waits for 公安局 with a request on 户籍人口.
+    const item = page.locator('li.request-item', { hasText: '最低生活保障核对系统' }).first();
+    assert.ok(await item.isVisible(), 'the pending request is in the inbox');
+    assert.match(await item.textContent(), /户籍人口/);
+    assert.match(await item.textContent(), /敏感/);
+    await shot(page, 'l1-inbox');
+    await Promise.all([page.waitForURL(/\/sharing\/requests\/\d+$/), item.locator('a.btn-primary').click()]);
+    const requestUrl = page.url();
+    const asked = await page.$$eval('input[name=fields]', (els) => els.map((e) => e.value));
+    assert.ok(asked.length >= 3, `fields offered: ${asked}`);
+    // Withhold the mobile number (and anything else past the first three fields).
+    const keep = asked.filter((f) => f !== 'sjhm').slice(0, 3);
+    for (const f of asked) {
+      if (!keep.includes(f)) await page.uncheck(`input[name=fields][value="${f}"]`);
+    }
+    await page.fill('#reason', '按最小必要原则同意提供核对所需字段');
+    await shot(page, 'l2-decision-form');
+    await Promise.all([page.waitForURL(/\/sharing\/inbox\?decided=/), page.click('#approve')]);
+    assert.match(await page.textContent('#outcome'), /已授权/);
+    await shot(page, 'l3-inbox-decided');
+    await page.goto(requestUrl, { waitUntil: 'networkidle' });
+    assert.match(await page.textContent('#request-status'), /已授权/);
+    const granted = await page.$$eval('#granted-fields [data-field]', (els) => els.map((e) => e.dataset.field));
+    assert.deepEqual([...granted].sort(), [...keep].sort(), 'exactly the fields left ticked');
+    assert.equal(await page.$('#decision'), null, 'no decision form once decided');
+    // The grant shows among the dataset's consumers.
+    await page.goto(`${BASE}/catalog/${HJRK}`, { waitUntil: 'networkidle' });
+    assert.match(await page.textContent('#consumers'), /最低生活保障核对系统/);
+    assert.ok(await page.isVisible('#who-read'), 'link to who read this data');
+    // The inbox at 375 px.
+    const { context: c2, page: small } = await newPage({ width: 375, height: 812 });
+    await signIn(small, APPROVER.username);
+    // Let the favicon finish between pages (an aborted load would count as a problem).
+    await small.goto(`${BASE}/sharing/inbox`, { waitUntil: 'networkidle' });
+    await noOverflow(small, 'the inbox');
+    await small.goto(requestUrl, { waitUntil: 'networkidle' });
+    await noOverflow(small, 'a request');
+    await shot(small, 'l4-request-375');
+    assertNoProblems(small);
+    await c2.close();
+    assertNoProblems(page);
+    await context.close();
   }],
 
   ['a citizen is refused the catalog', async () => {

@@ -301,9 +301,9 @@ impl Hub {
             m.insert("purpose".into(), json!(g.purpose));
             m.insert("provider".into(), json!(g.provider.as_str()));
         }
-        let app = p.app.map(|a| a.to_string());
         let mut what = Audit::of("share.read", d.code.as_str(), Outcome::Allowed);
-        what.app = app.as_deref();
+        // The app's name (its id is in `actor`, `app:<id>`).
+        what.app = Some(&p.display_name);
         what.purpose = Some(&g.purpose);
         what.rows = Some(read.len() as i64);
         what.subjects = subjects_of(d, read);
@@ -389,8 +389,15 @@ impl Hub {
     ) -> Result<ExportPlan> {
         let (d, g, app) = self.share_begin(p, code, code, ctx).await?;
         let (proj, filters, filter_desc) = granted_query(&d, &g, req)?;
-        self.share_audited(p, &d, &g, json!({"export": true, "filter": filter_desc, "fields": proj.header(&d)}), &[], ctx)
-            .await?;
+        self.share_audited(
+            p,
+            &d,
+            &g,
+            json!({"export": true, "filter": filter_desc, "fields": proj.header(&d)}),
+            &[],
+            ctx,
+        )
+        .await?;
         Ok(ExportPlan { dataset: d, projection: proj, filters, app, principal: p.clone(), ctx: ctx.clone() })
     }
 

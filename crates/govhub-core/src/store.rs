@@ -111,7 +111,9 @@ pub enum SchemaEvolution {
 }
 
 #[async_trait]
-pub trait Store: DeliveryStore + crate::sharing::SharingStore + crate::audit::AuditStore + Send + Sync + 'static {
+pub trait Store:
+    DeliveryStore + crate::sharing::SharingStore + crate::audit::AuditStore + Send + Sync + 'static
+{
     fn backend(&self) -> Backend;
     /// A cheap round trip to the database (for `/healthz`).
     async fn ping(&self) -> Result<(), StoreError>;

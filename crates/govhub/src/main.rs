@@ -380,6 +380,7 @@ async fn main() -> Result<()> {
             recover(&hub).await?;
             let mut seeded = seed::ensure_demo_city(&hub).await?;
             seeded |= seed::ensure_demo_data(&hub, args.people).await?;
+            seeded |= seed::ensure_demo_sharing(&hub).await?;
             run_server(hub, &s, |url| seed::print_banner(url, seeded)).await
         }
         Command::Admin(AdminCommand::CreateUser { username, password_file, role, org, display_name, subject_id }) => {

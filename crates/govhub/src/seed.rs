@@ -17,6 +17,7 @@ use std::sync::Arc;
 const SEEDED_KEY: &str = "demo.seeded";
 const SEED_VERSION: &str = "1";
 const FILLED_KEY: &str = "demo.filled";
+const SHARED_KEY: &str = "demo.shared";
 /// The seed of the demo city's rows: the same city every time.
 const ROWS_SEED: u64 = 320400;
 /// The department whose data is overdue in the demo (delivered ten days ago, daily).
@@ -129,6 +130,83 @@ pub async fn ensure_demo_data(hub: &Hub, people: usize) -> Result<bool> {
         hub.put_responsibility(&system, &input.code, cycle, note, &ctx).await.map_err(|e| domain(&input.code, e))?;
     }
     hub.set_meta(FILLED_KEY, &people.to_string()).await.map_err(|e| domain("meta", e))?;
+    Ok(true)
+}
+
+/// The demo's apps and access requests (see `demo::sharing`): granted at once,
+/// approved with fewer fields, pending, pending and overdue (filed 20 days ago with an
+/// injected clock), refused, and revoked. Filed and decided as the demo's developers
+/// and approvers through the real services; no app token is issued (tokens are secrets).
+/// An app that exists already is left alone with its requests.
+pub async fn ensure_demo_sharing(hub: &Hub) -> Result<bool> {
+    use demo::sharing::{Outcome, APPS, REQUESTS};
+    use govhub_core::sharing::{AccessRequestInput, AppInput, DecisionInput};
+    if hub.get_meta(SHARED_KEY).await.map_err(|e| domain("meta", e))?.is_some() {
+        return Ok(false);
+    }
+    let ctx = Ctx { request_id: Some("demo-sharing".into()) };
+    let store = hub.store();
+    let person = |username: &'static str| async move {
+        let name = Username::parse(username).map_err(|e| domain(username, e))?;
+        let user = store.get_user_by_username(&name).await?;
+        user.map(|u| Principal::from_user(&u)).ok_or_else(|| anyhow::anyhow!("demo city: no account {username}"))
+    };
+    let now = hub.clock().now();
+    for (i, a) in APPS.iter().enumerate() {
+        let dev = person(a.developer).await?;
+        let existing = hub.list_apps(&dev, Some(a.org), &ctx).await.map_err(|e| domain(a.name, e))?;
+        if existing.iter().any(|x| x.name == a.name) {
+            continue;
+        }
+        let input = AppInput { name: a.name.to_string(), org: a.org.to_string() };
+        let app = hub.create_app(&dev, input, &ctx).await.map_err(|e| domain(a.name, e))?;
+        for r in REQUESTS.iter().filter(|r| r.app == i) {
+            // Filed `days_ago` days before now: a hub whose clock stands then.
+            let then = now - chrono::Duration::days(r.days_ago);
+            let filer = Hub::new(store.clone(), Arc::new(ManualClock::new(then)), hub.settings().clone());
+            let input = AccessRequestInput {
+                app: app.id,
+                dataset: r.dataset.to_string(),
+                fields: r.fields.iter().map(|f| f.to_string()).collect(),
+                clear_fields: r.clear_fields.iter().map(|f| f.to_string()).collect(),
+                purpose: r.purpose.to_string(),
+                legal_basis: r.legal_basis.to_string(),
+                valid_until: govhub_core::sharing::china_date(then) + chrono::Duration::days(r.days_valid),
+            };
+            let filed = filer.request_access(&dev, input, &ctx).await.map_err(|e| domain(r.dataset, e))?;
+            let decision = |approve: bool, fields: Option<&[&str]>, reason: &str| DecisionInput {
+                approve,
+                fields: fields.map(|f| f.iter().map(|x| x.to_string()).collect()),
+                clear_fields: None,
+                valid_until: None,
+                reason: reason.to_string(),
+            };
+            match r.outcome {
+                Outcome::Automatic | Outcome::Pending => {}
+                Outcome::Approved { approver, fields, reason } => {
+                    let by = person(approver).await?;
+                    hub.decide_access(&by, filed.id, decision(true, fields, reason), &ctx)
+                        .await
+                        .map_err(|e| domain(r.dataset, e))?;
+                }
+                Outcome::Refused { approver, reason } => {
+                    let by = person(approver).await?;
+                    hub.decide_access(&by, filed.id, decision(false, None, reason), &ctx)
+                        .await
+                        .map_err(|e| domain(r.dataset, e))?;
+                }
+                Outcome::Revoked { approver, reason } => {
+                    let grant =
+                        filed.grant_id.ok_or_else(|| anyhow::anyhow!("demo city: {} not granted", r.dataset))?;
+                    let by = person(approver).await?;
+                    hub.revoke_grant(&by, grant, Some(reason.to_string()), &ctx)
+                        .await
+                        .map_err(|e| domain(r.dataset, e))?;
+                }
+            }
+        }
+    }
+    hub.set_meta(SHARED_KEY, "1").await.map_err(|e| domain("meta", e))?;
     Ok(true)
 }
 

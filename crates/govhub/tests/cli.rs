@@ -188,6 +188,43 @@ async fn demo_city(extra: &[String]) {
         assert!(c["summary"]["late"].as_u64().unwrap() >= 1, "{c}");
         assert!(c["summary"]["never_delivered"].as_u64().unwrap() >= 1, "{c}");
         assert!(c["summary"]["current"].as_u64().unwrap() >= 5, "{c}");
+
+        // Sharing: 公安局's approver has a pending request and has granted 人社局's app a
+        // subset of 户籍人口; one request is overdue city-wide; refused and revoked exist.
+        let r = token(&client, &server.url, "gaj-approver", "Demo@2026").await;
+        let a: Value = r.json().await.unwrap();
+        let a = a["token"].as_str().unwrap().to_string();
+        let get = |path: String, t: String| {
+            let client = client.clone();
+            async move { client.get(path).bearer_auth(t).send().await.unwrap().json::<Value>().await.unwrap() }
+        };
+        let pending = get(format!("{}/api/v1/access-requests?status=pending", server.url), a.clone()).await;
+        let pending = pending.as_array().unwrap();
+        assert!(pending.iter().any(|r| r["dataset"] == "gaj-hjrk" && r["provider"] == "cz-gaj"), "{pending:?}");
+        let grants = get(format!("{}/api/v1/grants", server.url), a.clone()).await;
+        let hjrk = grants
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["dataset"] == "gaj-hjrk" && g["app_org"] == "cz-rsj")
+            .unwrap_or_else(|| panic!("no grant of 户籍人口 to 人社局: {grants}"));
+        let fields: Vec<&str> = hjrk["fields"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+        assert!(fields.contains(&"sfzh") && !fields.contains(&"sjhm"), "narrowed: {fields:?}");
+        let r = token(&client, &server.url, "admin", "Demo@2026").await;
+        let admin: Value = r.json().await.unwrap();
+        let admin = admin["token"].as_str().unwrap().to_string();
+        let overdue = get(format!("{}/api/v1/access-requests?overdue=true", server.url), admin.clone()).await;
+        assert!(!overdue.as_array().unwrap().is_empty(), "an overdue request: {overdue}");
+        let all = get(format!("{}/api/v1/access-requests?limit=500", server.url), admin.clone()).await;
+        let statuses: Vec<&str> = all.as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+        for s in ["granted", "pending", "refused"] {
+            assert!(statuses.contains(&s), "{s}: {statuses:?}");
+        }
+        let grants = get(format!("{}/api/v1/grants?limit=500", server.url), admin.clone()).await;
+        assert!(grants.as_array().unwrap().iter().any(|g| !g["revoked_at"].is_null()), "a revoked grant: {grants}");
+        assert!(grants.as_array().unwrap().iter().any(|g| g["granted_by"] == "system"), "an automatic grant");
+        let apps = get(format!("{}/api/v1/apps?org=cz-mzj", server.url), admin.clone()).await;
+        assert!(apps.to_string().contains("最低生活保障核对系统"), "{apps}");
     }
     // Second start: nothing regenerated, same accounts work.
     let server = start(&argv);

@@ -293,9 +293,34 @@ async fn requests_decisions_and_the_consumer_api(app: TestApp) {
     let (s, audit) = app.get("/api/v1/audit?action=share.read&limit=200", &c.admin).await;
     assert_eq!(s, 200, "{audit}");
     let reads = audit.as_array().unwrap();
-    assert!(reads.iter().any(|e| e["outcome"] == "allowed" && e["detail"]["rows"] == 2), "{audit}");
+    assert!(reads.iter().any(|e| e["outcome"] == "allowed" && e["rows"] == 2), "{audit}");
     assert!(reads.iter().any(|e| e["outcome"] == "denied"));
     assert!(!audit.to_string().contains(&person(0)), "ID numbers in the audit log are masked");
+
+    // The citizen whose record was read sees who read it and why; another does not.
+    for (name, id) in [("citizen-0", person(0)), ("citizen-x", person(900))] {
+        let input = govhub_core::input::UserInput {
+            username: name.into(),
+            password: "citizen-pass-1".into(),
+            role: "citizen".into(),
+            org: None,
+            display_name: None,
+            subject_id: Some(id),
+        };
+        let user = govhub_core::input::NewUser::try_from(input).unwrap();
+        let system = govhub_core::authz::Principal::system();
+        app.hub.create_user(&system, user, &Default::default()).await.unwrap();
+    }
+    let (s, mine) = app.get("/api/v1/audit/about-me", &app.token("citizen-0", "citizen-pass-1").await).await;
+    assert_eq!(s, 200, "{mine}");
+    let mine = mine.as_array().unwrap();
+    assert!(
+        mine.iter()
+            .any(|a| a["org"] == "cz-rsj" && a["purpose"] == "社保待遇资格认证" && a["app"] == "社保资格认证系统"),
+        "{mine:?}"
+    );
+    let (_, theirs) = app.get("/api/v1/audit/about-me", &app.token("citizen-x", "citizen-pass-1").await).await;
+    assert_eq!(theirs, json!([]), "nobody read citizen-x's record");
 
     // Usage: Prometheus text for admins (not for others), JSON for the console.
     let r = app.client.get(app.url("/metrics")).send().await.unwrap();

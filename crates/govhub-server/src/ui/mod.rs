@@ -7,6 +7,7 @@ mod data;
 pub mod i18n;
 mod pages;
 pub mod session;
+mod sharing;
 pub mod view;
 
 #[cfg(test)]
@@ -43,6 +44,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("records.html", include_str!("../../templates/records.html")),
     ("record.html", include_str!("../../templates/record.html")),
     ("compliance.html", include_str!("../../templates/compliance.html")),
+    ("sharing_inbox.html", include_str!("../../templates/sharing_inbox.html")),
+    ("sharing_request.html", include_str!("../../templates/sharing_request.html")),
+    ("sharing_apps.html", include_str!("../../templates/sharing_apps.html")),
+    ("sharing_app.html", include_str!("../../templates/sharing_app.html")),
 ];
 
 /// The stylesheet, served at `/static/app.css?v=<digest>` with a long cache lifetime.
@@ -269,6 +274,15 @@ pub fn router() -> Router<AppState> {
         .route("/compliance", get(data::compliance))
         .route("/compliance/responsibilities", post(data::put_responsibility))
         .route("/compliance/responsibilities/{dataset}/delete", post(data::delete_responsibility))
+        .route("/sharing/inbox", get(sharing::inbox))
+        .route("/sharing/requests/{id}", get(sharing::request))
+        .route("/sharing/requests/{id}/decision", post(sharing::decide_request))
+        .route("/sharing/apps", get(sharing::apps).post(sharing::create_app))
+        .route("/sharing/apps/{id}", get(sharing::app))
+        .route("/sharing/apps/{id}/tokens", post(sharing::create_token))
+        .route("/sharing/apps/{id}/tokens/{token}/revoke", post(sharing::revoke_token))
+        .route("/sharing/apps/{id}/requests", post(sharing::request_access))
+        .route("/sharing/grants/{id}/revoke", post(sharing::revoke_grant))
         .route("/static/app.css", get(stylesheet))
         .route("/static/favicon.svg", get(favicon))
         .layer(axum::middleware::from_fn(lang_switch))

@@ -214,13 +214,26 @@ async fn catalog_page(st: &AppState, page: &PageCtx, v: &Viewer, form: CatalogFo
     render_page(st, page, Some(v), "catalog.html", "catalog", StatusCode::OK, extra)
 }
 
+#[derive(Debug, Default, Deserialize)]
+pub struct DatasetParams {
+    /// A grant just revoked from the consumers section.
+    #[serde(default)]
+    pub revoked: Option<String>,
+}
+
 /// `GET /catalog/{code}`: a dataset's metadata, schema, versions and table columns.
-pub async fn dataset(State(st): State<AppState>, user: WebUser, Path(code): Path<String>) -> Response {
-    let result = dataset_page(&st, &user.page, &user.viewer, &code).await;
+pub async fn dataset(
+    State(st): State<AppState>,
+    user: WebUser,
+    Path(code): Path<String>,
+    q: std::result::Result<Query<DatasetParams>, QueryRejection>,
+) -> Response {
+    let revoked = q.ok().and_then(|Query(q)| q.revoked).and_then(|r| r.parse::<i64>().ok());
+    let result = dataset_page(&st, &user.page, &user.viewer, &code, revoked).await;
     respond(&st, &user.page, Some(&user.viewer), result)
 }
 
-async fn dataset_page(st: &AppState, page: &PageCtx, v: &Viewer, code: &str) -> Result<Response> {
+async fn dataset_page(st: &AppState, page: &PageCtx, v: &Viewer, code: &str, revoked: Option<i64>) -> Result<Response> {
     let p = &v.principal;
     let d = st.hub.get_dataset(p, code, &page.ctx).await?;
     let versions = st.hub.schema_versions(p, code, &page.ctx).await?;
@@ -230,11 +243,13 @@ async fn dataset_page(st: &AppState, page: &PageCtx, v: &Viewer, code: &str) -> 
     let mut versions: Vec<VersionRow> = versions.iter().map(|s| VersionRow::new(s, d.schema_version)).collect();
     versions.sort_by_key(|v| std::cmp::Reverse(v.version));
     let delivery = super::data::dataset_section(st, page, v, &d).await?;
+    let consumers = super::sharing::consumers_section(st, page, v, &d, revoked).await?;
     let extra = context! {
         d => DatasetDetail::new(&d, &names, page.lang),
         versions => versions,
         columns => columns.iter().map(ColumnRow::from).collect::<Vec<_>>(),
         delivery => delivery,
+        consumers => consumers,
     };
     render_page(st, page, Some(v), "dataset.html", "catalog", StatusCode::OK, extra)
 }
@@ -301,32 +316,63 @@ async fn org_page(st: &AppState, page: &PageCtx, v: &Viewer, code: &str) -> Resu
 
 // ------------------------------------------------------------------------ audit
 
-/// `GET /audit`: the newest 100 audit events (platform administrators).
-pub async fn audit(State(st): State<AppState>, user: WebUser) -> Response {
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditParams {
+    /// An action (prefix), e.g. `share.read`.
+    #[serde(default)]
+    pub action: Option<String>,
+    /// An exact target, e.g. a dataset code.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+/// `GET /audit`: the newest 100 audit events (platform administrators), optionally
+/// filtered by `?action=` and `?target=`. `?action=share.read&target=<dataset>` is
+/// also the provider's "who read our data" (its data officers and approvers).
+pub async fn audit(
+    State(st): State<AppState>,
+    user: WebUser,
+    q: std::result::Result<Query<AuditParams>, QueryRejection>,
+) -> Response {
+    let Query(q) = q.unwrap_or_default();
     let result = async {
-        let q = AuditQuery { limit: 100, ..Default::default() };
-        let (events, status) = st.hub.audit_page(&user.viewer.principal, &q, &user.page.ctx).await?;
-        let sealed_to = status.latest_checkpoint.as_ref().map(|c| c.seq).unwrap_or(0);
+        let p = &user.viewer.principal;
+        let action = nonempty(&q.action);
+        let target = nonempty(&q.target);
+        let query = AuditQuery { action_prefix: action.clone(), limit: 100, ..Default::default() };
+        let (events, chain) = match &target {
+            // A provider's "who read our data" (or any of its dataset's entries).
+            Some(t) if p.role != Role::PlatformAdmin => {
+                (st.hub.dataset_audit(p, t, &query, &user.page.ctx).await?, None)
+            }
+            _ => {
+                let q = AuditQuery { target: target.clone(), ..query };
+                let (events, status) = st.hub.audit_page(p, &q, &user.page.ctx).await?;
+                (events, Some(status))
+            }
+        };
+        let sealed_to = chain.as_ref().and_then(|s| s.latest_checkpoint.as_ref()).map(|c| c.seq).unwrap_or(0);
         let rows: Vec<AuditRow> = events
             .iter()
             .map(|e| AuditRow { sealed: e.seq <= sealed_to, ..AuditRow::new(e, user.page.lang) })
             .collect();
-        let chain = context! {
-            head_seq => status.head.as_ref().map(|h| h.seq).unwrap_or(0),
-            head_hash => status.head.as_ref().map(|h| h.hash.clone()).unwrap_or_default(),
-            checkpoint_seq => sealed_to,
-            checkpoint_at => status.latest_checkpoint.as_ref().map(|c| super::view::local_time(c.at)),
-            key => status.key_fingerprint.as_deref().map(|k| k.chars().take(16).collect::<String>()),
+        let chain = chain.map(|status| {
+            context! {
+                head_seq => status.head.as_ref().map(|h| h.seq).unwrap_or(0),
+                head_hash => status.head.as_ref().map(|h| h.hash.clone()).unwrap_or_default(),
+                checkpoint_seq => sealed_to,
+                checkpoint_at => status.latest_checkpoint.as_ref().map(|c| super::view::local_time(c.at)),
+                key => status.key_fingerprint.as_deref().map(|k| k.chars().take(16).collect::<String>()),
+            }
+        });
+        let nav = if p.role == Role::PlatformAdmin { "audit" } else { "catalog" };
+        let extra = context! {
+            events => rows,
+            chain => chain,
+            filter_action => action.unwrap_or_default(),
+            filter_target => target.unwrap_or_default(),
         };
-        render_page(
-            &st,
-            &user.page,
-            Some(&user.viewer),
-            "audit.html",
-            "audit",
-            StatusCode::OK,
-            context! { events => rows, chain => chain },
-        )
+        render_page(&st, &user.page, Some(&user.viewer), "audit.html", nav, StatusCode::OK, extra)
     }
     .await;
     respond(&st, &user.page, Some(&user.viewer), result)

@@ -951,3 +951,5 @@ async fn a_citizen_sees_which_departments_read_records_about_them() {
     let other = w.get("/me", &w.sign_in("citizen").await).await;
     assert!(!other.body.contains("我的数据使用记录"));
 }
+#[path = "sharing_tests.rs"]
+mod sharing;

@@ -24,6 +24,7 @@ mod fill;
 mod names;
 mod people;
 mod places;
+pub mod sharing;
 
 // The module's public API; callers pick what they need.
 #[allow(unused_imports)]
@@ -161,6 +162,8 @@ const STAFF: &[(&str, &str, &str, &str)] = &[
     ("gdgs-officer", "data-officer", "cz-gdgs", "孙磊"),
     ("gdgs-approver", "approver", "cz-gdgs", "邵雯"),
     ("sthjj-dev", "app-developer", "cz-sthjj", "史一鸣"),
+    ("mzj-dev", "app-developer", "cz-mzj", "钱佳慧"),
+    ("scjgj-dev", "app-developer", "cz-scjgj", "丁浩然"),
     ("zwfw-officer", "service-officer", "cz-zwfw", "沈佳怡"),
 ];
 

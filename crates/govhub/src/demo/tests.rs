@@ -383,3 +383,65 @@ fn sole_traders_are_valid() {
         assert!(t.capital >= 1);
     }
 }
+
+#[test]
+fn the_sharing_plan_fits_the_catalog_and_the_accounts() {
+    use super::sharing::{Outcome, APPS, REQUESTS};
+    let accounts = accounts();
+    let has = |username: &str, role: &str, org: &str| {
+        accounts.iter().any(|a| a.username == username && a.role == role && a.org == Some(org))
+    };
+    for a in APPS {
+        assert!(has(a.developer, "app-developer", a.org), "{} is not an app developer of {}", a.developer, a.org);
+    }
+    let catalog = datasets();
+    let (mut automatic, mut narrowed, mut pending, mut overdue, mut refused, mut revoked) = (0, 0, 0, 0, 0, 0);
+    for r in REQUESTS {
+        let app = APPS[r.app];
+        let d = catalog.iter().find(|d| d.code == r.dataset).unwrap_or_else(|| panic!("no dataset {}", r.dataset));
+        assert_ne!(d.provider, app.org, "an app asks another department");
+        let names: Vec<&str> =
+            d.schema["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+        for f in r.fields.iter().chain(r.clear_fields) {
+            assert!(names.contains(f), "{} has no field {f}", r.dataset);
+        }
+        let conditional = d.sharing_class == "有条件共享";
+        match r.outcome {
+            Outcome::Automatic | Outcome::Revoked { .. } => {
+                assert_eq!(d.sharing_class, "无条件共享", "{}", r.dataset);
+                assert!(r.clear_fields.is_empty());
+                if let Outcome::Revoked { approver, .. } = r.outcome {
+                    assert!(has(approver, "approver", &d.provider));
+                    revoked += 1;
+                } else {
+                    automatic += 1;
+                }
+            }
+            Outcome::Pending => {
+                assert!(conditional);
+                pending += 1;
+                if r.days_ago >= 20 {
+                    overdue += 1;
+                }
+            }
+            Outcome::Approved { approver, fields, .. } => {
+                assert!(conditional && has(approver, "approver", &d.provider), "{}", r.dataset);
+                if let Some(f) = fields {
+                    assert!(f.len() < r.fields.len() && f.iter().all(|x| r.fields.contains(x)));
+                    narrowed += 1;
+                }
+            }
+            Outcome::Refused { approver, reason } => {
+                assert!(conditional && has(approver, "approver", &d.provider) && !reason.is_empty());
+                refused += 1;
+            }
+        }
+    }
+    assert!(automatic >= 1 && narrowed >= 1 && pending >= 2 && overdue >= 1 && refused >= 1 && revoked >= 1);
+    // The walk-through: 人社局's app holds a grant on part of 户籍人口, and a
+    // conditional request waits in 公安局's inbox.
+    assert!(REQUESTS.iter().any(|r| APPS[r.app].org == "cz-rsj"
+        && r.dataset == HJRK
+        && matches!(r.outcome, Outcome::Approved { fields: Some(_), .. })));
+    assert!(REQUESTS.iter().any(|r| r.dataset == HJRK && r.outcome == Outcome::Pending));
+}
