@@ -50,12 +50,15 @@ fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-async fn wait_ready(url: &str) -> Result<()> {
+async fn wait_ready(server: &mut Server, url: &str) -> Result<()> {
     let client = reqwest::Client::new();
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(60) {
         if client.get(url).send().await.is_ok_and(|r| r.status().as_u16() < 500) {
             return Ok(());
+        }
+        if let Some(status) = server.0.try_wait()? {
+            bail!("the server exited before answering ({status})");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -197,7 +200,7 @@ pub async fn api(b: ApiBench) -> Result<()> {
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
     let exe = std::env::current_exe()?;
-    let gov = {
+    let mut gov = {
         let child = Command::new("taskset")
             .args(["-c", "0"])
             .arg(&exe)
@@ -210,12 +213,14 @@ pub async fn api(b: ApiBench) -> Result<()> {
             .arg(format!("127.0.0.1:{port}"))
             .env("GOVHUB_LOG", "warn")
             .env("GOVHUB_APP_RATE_PER_SEC", "10000000")
+            // A throwaway platform key for the throwaway database.
+            .env("GOVHUB_KEY_PASSPHRASE", "bench-only-passphrase")
             .stdout(Stdio::null())
             .spawn()
             .context("starting govhub serve")?;
         Server(child)
     };
-    wait_ready(&format!("{base}/api/v1/openapi.json")).await?;
+    wait_ready(&mut gov, &format!("{base}/api/v1/openapi.json")).await?;
     // One request by hand: the path works and answers masked records.
     let probe = reqwest::Client::new()
         .get(format!("{base}/api/v1/share/{}/records/{}", demo::HJRK, keys[0]))
@@ -263,9 +268,9 @@ pub async fn api(b: ApiBench) -> Result<()> {
             .stderr(Stdio::null())
             .spawn()
             .context("starting datasette (pip install datasette)")?;
-        let server = Server(child);
+        let mut server = Server(child);
         let ds_base = format!("http://127.0.0.1:{port}");
-        wait_ready(&format!("{ds_base}/govhub.json")).await?;
+        wait_ready(&mut server, &format!("{ds_base}/govhub.json")).await?;
         let table = format!("/govhub/ds_{}_v1/", demo::HJRK.replace('-', "_"));
         let r = wrk(&dir, &ds_base, &table, ".json", None, &b)?;
         drop(server);
