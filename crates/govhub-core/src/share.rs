@@ -469,7 +469,7 @@ impl Hub {
     /// The signed change-feed cursor after change `c`, for `app` (the pull feed's
     /// `next_cursor`, also sent with every webhook push).
     pub(crate) async fn changes_cursor(&self, app: i64, d: &Dataset, c: &Change) -> Result<String> {
-        self.sign_cursor(&json!({"t": "changes", "a": app, "d": d.code.as_str(), "s": c.commit_seq, "v": c.version, "k": Self::key_texts(&d, &c.cells)}))
+        self.sign_cursor(&json!({"t": "changes", "a": app, "d": d.code.as_str(), "s": c.commit_seq, "v": c.version, "k": Self::key_texts(d, &c.cells)}))
             .await
     }
 
