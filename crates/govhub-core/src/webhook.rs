@@ -667,7 +667,7 @@ impl Hub {
                     position: None,
                     failures: 0,
                     next_attempt_at: self.clock().now() + policy.poll_interval,
-                    last_error: if w.failures == 0 { w.last_error.clone() } else { None },
+                    last_error: None,
                     last_success_at: None,
                     attempt: None,
                 };
