@@ -60,6 +60,8 @@ codes! {
     NotShareable => "not_shareable", "Dataset is not shared (不予共享)", "该数据集不予共享";
     AlreadyDecided => "already_decided", "Already decided or revoked", "已处理，不能重复操作";
     NoGrant => "no_grant", "No grant in force for this app and dataset", "该应用没有有效的共享授权";
+    InvalidWebhookUrl => "invalid_webhook_url", "Invalid webhook URL", "推送地址不合法";
+    WebhookTargetRefused => "webhook_target_refused", "Webhook target on an internal address", "推送地址属于内网或保留地址";
     // Platform
     RateLimited => "rate_limited", "Too many requests", "请求过于频繁";
     PlatformKeyMissing => "platform_key_missing", "Platform signing key not loaded", "平台签名密钥未加载";

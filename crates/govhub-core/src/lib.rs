@@ -28,5 +28,6 @@ pub mod sharing;
 pub mod signer;
 pub mod standards;
 pub mod store;
+pub mod webhook;
 
 pub use error::{Code, Error, Result};

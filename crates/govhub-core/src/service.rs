@@ -24,6 +24,8 @@ pub struct HubSettings {
     pub app_rate_per_sec: u32,
     /// …and in a burst.
     pub app_burst: u32,
+    /// Webhook push of the change feed (`crate::webhook`).
+    pub webhooks: crate::webhook::WebhookPolicy,
 }
 
 impl Default for HubSettings {
@@ -33,6 +35,7 @@ impl Default for HubSettings {
             token_ttl: Duration::hours(12),
             app_rate_per_sec: 200,
             app_burst: 400,
+            webhooks: crate::webhook::WebhookPolicy::default(),
         }
     }
 }

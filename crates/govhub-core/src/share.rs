@@ -67,7 +67,7 @@ pub struct Projection {
 
 impl Projection {
     /// `wanted`: a comma-separated subset of the granted fields (`None`: all granted).
-    fn new(d: &Dataset, g: &Grant, wanted: Option<&str>) -> Result<Projection> {
+    pub(crate) fn new(d: &Dataset, g: &Grant, wanted: Option<&str>) -> Result<Projection> {
         let names: Vec<String> = match wanted.map(str::trim).filter(|w| !w.is_empty()) {
             None => g.fields.clone(),
             Some(w) => {
@@ -224,7 +224,7 @@ impl Hub {
         Ok(v)
     }
 
-    fn key_cells(d: &Dataset, v: &Value) -> Result<Vec<Cell>> {
+    pub(crate) fn key_cells(d: &Dataset, v: &Value) -> Result<Vec<Cell>> {
         let parts = v.as_array().ok_or_else(bad_cursor)?;
         let idx = key_indexes(&d.schema);
         if parts.len() != idx.len() {
@@ -286,7 +286,7 @@ impl Hub {
     /// The audit entry of a read, written (durably) before the data is returned: the
     /// app, the grant's purpose, the row count and the subjects (ID numbers, USCCs) of
     /// the records read, so a citizen can later see who read what about them.
-    async fn share_audited(
+    pub(crate) async fn share_audited(
         &self,
         p: &Principal,
         d: &Dataset,
@@ -440,12 +440,7 @@ impl Hub {
         let (d, g, app) = self.share_begin(p, code, code, ctx).await?;
         let proj = Projection::new(&d, &g, fields)?;
         let after = match since.filter(|s| !s.is_empty() && *s != "0") {
-            Some(c) => {
-                let v = self.open_cursor(c, app, &d, "changes").await?;
-                let seq = v["s"].as_i64().ok_or_else(bad_cursor)?;
-                let version = v["v"].as_i64().ok_or_else(bad_cursor)?;
-                Some(ChangePosition { commit_seq: seq, key: Self::key_cells(&d, &v["k"])?, version })
-            }
+            Some(c) => Some(self.changes_cursor_position(c, app, &d).await?),
             None => None,
         };
         let limit = limit.clamp(1, MAX_PAGE);
@@ -465,13 +460,26 @@ impl Hub {
             out.push(change_json(&d, &proj, c));
         }
         let next = match changes.last() {
-            Some(c) => Some(
-                self.sign_cursor(&json!({"t": "changes", "a": app, "d": d.code.as_str(), "s": c.commit_seq, "v": c.version, "k": Self::key_texts(&d, &c.cells)}))
-                    .await?,
-            ),
+            Some(c) => Some(self.changes_cursor(app, &d, c).await?),
             None => since.map(str::to_string),
         };
         Ok(ChangePage { changes: out, next_cursor: next })
+    }
+
+    /// The signed change-feed cursor after change `c`, for `app` (the pull feed's
+    /// `next_cursor`, also sent with every webhook push).
+    pub(crate) async fn changes_cursor(&self, app: i64, d: &Dataset, c: &Change) -> Result<String> {
+        self.sign_cursor(&json!({"t": "changes", "a": app, "d": d.code.as_str(), "s": c.commit_seq, "v": c.version, "k": Self::key_texts(d, &c.cells)}))
+            .await
+    }
+
+    /// The feed position a change-feed cursor of `app` encodes (a tampered or foreign
+    /// cursor is refused).
+    pub(crate) async fn changes_cursor_position(&self, cursor: &str, app: i64, d: &Dataset) -> Result<ChangePosition> {
+        let v = self.open_cursor(cursor, app, d, "changes").await?;
+        let seq = v["s"].as_i64().ok_or_else(bad_cursor)?;
+        let version = v["v"].as_i64().ok_or_else(bad_cursor)?;
+        Ok(ChangePosition { commit_seq: seq, key: Self::key_cells(d, &v["k"])?, version })
     }
 }
 

@@ -23,16 +23,21 @@ pub fn status_for(code: Code) -> StatusCode {
         Code::AccountDisabled | Code::Forbidden | Code::CsrfFailed | Code::NotShareable | Code::NoGrant => {
             StatusCode::FORBIDDEN
         }
-        Code::MalformedJson | Code::UnknownField | Code::InvalidRequest => StatusCode::BAD_REQUEST,
+        Code::MalformedJson | Code::UnknownField | Code::InvalidRequest | Code::InvalidWebhookUrl => {
+            StatusCode::BAD_REQUEST
+        }
         Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Code::NotFound | Code::UnknownDataset => StatusCode::NOT_FOUND,
         Code::OrgExists | Code::UserExists | Code::DatasetExists | Code::ConcurrentChange | Code::AlreadyDecided => {
             StatusCode::CONFLICT
         }
-        Code::UnknownOrg | Code::InvalidOrg | Code::InvalidUser | Code::InvalidDataset | Code::InvalidSchema => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        Code::UnknownOrg
+        | Code::InvalidOrg
+        | Code::InvalidUser
+        | Code::InvalidDataset
+        | Code::InvalidSchema
+        | Code::WebhookTargetRefused => StatusCode::UNPROCESSABLE_ENTITY,
         Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         Code::Unavailable | Code::PlatformKeyMissing => StatusCode::SERVICE_UNAVAILABLE,
         Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -10,6 +10,7 @@ pub mod extract;
 pub mod metrics;
 pub mod state;
 pub mod ui;
+pub mod webhooks;
 
 use crate::api::views::Health;
 use crate::state::AppState;
@@ -55,11 +56,17 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serve until `shutdown` resolves, then finish in-flight requests.
+/// Serve until `shutdown` resolves, then finish in-flight requests. The webhook
+/// dispatcher ([`webhooks::spawn_dispatcher`]) runs alongside for as long.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    let dispatcher = webhooks::spawn_dispatcher(state.hub.clone());
+    let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    if let Some(d) = dispatcher {
+        d.abort();
+    }
+    served
 }

@@ -84,6 +84,17 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Start the server with a chosen clock and server settings.
 pub async fn spawn_app_with(backend: Backend, clock: Arc<dyn Clock>, config: ServerConfig) -> TestApp {
+    spawn_app_configured(backend, clock, config, HubSettings::default()).await
+}
+
+/// Start the server with a chosen clock, server settings and hub settings (e.g. a
+/// webhook policy with short backoff that allows loopback receivers).
+pub async fn spawn_app_configured(
+    backend: Backend,
+    clock: Arc<dyn Clock>,
+    config: ServerConfig,
+    settings: HubSettings,
+) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let database_url = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("govhub.db").display()),
@@ -95,7 +106,7 @@ pub async fn spawn_app_with(backend: Backend, clock: Arc<dyn Clock>, config: Ser
     let store: Arc<dyn Store> = govhub_store::open(&database_url).await.expect("open store");
     // An ephemeral platform key: checkpoints are signed as in production.
     let signer = govhub_core::signer::Sm2Signer::ephemeral().expect("platform key");
-    let hub = Hub::new(store, clock, HubSettings::default()).with_signer(Arc::new(signer));
+    let hub = Hub::new(store, clock, settings).with_signer(Arc::new(signer));
     let state = AppState::new(hub.clone(), config).expect("templates");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

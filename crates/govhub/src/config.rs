@@ -25,6 +25,15 @@ pub struct FileConfig {
     pub checkpoint_every_entries: Option<i64>,
     /// … or when the last one is this old and entries were added since.
     pub checkpoint_every_minutes: Option<i64>,
+    /// Let webhooks target loopback, private and other internal addresses (default
+    /// false: refused, against SSRF).
+    pub webhook_allow_private_targets: Option<bool>,
+    /// First webhook retry delay in milliseconds (doubled after each failure).
+    pub webhook_backoff_base_ms: Option<i64>,
+    /// Longest webhook retry delay in seconds.
+    pub webhook_backoff_cap_secs: Option<i64>,
+    /// Timeout of one webhook request in seconds.
+    pub webhook_timeout_secs: Option<u64>,
 }
 
 impl FileConfig {
@@ -53,6 +62,10 @@ pub struct Settings {
     pub key_passphrase: crate::keys::PassphraseSource,
     pub checkpoint_every_entries: i64,
     pub checkpoint_every_minutes: i64,
+    pub webhook_allow_private_targets: bool,
+    pub webhook_backoff_base_ms: i64,
+    pub webhook_backoff_cap_secs: i64,
+    pub webhook_timeout_secs: u64,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -84,6 +97,16 @@ impl Settings {
         }
     }
 
+    pub fn webhook_policy(&self) -> govhub_core::webhook::WebhookPolicy {
+        govhub_core::webhook::WebhookPolicy {
+            allow_private_targets: self.webhook_allow_private_targets,
+            backoff_base: chrono::Duration::milliseconds(self.webhook_backoff_base_ms),
+            backoff_cap: chrono::Duration::seconds(self.webhook_backoff_cap_secs),
+            timeout: std::time::Duration::from_secs(self.webhook_timeout_secs),
+            ..Default::default()
+        }
+    }
+
     pub fn resolve(file: FileConfig, over: Overrides) -> Result<Settings> {
         let data_dir = over.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let database = over
@@ -111,6 +134,17 @@ impl Settings {
             checkpoint_every_entries > 0 && checkpoint_every_minutes > 0,
             "checkpoint_every_entries and checkpoint_every_minutes must be positive"
         );
+        let webhook_backoff_base_ms = file.webhook_backoff_base_ms.unwrap_or(1000);
+        let webhook_backoff_cap_secs = file.webhook_backoff_cap_secs.unwrap_or(3600);
+        let webhook_timeout_secs = file.webhook_timeout_secs.unwrap_or(10);
+        anyhow::ensure!(
+            webhook_backoff_base_ms > 0
+                && webhook_backoff_cap_secs > 0
+                && webhook_backoff_cap_secs * 1000 >= webhook_backoff_base_ms
+                && (1..=300).contains(&webhook_timeout_secs),
+            "webhook_backoff_base_ms and webhook_backoff_cap_secs must be positive (the cap at least the base), \
+             webhook_timeout_secs between 1 and 300"
+        );
         Ok(Settings {
             listen: over.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
             data_dir,
@@ -128,6 +162,10 @@ impl Settings {
             key_passphrase,
             checkpoint_every_entries,
             checkpoint_every_minutes,
+            webhook_allow_private_targets: file.webhook_allow_private_targets.unwrap_or(false),
+            webhook_backoff_base_ms,
+            webhook_backoff_cap_secs,
+            webhook_timeout_secs,
         })
     }
 }

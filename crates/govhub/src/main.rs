@@ -271,6 +271,7 @@ async fn open_hub(s: &Settings) -> Result<Hub> {
         token_ttl: chrono::Duration::minutes(s.token_ttl_minutes),
         app_rate_per_sec: s.app_rate_per_sec,
         app_burst: s.app_rate_per_sec.saturating_mul(2),
+        webhooks: s.webhook_policy(),
     };
     Ok(Hub::new(store, Arc::new(SystemClock), hub_settings))
 }

@@ -107,6 +107,88 @@ pub async fn revoke_app_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
+// ------------------------------------------------------------------ webhooks
+
+/// A webhook subscription as answered: the subscription and its state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookView {
+    #[serde(flatten)]
+    pub webhook: govhub_core::webhook::Webhook,
+    /// `ok`, `retrying` (with `next_attempt_at`) or `failing` (5 or more failures in a row).
+    pub state: govhub_core::webhook::WebhookState,
+}
+
+impl From<govhub_core::webhook::Webhook> for WebhookView {
+    fn from(webhook: govhub_core::webhook::Webhook) -> Self {
+        WebhookView { state: webhook.state(), webhook }
+    }
+}
+
+/// Subscribe the app to a dataset's changes: each new page of the change feed is
+/// POSTed to `url`, signed with the platform key (docs/sharing.md, "Webhook push").
+/// Needs a grant in force; `fields` narrows the granted fields.
+#[utoipa::path(post, path = "/api/v1/apps/{id}/webhooks", tag = "sharing", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "app id")),
+    request_body = govhub_core::webhook::WebhookInput,
+    responses((status = 201, body = WebhookView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_webhook(
+    State(st): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    AppJson(input): AppJson<govhub_core::webhook::WebhookInput>,
+) -> Result<(StatusCode, Json<WebhookView>), ApiError> {
+    let w = st.hub.create_webhook(&auth.principal, id, input, &auth.ctx).await?;
+    Ok((StatusCode::CREATED, Json(w.into())))
+}
+
+/// The app's webhook subscriptions with their state.
+#[utoipa::path(get, path = "/api/v1/apps/{id}/webhooks", tag = "sharing", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "app id")),
+    responses((status = 200, body = [WebhookView]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list_webhooks(
+    State(st): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<WebhookView>>, ApiError> {
+    let list = st.hub.list_webhooks(&auth.principal, id, &auth.ctx).await?;
+    Ok(Json(list.into_iter().map(WebhookView::from).collect()))
+}
+
+/// Delete a subscription: no further pushes.
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "sharing", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "webhook id")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_webhook(
+    State(st): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    st.hub.delete_webhook(&auth.principal, id, &auth.ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptList {
+    /// At most this many (default 50, at most 100).
+    pub limit: Option<u32>,
+}
+
+/// Recent delivery attempts, newest first: time, HTTP status or error, next retry.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/attempts", tag = "sharing", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "webhook id"), AttemptList),
+    responses((status = 200, body = [govhub_core::webhook::WebhookAttempt]), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn webhook_attempts(
+    State(st): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Query(q): Query<AttemptList>,
+) -> Result<Json<Vec<govhub_core::webhook::WebhookAttempt>>, ApiError> {
+    Ok(Json(st.hub.webhook_attempts(&auth.principal, id, q.limit.unwrap_or(50), &auth.ctx).await?))
+}
+
 // ------------------------------------------------------------------ requests and grants
 
 /// An access request as answered: the request plus whether it is overdue.

@@ -567,6 +567,48 @@ pub async fn app(
     respond(&st, &user.page, Some(&user.viewer), result)
 }
 
+/// A webhook subscription on the app page: the target without its query (which may
+/// hold the receiver's token), the state, the next attempt when retrying.
+#[derive(Debug, Clone, Serialize)]
+struct WebhookRow {
+    id: i64,
+    dataset_name: String,
+    target: String,
+    fields: String,
+    state: Badge,
+    failures: i64,
+    next_attempt_at: Option<String>,
+    last_success_at: Option<String>,
+    last_error: Option<String>,
+}
+
+impl WebhookRow {
+    fn new(w: &govhub_core::webhook::Webhook, names: &Names, lang: Lang) -> WebhookRow {
+        use govhub_core::webhook::WebhookState;
+        let t = super::i18n::table(lang);
+        let label = |k: &str| t.get(k).copied().unwrap_or_default();
+        let state = match w.state() {
+            WebhookState::Ok => Badge { label: label("webhook_ok"), tone: "green" },
+            WebhookState::Retrying => Badge { label: label("webhook_retrying"), tone: "amber" },
+            WebhookState::Failing => Badge { label: label("webhook_failing"), tone: "red" },
+        };
+        WebhookRow {
+            id: w.id,
+            dataset_name: names.dataset_name(w.dataset.as_str()),
+            target: w.url.split(['?', '#']).next().unwrap_or_default().to_string(),
+            fields: match &w.fields {
+                Some(f) => f.join(", "),
+                None => label("webhook_all_fields").to_string(),
+            },
+            state,
+            failures: w.failures,
+            next_attempt_at: (w.failures > 0).then(|| local_time(w.next_attempt_at)),
+            last_success_at: w.last_success_at.map(local_time),
+            last_error: w.last_error.clone(),
+        }
+    }
+}
+
 /// A secret just issued, shown once.
 #[derive(Debug, Clone, Serialize)]
 struct NewToken {
@@ -597,6 +639,7 @@ async fn app_page(
         .await?;
     let grants =
         st.hub.list_grants(p, GrantQuery { app_id: Some(id), limit: 200, ..Default::default() }, &page.ctx).await?;
+    let webhooks = st.hub.list_webhooks(p, id, &page.ctx).await?;
     let names = Names::load(st, page, p).await?.with_apps(st, vec![id]).await?;
     let today = today(st);
     let can_manage = allowed(p, &Action::ManageApps { org: &app.org });
@@ -654,6 +697,7 @@ async fn app_page(
         tokens => tokens.iter().map(TokenRow::new).collect::<Vec<_>>(),
         requests => requests.iter().map(|r| RequestRow::new(r, &names, today, lang)).collect::<Vec<_>>(),
         grants => grants.iter().map(|g| GrantRow::new(g, &names, p, today, lang)).collect::<Vec<_>>(),
+        webhooks => webhooks.iter().map(|w| WebhookRow::new(w, &names, lang)).collect::<Vec<_>>(),
         dataset_choices => dataset_choices,
         dataset_query => wanted.unwrap_or_default(),
         dataset_unknown => wanted.is_some() && chosen.is_none(),

@@ -337,3 +337,57 @@ async fn overdue_requests_are_flagged_with_the_injected_clock() {
     let page = w.get(&format!("/sharing/requests/{}", r.id), &jar).await;
     assert!(page.body.contains("overdue-badge"));
 }
+
+#[tokio::test]
+async fn the_app_page_lists_webhooks_with_their_state() {
+    use govhub_core::webhook::{NewWebhook, WebhookAttempt, WebhookUpdate};
+    let w = world().await;
+    w.sharing_world().await;
+    let app = w.rsj_app().await;
+    let store = w.state.hub.store();
+    let now = w.state.hub.clock().now();
+    let hook = store
+        .insert_webhook(&NewWebhook {
+            app_id: app.id,
+            dataset: DatasetCode::parse("ga-hjrk").unwrap(),
+            url: "https://hooks.example.cn/in?token=receiver-secret".into(),
+            fields: None,
+            created_by: "rsj-dev".into(),
+            created_at: now,
+            position: None,
+        })
+        .await
+        .unwrap();
+    let jar = w.sign_in("rsj-dev").await;
+    let page = w.get(&format!("/sharing/apps/{}", app.id), &jar).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("变更推送") && page.body.contains("https://hooks.example.cn/in"));
+    assert!(!page.body.contains("receiver-secret"), "the URL's query is not shown");
+    assert!(page.body.contains("badge-green\">正常"), "{}", page.body);
+
+    // Two failures: retrying, with the next attempt and the error.
+    store.claim_webhooks(now, now + Duration::minutes(1), "n", 10).await.unwrap();
+    let next = now + Duration::seconds(2);
+    let update = WebhookUpdate {
+        position: None,
+        failures: 2,
+        next_attempt_at: next,
+        last_error: Some("HTTP 503".into()),
+        last_success_at: None,
+        attempt: Some(WebhookAttempt {
+            id: 0,
+            webhook_id: hook.id,
+            at: now,
+            delivery: "d".into(),
+            changes: 1,
+            status: Some(503),
+            error: Some("HTTP 503".into()),
+            next_attempt_at: Some(next),
+            duration_ms: 3,
+        }),
+    };
+    assert!(store.finish_webhook(hook.id, "n", &update, 10).await.unwrap());
+    let page = w.get(&format!("/sharing/apps/{}", app.id), &format!("{jar}; govhub_lang=en")).await;
+    assert!(page.body.contains("badge-amber\">retrying") && page.body.contains("HTTP 503"), "{}", page.body);
+    assert!(page.body.contains("next attempt"));
+}

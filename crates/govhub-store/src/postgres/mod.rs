@@ -6,6 +6,7 @@ pub mod ddl;
 mod delivery;
 mod migrate;
 mod sharing;
+mod webhooks;
 
 pub use audit::AUDIT_LOCK_KEY;
 

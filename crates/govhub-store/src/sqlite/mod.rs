@@ -7,6 +7,7 @@ pub mod ddl;
 mod delivery;
 mod migrate;
 mod sharing;
+mod webhooks;
 
 pub use audit::{audit_path, AUDIT_MIGRATIONS};
 
