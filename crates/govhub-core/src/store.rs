@@ -112,7 +112,13 @@ pub enum SchemaEvolution {
 
 #[async_trait]
 pub trait Store:
-    DeliveryStore + crate::sharing::SharingStore + crate::audit::AuditStore + Send + Sync + 'static
+    DeliveryStore
+    + crate::sharing::SharingStore
+    + crate::audit::AuditStore
+    + crate::licence::LicenceStore
+    + Send
+    + Sync
+    + 'static
 {
     fn backend(&self) -> Backend;
     /// A cheap round trip to the database (for `/healthz`).

@@ -39,6 +39,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     concurrent_use(store.clone()).await;
     run_deliveries(s).await;
     crate::conformance_audit::run_all(store.clone()).await;
+    crate::conformance_licence::run_all(s).await;
 }
 
 // ------------------------------------------------------------------ helpers

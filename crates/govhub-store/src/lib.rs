@@ -8,6 +8,7 @@
 mod audit;
 pub mod conformance;
 pub mod conformance_audit;
+pub mod conformance_licence;
 pub mod ddl;
 mod delivery;
 mod migrate;

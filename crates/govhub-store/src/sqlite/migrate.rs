@@ -11,6 +11,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, sql: include_str!("migrations/0002_deliveries.sql") },
     Migration { version: 3, sql: include_str!("migrations/0003_audit_chain.sql") },
     Migration { version: 4, sql: include_str!("migrations/0004_sharing.sql") },
+    Migration { version: 6, sql: include_str!("migrations/0006_licences.sql") },
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {
