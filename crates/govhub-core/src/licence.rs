@@ -733,7 +733,7 @@ pub fn masked_holder(name: &str, kind: HolderKind) -> String {
             let keep_head = 2.min(chars.len());
             let keep_tail = 4.min(chars.len() - keep_head);
             let mut s: String = chars[..keep_head].iter().collect();
-            s.extend(std::iter::repeat('*').take(chars.len() - keep_head - keep_tail));
+            s.extend(std::iter::repeat_n('*', chars.len() - keep_head - keep_tail));
             s.extend(&chars[chars.len() - keep_tail..]);
             s
         }

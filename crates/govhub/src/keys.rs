@@ -177,7 +177,7 @@ pub fn load_all(data_dir: &Path, source: &PassphraseSource, demo: bool) -> Resul
 fn load_or_create_key(path: &Path, pass: &Passphrase, what: &str) -> Result<Sm2PrivateKey> {
     let key = if path.exists() {
         let pem = Zeroizing::new(
-            std::fs::read_to_string(&path).with_context(|| format!("reading the platform key {}", path.display()))?,
+            std::fs::read_to_string(path).with_context(|| format!("reading the {what} {}", path.display()))?,
         );
         Sm2PrivateKey::from_encrypted_pem(&pem, pass.bytes()).map_err(|e| match e {
             KeyError::Decrypt => anyhow::anyhow!(
