@@ -108,6 +108,29 @@ pub enum Action<'a> {
     /// See who read records about oneself (citizens, enterprises: their own
     /// `subject_id` only).
     ReadOwnAccesses,
+    /// Define licence types (证照类型) for an authority.
+    ManageLicenceTypes {
+        authority: &'a OrgCode,
+    },
+    /// List the licence types.
+    ReadLicenceTypes,
+    /// Issue licences (and make the organisation's seal key on first need) as `issuer`.
+    IssueLicence {
+        issuer: &'a OrgCode,
+    },
+    /// Read a holder's licences: all of them (`issuer` None) or those one issuer issued.
+    ReadLicences {
+        holder: &'a str,
+        issuer: Option<&'a OrgCode>,
+    },
+    /// Suspend, reinstate or revoke a licence `issuer` issued.
+    ChangeLicenceStatus {
+        issuer: &'a OrgCode,
+    },
+    /// Rotate or revoke an organisation's seal key.
+    ManageSealKeys {
+        org: &'a OrgCode,
+    },
 }
 
 impl Action<'_> {
@@ -134,6 +157,12 @@ impl Action<'_> {
             Action::ReadShared => "share.read",
             Action::CheckpointAudit => "audit.checkpoint",
             Action::ReadOwnAccesses => "audit.read_own",
+            Action::ManageLicenceTypes { .. } => "licence_type.manage",
+            Action::ReadLicenceTypes => "licence_type.read",
+            Action::IssueLicence { .. } => "licence.issue",
+            Action::ReadLicences { .. } => "licence.read",
+            Action::ChangeLicenceStatus { .. } => "licence.status",
+            Action::ManageSealKeys { .. } => "seal_key.manage",
         }
     }
 }
@@ -256,6 +285,54 @@ pub fn decide(p: &Principal, action: &Action<'_>) -> Decision {
             }
         }
         Action::ReadOrgs => Decision::Allow { on_behalf_of: None },
+        Action::ReadLicenceTypes => Decision::Allow { on_behalf_of: None },
+        Action::ManageLicenceTypes { authority } => {
+            if admin {
+                admin_for(p, Some(authority))
+            } else if p.role == Role::DataOfficer && own(authority) {
+                Decision::Allow { on_behalf_of: None }
+            } else {
+                Decision::Deny {
+                    reason_en:
+                        "licence types are defined by the authority's data officers (or a platform administrator)",
+                    reason_zh: "证照类型仅可由主管单位的数据专员（或平台管理员）定义",
+                }
+            }
+        }
+        Action::IssueLicence { issuer } | Action::ChangeLicenceStatus { issuer } => {
+            if admin {
+                admin_for(p, Some(issuer))
+            } else if matches!(p.role, Role::DataOfficer | Role::ServiceOfficer) && own(issuer) {
+                Decision::Allow { on_behalf_of: None }
+            } else {
+                Decision::Deny {
+                    reason_en: "only the issuing organisation's officers (or a platform administrator) issue its licences and change their status",
+                    reason_zh: "仅发证单位的工作人员（或平台管理员）可签发证照或变更证照状态",
+                }
+            }
+        }
+        Action::ReadLicences { holder, issuer } => {
+            let is_holder = p.subject_id.as_deref().is_some_and(|s| s.trim().eq_ignore_ascii_case(holder.trim()));
+            let issuer_officer = issuer
+                .is_some_and(|i| own(i) && matches!(p.role, Role::DataOfficer | Role::ServiceOfficer | Role::Approver));
+            if admin {
+                admin_for(p, *issuer)
+            } else if is_holder || issuer_officer {
+                Decision::Allow { on_behalf_of: None }
+            } else {
+                Decision::Deny {
+                    reason_en: "a licence is visible to its holder, its issuer and platform administrators; other departments need a sharing grant, which licences do not offer yet",
+                    reason_zh: "证照仅持证人、发证单位和平台管理员可查看；其他部门须经共享授权（证照共享授权尚未开放）",
+                }
+            }
+        }
+        Action::ManageSealKeys { .. } => {
+            if admin {
+                Decision::Allow { on_behalf_of: None }
+            } else {
+                NOT_ADMIN
+            }
+        }
         Action::ReadOwnAccesses => {
             if p.subject_id.as_deref().is_some_and(|s| !s.trim().is_empty()) {
                 Decision::Allow { on_behalf_of: None }

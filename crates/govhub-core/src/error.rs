@@ -62,6 +62,17 @@ codes! {
     NoGrant => "no_grant", "No grant in force for this app and dataset", "该应用没有有效的共享授权";
     InvalidWebhookUrl => "invalid_webhook_url", "Invalid webhook URL", "推送地址不合法";
     WebhookTargetRefused => "webhook_target_refused", "Webhook target on an internal address", "推送地址属于内网或保留地址";
+    // E-licences
+    UnknownLicenceType => "unknown_licence_type", "Unknown licence type", "证照类型不存在";
+    LicenceTypeExists => "licence_type_exists", "Licence type code already exists", "证照类型代码已存在";
+    InvalidLicenceType => "invalid_licence_type", "Invalid licence type", "证照类型定义不合法";
+    InvalidLicence => "invalid_licence", "Invalid licence data", "证照信息不合法";
+    UnknownLicence => "unknown_licence", "Unknown licence", "证照不存在";
+    InvalidLicenceId => "invalid_licence_id", "Malformed licence identifier", "证照标识格式不正确";
+    LicenceIdCheck => "licence_id_check", "Licence identifier check character is wrong", "证照标识校验位错误";
+    LicenceRevoked => "licence_revoked", "The licence is revoked; its status cannot change", "证照已注销，状态不能再变更";
+    IssuerWithoutUscc => "issuer_without_uscc", "The organisation has no unified social credit code", "该单位未登记统一社会信用代码";
+    SealAuthorityMissing => "seal_authority_missing", "E-licence root key not loaded", "电子证照根密钥未加载";
     // Platform
     RateLimited => "rate_limited", "Too many requests", "请求过于频繁";
     PlatformKeyMissing => "platform_key_missing", "Platform signing key not loaded", "平台签名密钥未加载";
@@ -114,6 +125,12 @@ impl Error {
             field: None,
             source: Some(source.into()),
         }
+    }
+
+    /// The same error under another code (e.g. a generic not-found made specific).
+    pub fn with_code(mut self, code: Code) -> Self {
+        self.code = code;
+        self
     }
 
     pub fn forbidden(reason_en: impl Into<String>, reason_zh: impl Into<String>) -> Self {

@@ -80,6 +80,8 @@ pub fn store_err(e: StoreError) -> Error {
         StoreError::Conflict { what: "dataset" } => Error::bare(Code::DatasetExists),
         StoreError::NotFound { what: "dataset" } => Error::bare(Code::UnknownDataset),
         StoreError::Conflict { what: "schema_version" } => Error::bare(Code::ConcurrentChange),
+        StoreError::Conflict { what: "licence_type" } => Error::bare(Code::LicenceTypeExists),
+        StoreError::Conflict { what: "licence" } => Error::bare(Code::ConcurrentChange),
         other => Error::internal(other),
     }
 }
@@ -122,6 +124,7 @@ pub struct Hub {
     share: Arc<crate::share::ShareState>,
     datasets: Arc<DatasetCache>,
     signer: Option<Arc<dyn crate::signer::PlatformSigner>>,
+    authority: Option<Arc<crate::licence_service::SealAuthority>>,
 }
 
 /// Datasets as recently read, for the hot read paths (consumer API lookups). Entries
@@ -159,7 +162,15 @@ impl DatasetCache {
 impl Hub {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: HubSettings) -> Hub {
         let share = Arc::new(crate::share::ShareState::new(settings.app_rate_per_sec, settings.app_burst));
-        Hub { store, clock, settings, share, datasets: Arc::new(DatasetCache::default()), signer: None }
+        Hub {
+            store,
+            clock,
+            settings,
+            share,
+            datasets: Arc::new(DatasetCache::default()),
+            signer: None,
+            authority: None,
+        }
     }
     pub(crate) fn share_state(&self) -> &crate::share::ShareState {
         &self.share
@@ -172,6 +183,15 @@ impl Hub {
     }
     pub fn signer(&self) -> Option<&Arc<dyn crate::signer::PlatformSigner>> {
         self.signer.as_ref()
+    }
+
+    /// The e-licence root (see `crate::licence_service`).
+    pub fn with_seal_authority(mut self, authority: Arc<crate::licence_service::SealAuthority>) -> Hub {
+        self.authority = Some(authority);
+        self
+    }
+    pub fn seal_authority(&self) -> Option<&Arc<crate::licence_service::SealAuthority>> {
+        self.authority.as_ref()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -223,6 +243,8 @@ impl Hub {
                         | Action::ReadCompliance
                         | Action::ReadSharing { .. }
                         | Action::ReadOwnAccesses
+                        | Action::ReadLicences { .. }
+                        | Action::ReadLicenceTypes
                 );
                 if is_read {
                     let what =

@@ -116,6 +116,7 @@ pub trait Store:
     + crate::sharing::SharingStore
     + crate::webhook::WebhookStore
     + crate::audit::AuditStore
+    + crate::licence::LicenceStore
     + Send
     + Sync
     + 'static

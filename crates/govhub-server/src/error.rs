@@ -28,7 +28,7 @@ pub fn status_for(code: Code) -> StatusCode {
         }
         Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        Code::NotFound | Code::UnknownDataset => StatusCode::NOT_FOUND,
+        Code::NotFound | Code::UnknownDataset | Code::UnknownLicence => StatusCode::NOT_FOUND,
         Code::OrgExists | Code::UserExists | Code::DatasetExists | Code::ConcurrentChange | Code::AlreadyDecided => {
             StatusCode::CONFLICT
         }
@@ -38,8 +38,15 @@ pub fn status_for(code: Code) -> StatusCode {
         | Code::InvalidDataset
         | Code::InvalidSchema
         | Code::WebhookTargetRefused => StatusCode::UNPROCESSABLE_ENTITY,
+        Code::UnknownLicenceType
+        | Code::InvalidLicenceType
+        | Code::InvalidLicence
+        | Code::InvalidLicenceId
+        | Code::LicenceIdCheck
+        | Code::IssuerWithoutUscc => StatusCode::UNPROCESSABLE_ENTITY,
+        Code::LicenceTypeExists | Code::LicenceRevoked => StatusCode::CONFLICT,
         Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        Code::Unavailable | Code::PlatformKeyMissing => StatusCode::SERVICE_UNAVAILABLE,
+        Code::Unavailable | Code::PlatformKeyMissing | Code::SealAuthorityMissing => StatusCode::SERVICE_UNAVAILABLE,
         Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -17,6 +17,9 @@ pub struct ServerConfig {
     pub upload_dir: std::path::PathBuf,
     /// A secret a Prometheus scraper may send as its bearer token for `/metrics`.
     pub metrics_token: Option<String>,
+    /// The public base URL (e.g. `https://govhub.example.cn`) used in credentials'
+    /// links; default `http://<Host header>`.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -27,6 +30,7 @@ impl Default for ServerConfig {
             max_delivery_bytes: 4 * 1024 * 1024 * 1024,
             upload_dir: std::env::temp_dir(),
             metrics_token: None,
+            public_url: None,
         }
     }
 }

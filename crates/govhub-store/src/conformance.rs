@@ -40,6 +40,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     run_deliveries(s).await;
     crate::conformance_audit::run_all(store.clone()).await;
     crate::conformance_webhooks::run_all(store.clone()).await;
+    crate::conformance_licence::run_all(s).await;
 }
 
 // ------------------------------------------------------------------ helpers

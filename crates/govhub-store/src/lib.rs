@@ -8,6 +8,7 @@
 mod audit;
 pub mod conformance;
 pub mod conformance_audit;
+pub mod conformance_licence;
 pub mod conformance_webhooks;
 pub mod ddl;
 mod delivery;

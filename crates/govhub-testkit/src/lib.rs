@@ -107,6 +107,10 @@ pub async fn spawn_app_configured(
     // An ephemeral platform key: checkpoints are signed as in production.
     let signer = govhub_core::signer::Sm2Signer::ephemeral().expect("platform key");
     let hub = Hub::new(store, clock, settings).with_signer(Arc::new(signer));
+    // The e-licence root: a fresh key; organisation keys wrapped with few PBKDF2 rounds
+    // (the minimum govhub accepts) so that tests stay fast.
+    let root_key = govhub_crypto::sm2keys::Sm2PrivateKey::generate().expect("root key");
+    let hub = hub.attach_seal_authority(root_key, b"testkit-wrap-secret", 10_000).await.expect("seal authority");
     let state = AppState::new(hub.clone(), config).expect("templates");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

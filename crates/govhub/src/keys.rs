@@ -1,7 +1,8 @@
-//! The platform signing key: one SM2 key per platform, in the data directory as
-//! `platform-key.pem` (encrypted PKCS#8, govhub-crypto), its public half beside it as
-//! `platform-key.pub.pem`. It signs audit checkpoints and is the root CA key of the
-//! e-licence hierarchy (docs/pki.md).
+//! The platform's keys, in the data directory, encrypted (PKCS#8, govhub-crypto):
+//! `platform-key.pem` (public half beside it as `platform-key.pub.pem`) signs audit
+//! checkpoints and status lists; `pki-root-key.pem` is the e-licence root CA key, a
+//! second key so that the root signs only certificates and seals (docs/pki.md). Both
+//! use the same passphrase, which also encrypts organisation seal keys in the store.
 //!
 //! The passphrase comes from, in this order: `--key-passphrase-file FILE` (env
 //! `GOVHUB_KEY_PASSPHRASE_FILE`), `GOVHUB_KEY_PASSPHRASE`, `key_passphrase_file` in the
@@ -19,6 +20,8 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 pub const KEY_FILE: &str = "platform-key.pem";
+/// The e-licence root key.
+pub const ROOT_KEY_FILE: &str = "pki-root-key.pem";
 pub const PUBLIC_KEY_FILE: &str = "platform-key.pub.pem";
 pub const DEMO_PASSPHRASE_FILE: &str = "platform-key.pass";
 pub const PASSPHRASE_ENV: &str = "GOVHUB_KEY_PASSPHRASE";
@@ -137,50 +140,85 @@ fn passphrase(data_dir: &Path, source: &PassphraseSource, demo: bool) -> Result<
 
 /// Load the platform key from the data directory, generating it (and its public half)
 /// at the first start.
+#[cfg(test)]
 pub fn load_or_create(data_dir: &Path, source: &PassphraseSource, demo: bool) -> Result<Sm2Signer> {
+    Ok(load_all(data_dir, source, demo)?.platform)
+}
+
+/// The platform key, the e-licence root key and the passphrase that wraps
+/// organisation seal keys.
+pub struct Keys {
+    pub platform: Sm2Signer,
+    root: Sm2PrivateKey,
+    pass: Passphrase,
+}
+
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Keys {{ platform: {:?}, root: {:?}, passphrase: [redacted] }}", self.platform, self.root)
+    }
+}
+
+/// Load (or at the first start generate) both keys.
+pub fn load_all(data_dir: &Path, source: &PassphraseSource, demo: bool) -> Result<Keys> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let path = key_path(data_dir);
     let pass = passphrase(data_dir, source, demo)?;
-    let key = if path.exists() {
-        let pem = Zeroizing::new(
-            std::fs::read_to_string(&path).with_context(|| format!("reading the platform key {}", path.display()))?,
-        );
-        Sm2PrivateKey::from_encrypted_pem(&pem, pass.bytes()).map_err(|e| match e {
-            KeyError::Decrypt => anyhow::anyhow!(
-                "cannot decrypt the platform key {}: wrong passphrase or damaged file ({})",
-                path.display(),
-                e.code()
-            ),
-            other => anyhow::anyhow!("the platform key {} is not usable: {other}", path.display()),
-        })?
-    } else {
-        let key = Sm2PrivateKey::generate().context("generating the platform key")?;
-        let pem = key.to_encrypted_pem(pass.bytes()).context("encrypting the platform key")?;
-        write_private(&path, pem.as_bytes())?;
-        tracing::info!(file = %path.display(), fingerprint = %key.public_key().fingerprint(), "generated the platform SM2 key");
-        key
-    };
+    let key = load_or_create_key(&key_path(data_dir), &pass, "platform key")?;
+    let root = load_or_create_key(&data_dir.join(ROOT_KEY_FILE), &pass, "e-licence root key")?;
     let signer = Sm2Signer::new(key).context("the platform key's public half")?;
     let public = public_key_path(data_dir);
     let pem = signer.public_key_pem();
     if std::fs::read_to_string(&public).ok().as_deref() != Some(pem.as_str()) {
         std::fs::write(&public, &pem).with_context(|| format!("writing {}", public.display()))?;
     }
-    Ok(signer)
+    Ok(Keys { platform: signer, root, pass })
+}
+
+fn load_or_create_key(path: &Path, pass: &Passphrase, what: &str) -> Result<Sm2PrivateKey> {
+    let key = if path.exists() {
+        let pem = Zeroizing::new(
+            std::fs::read_to_string(path).with_context(|| format!("reading the {what} {}", path.display()))?,
+        );
+        Sm2PrivateKey::from_encrypted_pem(&pem, pass.bytes()).map_err(|e| match e {
+            KeyError::Decrypt => anyhow::anyhow!(
+                "cannot decrypt the {what} {}: wrong passphrase or damaged file ({})",
+                path.display(),
+                e.code()
+            ),
+            other => anyhow::anyhow!("the {what} {} is not usable: {other}", path.display()),
+        })?
+    } else {
+        let key = Sm2PrivateKey::generate().with_context(|| format!("generating the {what}"))?;
+        let pem = key.to_encrypted_pem(pass.bytes()).with_context(|| format!("encrypting the {what}"))?;
+        write_private(path, pem.as_bytes())?;
+        tracing::info!(file = %path.display(), fingerprint = %key.public_key().fingerprint(), "generated the {what} (SM2)");
+        key
+    };
+    Ok(key)
 }
 
 /// [`load_or_create`] for the configured data directory and passphrase, off the async
 /// workers (decrypting runs 600,000 PBKDF2 rounds on purpose).
-pub async fn load(s: &crate::config::Settings, demo: bool) -> Result<Sm2Signer> {
+pub async fn load(s: &crate::config::Settings, demo: bool) -> Result<Keys> {
     let (dir, source) = (s.data_dir.clone(), s.key_passphrase.clone());
-    tokio::task::spawn_blocking(move || load_or_create(&dir, &source, demo)).await?
+    tokio::task::spawn_blocking(move || load_all(&dir, &source, demo)).await?
 }
 
-/// Give the hub its platform key, after checking it is the store's.
-pub async fn attach(hub: Hub, signer: Sm2Signer) -> Result<Hub> {
-    bind_to_store(&hub, &signer).await?;
-    tracing::info!(fingerprint = %signer.fingerprint(), "platform key loaded");
-    Ok(hub.with_signer(std::sync::Arc::new(signer)))
+/// Give the hub its platform key, after checking it is the store's, and its e-licence
+/// root (its certificate is made at the first start and kept in the store).
+pub async fn attach(hub: Hub, keys: Keys) -> Result<Hub> {
+    let Keys { platform, root, pass } = keys;
+    bind_to_store(&hub, &platform).await?;
+    tracing::info!(fingerprint = %platform.fingerprint(), "platform key loaded");
+    let hub = hub.with_signer(std::sync::Arc::new(platform));
+    let hub = hub
+        .attach_seal_authority(root, pass.bytes(), govhub_crypto::sm2keys::DEFAULT_KDF_ITERATIONS)
+        .await
+        .map_err(|e| {
+            let detail = e.source.as_ref().map(|s| s.to_string()).unwrap_or_else(|| e.message.clone());
+            anyhow::anyhow!("the e-licence root: {detail}")
+        })?;
+    Ok(hub)
 }
 
 /// Refuse a key other than the one the store's log has been checkpointed with

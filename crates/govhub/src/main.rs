@@ -7,6 +7,7 @@ mod bench_audit;
 mod config;
 mod demo;
 mod keys;
+mod licence_cmd;
 mod push;
 mod seed;
 
@@ -89,6 +90,36 @@ enum Command {
     /// The tamper-evident audit log: verify the chain, sign a checkpoint.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// E-licences: verify a licence file offline, issue from a file.
+    #[command(subcommand)]
+    Licence(LicenceCommand),
+}
+
+#[derive(Subcommand)]
+enum LicenceCommand {
+    /// Verify a licence file offline with only the platform root certificate. Prints
+    /// the result; exit 0 only when valid, 1 when not, 2 when the check cannot be made.
+    Verify {
+        /// The licence file (GET /api/v1/licences/{id}/file).
+        file: PathBuf,
+        /// The platform root certificate (GET /api/v1/pki/root.pem).
+        #[arg(long, default_value = "root.pem")]
+        root: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issue licences from a CSV or JSON Lines file for one issuing organisation
+    /// (migrating paper licences); bad records are listed, good ones issued.
+    IssueBatch {
+        /// The issuing organisation's code.
+        #[arg(long)]
+        issuer: String,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -307,6 +338,7 @@ async fn run_server(hub: Hub, s: &Settings, banner: impl FnOnce(&str)) -> Result
         max_delivery_bytes: s.max_delivery_bytes,
         upload_dir: s.data_dir.join("uploads"),
         metrics_token: std::env::var("GOVHUB_METRICS_TOKEN").ok().filter(|t| t.len() >= 16),
+        public_url: std::env::var("GOVHUB_PUBLIC_URL").ok().filter(|u| !u.trim().is_empty()),
     };
     std::fs::create_dir_all(&config.upload_dir)
         .with_context(|| format!("creating the upload directory {}", config.upload_dir.display()))?;
@@ -483,6 +515,15 @@ async fn main() -> Result<()> {
             let key = keys::load(&s, false).await?;
             let hub = keys::attach(open_hub(&s).await?, key).await?;
             audit_cmd::checkpoint(&hub).await
+        }
+        Command::Licence(LicenceCommand::Verify { file, root, json }) => {
+            std::process::exit(licence_cmd::verify(file, root, *json))
+        }
+        Command::Licence(LicenceCommand::IssueBatch { issuer, quiet, file }) => {
+            let s = settings(&cli, None)?;
+            let key = keys::load(&s, false).await?;
+            let hub = keys::attach(open_hub(&s).await?, key).await?;
+            licence_cmd::issue_batch(&hub, issuer, file, *quiet).await
         }
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&govhub_server::api::openapi())?);

@@ -8,6 +8,7 @@ mod auth;
 pub mod catalog;
 pub mod deliveries;
 mod directory;
+pub mod licences;
 pub mod sharing;
 pub mod views;
 
@@ -38,6 +39,7 @@ use utoipa_axum::routes;
         (name = "records", description = "A provider's own records and their history"),
         (name = "compliance", description = "共享责任清单 and 应归尽归"),
         (name = "sharing", description = "共享: apps, access requests, decisions, grants, the working-day calendar"),
+        (name = "licences", description = "电子证照: the PKI root and seal certificates, licence types, licences, status, VC 2.0 and status lists"),
         (name = "share", description = "The consumer API: what a granted app reads (records, export, change feed)"),
     )
 )]
@@ -99,6 +101,7 @@ pub fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi
         .routes(routes!(sharing::share_changes))
         .routes(routes!(sharing::usage_report))
         .merge(audit::routes())
+        .merge(licences::routes())
         .split_for_parts();
     let (streamed, streamed_doc) = OpenApiRouter::new()
         .routes(routes!(deliveries::create_delivery, deliveries::list_deliveries))

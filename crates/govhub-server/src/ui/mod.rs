@@ -8,6 +8,7 @@ pub mod i18n;
 mod pages;
 pub mod session;
 mod sharing;
+mod verify;
 pub mod view;
 
 #[cfg(test)]
@@ -35,6 +36,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("login.html", include_str!("../../templates/login.html")),
     ("home.html", include_str!("../../templates/home.html")),
     ("me.html", include_str!("../../templates/me.html")),
+    ("verify.html", include_str!("../../templates/verify.html")),
     ("catalog.html", include_str!("../../templates/catalog.html")),
     ("dataset.html", include_str!("../../templates/dataset.html")),
     ("orgs.html", include_str!("../../templates/orgs.html")),
@@ -260,6 +262,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::home))
         .route("/me", get(pages::me))
+        .route("/me/licences/{id}/file", get(pages::my_licence_file))
+        .route("/verify/{id}", get(verify::page))
+        .route("/verify/{id}/qr.svg", get(verify::qr_svg))
+        .route("/verify/{id}/qr.png", get(verify::qr_png))
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/catalog", get(pages::catalog))

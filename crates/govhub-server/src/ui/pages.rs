@@ -83,7 +83,59 @@ async fn me_page(st: &AppState, page: &PageCtx, v: &Viewer) -> Result<Response> 
     } else {
         None
     };
-    render_page(st, page, Some(v), "me.html", "me", StatusCode::OK, context! { accesses => accesses })
+    // Their e-licences, with QR code and download.
+    let licences = match v.principal.subject_id.as_deref() {
+        Some(holder) if !v.principal.role.is_government() => {
+            let found = st.hub.list_licences(&v.principal, holder, &page.ctx).await?;
+            Some(
+                found
+                    .iter()
+                    .map(|l| {
+                        let id = super::session::urlencode(l.id.as_str());
+                        context! {
+                            id => l.id.as_str(), type_name => l.type_name.clone(), issuer_name => l.issuer_name.clone(),
+                            valid_until => l.valid_until.to_string(), status => l.status.as_str(),
+                            verify_href => format!("/verify/{id}"), qr_src => format!("/verify/{id}/qr.svg"),
+                            download_href => format!("/me/licences/{id}/file"),
+                        }
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        }
+        _ => None,
+    };
+    render_page(
+        st,
+        page,
+        Some(v),
+        "me.html",
+        "me",
+        StatusCode::OK,
+        context! { accesses => accesses, licences => licences },
+    )
+}
+
+/// `GET /me/licences/{id}/file`: the signed licence file, for its holder (the same
+/// rules as the API: holder, issuer, admins).
+pub async fn my_licence_file(
+    State(st): State<AppState>,
+    user: WebUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let result = async {
+        let l = st.hub.get_licence(&user.viewer.principal, &id, &user.page.ctx).await?;
+        let mut r = axum::response::IntoResponse::into_response(l.file().to_bytes());
+        r.headers_mut()
+            .insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+        if let Ok(v) =
+            axum::http::HeaderValue::from_str(&format!("attachment; filename=\"licence-{}.json\"", l.id.number()))
+        {
+            r.headers_mut().insert(axum::http::header::CONTENT_DISPOSITION, v);
+        }
+        Ok(r)
+    }
+    .await;
+    respond(&st, &user.page, Some(&user.viewer), result)
 }
 
 /// `GET /me`: who I am.

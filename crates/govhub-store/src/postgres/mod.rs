@@ -4,6 +4,7 @@
 mod audit;
 pub mod ddl;
 mod delivery;
+mod licence;
 mod migrate;
 mod sharing;
 mod webhooks;
@@ -35,7 +36,7 @@ pub(crate) fn pool_err(e: PoolError) -> StoreError {
 }
 
 /// Map a unique violation to `Conflict { what }`, anything else to `Backend`.
-fn conflict(what: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
+pub(crate) fn conflict(what: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
     move |e| {
         if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
             StoreError::Conflict { what }

@@ -5,6 +5,7 @@
 mod audit;
 pub mod ddl;
 mod delivery;
+mod licence;
 mod migrate;
 mod sharing;
 mod webhooks;
@@ -111,7 +112,7 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 }
 
 /// Map a unique violation to `Conflict { what }`, anything else as [`db`].
-fn conflict(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+pub(crate) fn conflict(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
     move |e| if is_unique_violation(&e) { StoreError::Conflict { what } } else { db(e) }
 }
 

@@ -1,0 +1,284 @@
+//! E-licences and the PKI: the root and organisation certificates, licence types,
+//! issuing, reading, the signed file, status changes, the VC export and the Bitstring
+//! Status Lists. Each handler calls one `Hub` method (`govhub-core::licence_service`).
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{AppJson, AppQuery, Auth};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, NaiveDate, Utc};
+use govhub_core::licence::{Licence, LicenceType};
+use govhub_core::licence_service::{LicenceInput, LicenceTypeInput, StatusInput};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(root_pem))
+        .routes(routes!(org_certificate))
+        .routes(routes!(create_type, list_types))
+        .routes(routes!(issue, list))
+        .routes(routes!(get_licence))
+        .routes(routes!(file))
+        .routes(routes!(set_status))
+        .routes(routes!(credential))
+        .routes(routes!(status_list))
+}
+
+/// The server's public base URL for links in credentials: the configured one, or
+/// `http://<Host>`.
+pub(crate) fn base_url(st: &AppState, headers: &HeaderMap) -> String {
+    if let Some(u) = &st.config.public_url {
+        return u.trim_end_matches('/').to_string();
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+fn with_type(body: impl IntoResponse, content_type: &'static str) -> Response {
+    let mut r = body.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LicenceTypeView {
+    /// 证照类型代码 (authority USCC + 3 digits).
+    pub code: String,
+    pub name: String,
+    pub authority: String,
+    /// `person` or `organisation`.
+    pub holder_kind: String,
+    /// The type-specific fields (Table Schema).
+    #[schema(value_type = Object)]
+    pub schema: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&LicenceType> for LicenceTypeView {
+    fn from(t: &LicenceType) -> Self {
+        LicenceTypeView {
+            code: t.code.clone(),
+            name: t.name.clone(),
+            authority: t.authority.to_string(),
+            holder_kind: t.holder_kind.as_str().into(),
+            schema: t.schema.to_json(),
+            created_at: t.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LicenceView {
+    /// GB/T 36903 identifier with its check character.
+    pub id: String,
+    #[serde(rename = "type")]
+    pub type_code: String,
+    pub type_name: String,
+    pub number: String,
+    pub holder_code: String,
+    pub holder_name: String,
+    pub issuer: String,
+    pub issuer_name: String,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Map<String, Value>,
+    pub issued_at: DateTime<Utc>,
+    pub issued_by: String,
+    /// `active`, `suspended` or `revoked`.
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub status_at: Option<DateTime<Utc>>,
+    /// The public verify page.
+    pub verify_url: String,
+}
+
+impl From<&Licence> for LicenceView {
+    fn from(l: &Licence) -> Self {
+        LicenceView {
+            id: l.id.as_str().into(),
+            type_code: l.type_code.clone(),
+            type_name: l.type_name.clone(),
+            number: l.id.number().into(),
+            holder_code: l.holder_code.clone(),
+            holder_name: l.holder_name.clone(),
+            issuer: l.issuer.to_string(),
+            issuer_name: l.issuer_name.clone(),
+            valid_from: l.valid_from,
+            valid_until: l.valid_until,
+            fields: l.fields.clone(),
+            issued_at: l.issued_at,
+            issued_by: l.issued_by.clone(),
+            status: l.status.as_str().into(),
+            status_reason: l.status_reason.clone(),
+            status_at: l.status_at,
+            verify_url: format!("/verify/{}", l.id.as_str()),
+        }
+    }
+}
+
+/// The platform root certificate (PEM). Public: it is all an offline verifier needs.
+#[utoipa::path(get, path = "/api/v1/pki/root.pem", tag = "licences",
+    responses((status = 200, description = "X.509 PEM", body = String, content_type = "application/x-pem-file"),
+        (status = 503, description = "seal_authority_missing", body = ErrorBody)))]
+pub async fn root_pem(State(st): State<AppState>) -> Result<Response, ApiError> {
+    Ok(with_type(st.hub.root_certificate_pem()?, "application/x-pem-file"))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CertQuery {
+    /// A past certificate by its serial (hex); default the current one.
+    pub serial: Option<String>,
+}
+
+/// An organisation's seal certificate (PEM), issued by the root on first need. Public.
+#[utoipa::path(get, path = "/api/v1/orgs/{code}/certificate.pem", tag = "licences",
+    params(("code" = String, Path, description = "organisation code"), CertQuery),
+    responses((status = 200, description = "X.509 PEM", body = String, content_type = "application/x-pem-file"),
+        (status = 404, body = ErrorBody), (status = 422, description = "issuer_without_uscc", body = ErrorBody)))]
+pub async fn org_certificate(
+    State(st): State<AppState>,
+    Path(code): Path<String>,
+    AppQuery(q): AppQuery<CertQuery>,
+) -> Result<Response, ApiError> {
+    Ok(with_type(st.hub.org_certificate_pem(&code, q.serial.as_deref()).await?, "application/x-pem-file"))
+}
+
+/// Define a licence type (the authority's data officer, or a platform admin).
+#[utoipa::path(post, path = "/api/v1/licence-types", tag = "licences", security(("bearer" = [])),
+    request_body = LicenceTypeInput,
+    responses((status = 201, body = LicenceTypeView), (status = 409, description = "licence_type_exists", body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn create_type(
+    State(st): State<AppState>,
+    auth: Auth,
+    AppJson(input): AppJson<LicenceTypeInput>,
+) -> Result<(StatusCode, Json<LicenceTypeView>), ApiError> {
+    let t = st.hub.create_licence_type(&auth.principal, input, &auth.ctx).await?;
+    Ok((StatusCode::CREATED, Json(LicenceTypeView::from(&t))))
+}
+
+/// Licence types.
+#[utoipa::path(get, path = "/api/v1/licence-types", tag = "licences", security(("bearer" = [])),
+    responses((status = 200, body = [LicenceTypeView]), (status = 401, body = ErrorBody)))]
+pub async fn list_types(State(st): State<AppState>, auth: Auth) -> Result<Json<Vec<LicenceTypeView>>, ApiError> {
+    let ts = st.hub.list_licence_types(&auth.principal, &auth.ctx).await?;
+    Ok(Json(ts.iter().map(LicenceTypeView::from).collect()))
+}
+
+/// Issue a licence, sealed by the issuing organisation (its officer, or an admin
+/// naming `issuer`).
+#[utoipa::path(post, path = "/api/v1/licences", tag = "licences", security(("bearer" = [])),
+    request_body = LicenceInput,
+    responses((status = 201, body = LicenceView), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn issue(
+    State(st): State<AppState>,
+    auth: Auth,
+    AppJson(input): AppJson<LicenceInput>,
+) -> Result<(StatusCode, Json<LicenceView>), ApiError> {
+    let l = st.hub.issue_licence(&auth.principal, input, &auth.ctx).await?;
+    Ok((StatusCode::CREATED, Json(LicenceView::from(&l))))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HolderQuery {
+    /// The holder's ID number or USCC.
+    pub holder: String,
+}
+
+/// A holder's licences (the holder, admins: all; an issuer's officers: their own).
+#[utoipa::path(get, path = "/api/v1/licences", tag = "licences", security(("bearer" = [])), params(HolderQuery),
+    responses((status = 200, body = [LicenceView]), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(st): State<AppState>,
+    auth: Auth,
+    AppQuery(q): AppQuery<HolderQuery>,
+) -> Result<Json<Vec<LicenceView>>, ApiError> {
+    let ls = st.hub.list_licences(&auth.principal, &q.holder, &auth.ctx).await?;
+    Ok(Json(ls.iter().map(LicenceView::from).collect()))
+}
+
+/// One licence.
+#[utoipa::path(get, path = "/api/v1/licences/{id}", tag = "licences", security(("bearer" = [])),
+    params(("id" = String, Path, description = "licence identifier")),
+    responses((status = 200, body = LicenceView), (status = 404, body = ErrorBody),
+        (status = 422, description = "invalid_licence_id / licence_id_check", body = ErrorBody)))]
+pub async fn get_licence(
+    State(st): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<LicenceView>, ApiError> {
+    let l = st.hub.get_licence(&auth.principal, &id, &auth.ctx).await?;
+    Ok(Json(LicenceView::from(&l)))
+}
+
+/// The signed licence file (docs/licences.md), checked offline by `govhub licence verify`.
+#[utoipa::path(get, path = "/api/v1/licences/{id}/file", tag = "licences", security(("bearer" = [])),
+    params(("id" = String, Path, description = "licence identifier")),
+    responses((status = 200, description = "govhub-licence-file/1 JSON", content_type = "application/json"),
+        (status = 404, body = ErrorBody)))]
+pub async fn file(State(st): State<AppState>, auth: Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let l = st.hub.get_licence(&auth.principal, &id, &auth.ctx).await?;
+    let mut r = with_type(l.file().to_bytes(), "application/json");
+    let name = format!("attachment; filename=\"licence-{}.json\"", l.id.number());
+    if let Ok(v) = HeaderValue::from_str(&name) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
+}
+
+/// Suspend, reinstate or revoke (the issuer's officers, admins). Audited; revocation is final.
+#[utoipa::path(post, path = "/api/v1/licences/{id}/status", tag = "licences", security(("bearer" = [])),
+    params(("id" = String, Path, description = "licence identifier")), request_body = StatusInput,
+    responses((status = 200, body = LicenceView), (status = 409, description = "licence_revoked", body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn set_status(
+    State(st): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    AppJson(input): AppJson<StatusInput>,
+) -> Result<Json<LicenceView>, ApiError> {
+    let l = st.hub.set_licence_status(&auth.principal, &id, input, &auth.ctx).await?;
+    Ok(Json(LicenceView::from(&l)))
+}
+
+/// The licence as a W3C Verifiable Credential 2.0 (proof: govhub's SM2 cryptosuite,
+/// not a W3C-registered one; see docs/licences.md).
+#[utoipa::path(get, path = "/api/v1/licences/{id}/credential", tag = "licences", security(("bearer" = [])),
+    params(("id" = String, Path, description = "licence identifier")),
+    responses((status = 200, description = "VC 2.0 JSON", content_type = "application/vc+ld+json"),
+        (status = 404, body = ErrorBody)))]
+pub async fn credential(
+    State(st): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let vc = st.hub.licence_credential(&auth.principal, &id, &base_url(&st, &headers), &auth.ctx).await?;
+    Ok(with_type(Json(vc), "application/vc+ld+json"))
+}
+
+/// A Bitstring Status List credential (`revocation` or `suspension`). Public.
+#[utoipa::path(get, path = "/api/v1/licences/status-list/{purpose}/{n}", tag = "licences",
+    params(("purpose" = String, Path, description = "revocation or suspension"), ("n" = i64, Path, description = "list number")),
+    responses((status = 200, description = "BitstringStatusListCredential", content_type = "application/vc+ld+json"),
+        (status = 404, body = ErrorBody)))]
+pub async fn status_list(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path((purpose, n)): Path<(String, i64)>,
+) -> Result<Response, ApiError> {
+    let vc = st.hub.status_list(&purpose, n, &base_url(&st, &headers)).await?;
+    let mut r = with_type(Json(vc), "application/vc+ld+json");
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(r)
+}

@@ -1,0 +1,313 @@
+//! E-licences end to end over HTTP on both stores: a licence type, issue by the issuing
+//! organisation's officer, the holder's list, the signed file, offline verification
+//! (`govhub licence verify` with only the root certificate), OpenSSL on the seal
+//! certificate and the signature, suspension and revocation on the verify page and in
+//! the status list, a tampered file, a wrong check character, the VC export.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use base64::Engine;
+use govhub_core::input::{NewUser, UserInput};
+use govhub_core::service::Ctx;
+use govhub_core::standards::Uscc;
+use govhub_testkit::{backend_tests, TestApp};
+use serde_json::{json, Value};
+use std::process::Command;
+
+const HOLDER: &str = "91350100M000100Y43";
+
+async fn text(app: &TestApp, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut r = app.client.get(app.url(path));
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let r = r.send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+fn verify_cli(file: &std::path::Path, root: &std::path::Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_govhub"))
+        .args(["licence", "verify"])
+        .arg(file)
+        .arg("--root")
+        .arg(root)
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn openssl_available() -> bool {
+    Command::new("openssl").arg("version").output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+fn openssl(args: &[&str], dir: &std::path::Path) -> bool {
+    Command::new("openssl").args(args).current_dir(dir).output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+async fn licence_lifecycle(app: TestApp) {
+    let admin = app.admin_token().await;
+    let scjgj_uscc = Uscc::compose('1', '1', "320400", "01416057").unwrap();
+    let body = json!({"code": "cz-scjgj", "name": "常州市市场监督管理局", "uscc": scjgj_uscc.as_str()});
+    assert_eq!(app.post("/api/v1/orgs", &admin, &body).await.0, 201);
+    assert_eq!(app.post("/api/v1/orgs", &admin, &json!({"code": "cz-gaj", "name": "常州市公安局"})).await.0, 201);
+    app.create_user("scjgj-officer", "officer-pass-1", "data-officer", Some("cz-scjgj")).await;
+    app.create_user("gaj-officer", "officer-pass-1", "data-officer", Some("cz-gaj")).await;
+    let input = UserInput {
+        username: "enterprise".into(),
+        password: "enterprise-pass-1".into(),
+        role: "enterprise".into(),
+        org: None,
+        display_name: Some("常州龙城科技有限公司".into()),
+        subject_id: Some(HOLDER.into()),
+    };
+    app.hub
+        .create_user(&govhub_core::authz::Principal::system(), NewUser::try_from(input).unwrap(), &Ctx::default())
+        .await
+        .unwrap();
+    let officer = app.token("scjgj-officer", "officer-pass-1").await;
+    let gaj = app.token("gaj-officer", "officer-pass-1").await;
+    let holder = app.token("enterprise", "enterprise-pass-1").await;
+
+    // A licence type.
+    let schema = json!({"fields": [
+        {"name": "zczb", "title": "注册资本（万元）", "type": "integer", "constraints": {"required": true}},
+        {"name": "jyfw", "title": "经营范围", "constraints": {"required": true}},
+        {"name": "fddbr", "title": "法定代表人"}
+    ]});
+    let (s, t) = app
+        .post(
+            "/api/v1/licence-types",
+            &officer,
+            &json!({"name": "营业执照", "holder_kind": "organisation", "schema": schema}),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    let type_code = t["code"].as_str().unwrap().to_string();
+    assert_eq!(type_code, format!("{}001", scjgj_uscc.as_str()));
+    assert_eq!(
+        app.post(
+            "/api/v1/licence-types",
+            &gaj,
+            &json!({"name": "x", "authority": "cz-scjgj", "holder_kind": "person", "schema": schema})
+        )
+        .await
+        .0,
+        403
+    );
+    let (s, list) = app.get("/api/v1/licence-types", &holder).await;
+    assert_eq!(s, 200);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+
+    // Issue.
+    let issue = |fields: Value| {
+        json!({"type": type_code, "holder_code": HOLDER, "holder_name": "常州龙城科技有限公司", "fields": fields,
+               "valid_from": "2026-01-01", "valid_until": "2046-12-31"})
+    };
+    let (s, e) = app.post("/api/v1/licences", &officer, &issue(json!({"zczb": "多"}))).await;
+    assert_eq!((s, e["code"].as_str()), (422, Some("invalid_licence")), "{e}");
+    let mut unknown = issue(json!({"zczb": 100, "jyfw": "软件开发"}));
+    unknown["type"] = json!(format!("{}999", scjgj_uscc.as_str()));
+    let (s, e) = app.post("/api/v1/licences", &officer, &unknown).await;
+    assert_eq!((s, e["code"].as_str()), (422, Some("unknown_licence_type")));
+    let mut foreign = issue(json!({"zczb": 100, "jyfw": "软件开发"}));
+    foreign["issuer"] = json!("cz-scjgj");
+    assert_eq!(app.post("/api/v1/licences", &gaj, &foreign).await.0, 403);
+    let (s, e) = app.post("/api/v1/licences", &gaj, &issue(json!({"zczb": 100, "jyfw": "软件开发"}))).await;
+    assert_eq!((s, e["code"].as_str()), (422, Some("issuer_without_uscc")));
+    let (s, l) =
+        app.post("/api/v1/licences", &officer, &issue(json!({"zczb": 100, "jyfw": "软件开发", "fddbr": "张三"}))).await;
+    assert_eq!(s, 201, "{l}");
+    let id = l["id"].as_str().unwrap().to_string();
+    let parsed: govhub_core::licence_id::LicenceId = id.parse().unwrap();
+    assert_eq!(parsed.issuer_code(), scjgj_uscc.as_str());
+    assert_eq!(l["status"], "active");
+
+    // The holder sees it; another department does not.
+    let (s, mine) = app.get(&format!("/api/v1/licences?holder={HOLDER}"), &holder).await;
+    assert_eq!(s, 200);
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    assert_eq!(mine[0]["id"], id.as_str());
+    // Another department's officer sees only what their own organisation issued.
+    let (s, none) = app.get(&format!("/api/v1/licences?holder={HOLDER}"), &gaj).await;
+    assert_eq!((s, none.as_array().map(Vec::len)), (200, Some(0)));
+    assert_eq!(app.get(&format!("/api/v1/licences/{id}"), &gaj).await.0, 403);
+    assert_eq!(app.get(&format!("/api/v1/licences?holder={HOLDER}"), &officer).await.1.as_array().unwrap().len(), 1);
+
+    // The file and the root; offline verification.
+    let dir = tempfile::tempdir().unwrap();
+    let (s, root_pem) = text(&app, "/api/v1/pki/root.pem", None).await;
+    assert_eq!(s, 200);
+    let root = dir.path().join("root.pem");
+    std::fs::write(&root, &root_pem).unwrap();
+    let (s, file) = text(&app, &format!("/api/v1/licences/{id}/file"), Some(&holder)).await;
+    assert_eq!(s, 200);
+    let path = dir.path().join("licence.json");
+    std::fs::write(&path, &file).unwrap();
+    let (code, out) = verify_cli(&path, &root);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("result: valid"), "{out}");
+
+    // Bad inputs: each its own result, exit 1, never a crash.
+    let f: Value = serde_json::from_str(&file).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let doc = b64.decode(f["document"].as_str().unwrap()).unwrap();
+    let tampered_doc = String::from_utf8(doc.clone()).unwrap().replace("软件开发", "软件开发、金融");
+    let mut tampered = f.clone();
+    tampered["document"] = json!(b64.encode(tampered_doc));
+    let cases = [
+        ("tampered", serde_json::to_string(&tampered).unwrap()),
+        ("truncated", file[..file.len() / 2].to_string()),
+        ("bad-check-character", {
+            let last = id.chars().last().unwrap();
+            let wrong = if last == 'A' { 'B' } else { 'A' };
+            file.replace(&id, &format!("{}{wrong}", &id[..id.len() - 1]))
+        }),
+        ("malformed", {
+            let mut m = f.clone();
+            let mut sig = b64.decode(f["signature"].as_str().unwrap()).unwrap();
+            sig.truncate(sig.len() - 3);
+            m["signature"] = json!(b64.encode(sig));
+            serde_json::to_string(&m).unwrap()
+        }),
+        ("unknown-type", file.replace("govhub-licence-file/1", "other-licence-file/9")),
+    ];
+    for (expected, content) in cases {
+        let p = dir.path().join(format!("{expected}.json"));
+        std::fs::write(&p, content).unwrap();
+        let (code, out) = verify_cli(&p, &root);
+        assert_eq!(code, 1, "{expected}: {out}");
+        assert!(out.contains(&format!("result: {expected}")), "{expected}: {out}");
+    }
+    // Another platform's root: wrong key.
+    let other_key = govhub_crypto::sm2keys::Sm2PrivateKey::generate().unwrap();
+    let other = govhub_core::licence_service::SealAuthority::create_root(&other_key, chrono::Utc::now()).unwrap();
+    let other_root = dir.path().join("other-root.pem");
+    std::fs::write(&other_root, other.to_pem().unwrap()).unwrap();
+    let (code, out) = verify_cli(&path, &other_root);
+    assert_eq!(code, 1);
+    assert!(out.contains("result: wrong-key"), "{out}");
+
+    // OpenSSL: the seal certificate chains to the root; the signature verifies; one
+    // flipped byte fails both.
+    if openssl_available() {
+        let (s, org_pem) = text(&app, "/api/v1/orgs/cz-scjgj/certificate.pem", None).await;
+        assert_eq!(s, 200);
+        std::fs::write(dir.path().join("org.pem"), &org_pem).unwrap();
+        let d = dir.path();
+        assert!(openssl(&["verify", "-vfyopt", "distid:1234567812345678", "-CAfile", "root.pem", "org.pem"], d));
+        let sig_der = b64.decode(f["signature"].as_str().unwrap()).unwrap();
+        let ses = govhub_crypto::eseal::SesSignature::from_der(&sig_der).unwrap();
+        use der::Encode;
+        std::fs::write(d.join("tbs.der"), ses.to_sign.to_der().unwrap()).unwrap();
+        std::fs::write(d.join("sig.der"), ses.signature.as_bytes().unwrap()).unwrap();
+        let cert = govhub_crypto::pki::Certificate::from_der(ses.cert.as_bytes()).unwrap();
+        std::fs::write(d.join("signer.pub.pem"), cert.public_key().unwrap().to_pem().unwrap()).unwrap();
+        let dgst = [
+            "dgst",
+            "-sm3",
+            "-sigopt",
+            "distid:1234567812345678",
+            "-verify",
+            "signer.pub.pem",
+            "-signature",
+            "sig.der",
+            "tbs.der",
+        ];
+        assert!(openssl(&dgst, d), "openssl verifies the licence signature");
+        let mut flipped = ses.to_sign.to_der().unwrap();
+        let mid = flipped.len() / 2;
+        flipped[mid] ^= 0x01;
+        std::fs::write(d.join("tbs.der"), flipped).unwrap();
+        assert!(!openssl(&dgst, d), "one flipped byte fails");
+        let mut cert_der = cert.to_der().to_vec();
+        let mid = cert_der.len() / 2;
+        cert_der[mid] ^= 0x01;
+        std::fs::write(d.join("bad.der"), cert_der).unwrap();
+        let converted = openssl(&["x509", "-inform", "DER", "-in", "bad.der", "-out", "bad.pem"], d);
+        assert!(
+            !converted
+                || !openssl(&["verify", "-vfyopt", "distid:1234567812345678", "-CAfile", "root.pem", "bad.pem"], d)
+        );
+    } else {
+        eprintln!("openssl not found: the OpenSSL half of this test was SKIPPED");
+    }
+
+    // The public verify page, suspension, revocation.
+    let (s, page) = text(&app, &format!("/verify/{id}"), None).await;
+    assert_eq!(s, 200);
+    assert!(
+        page.contains("badge-green") && page.contains("常州****有限公司") && !page.contains("常州龙城科技有限公司"),
+        "{page}"
+    );
+    assert!(page.contains("常州市市场监督管理局"));
+    // The English switch sets a cookie and comes back.
+    assert_eq!(text(&app, &format!("/verify/{id}?lang=en"), None).await.0, 303);
+    let (s, en) = text(&app, &format!("/verify/{id}"), None).await;
+    assert_eq!(s, 200);
+    assert!(en.contains("E-licence verification") && en.contains("Valid"), "{en}");
+    assert_eq!(text(&app, &format!("/verify/{id}?lang=zh"), None).await.0, 303);
+    let r = app.client.get(app.url(&format!("/verify/{id}/qr.png"))).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "image/png");
+    assert_eq!(&r.bytes().await.unwrap()[..4], b"\x89PNG");
+    let (s, svg) = text(&app, &format!("/verify/{id}/qr.svg"), None).await;
+    assert!(s == 200 && svg.contains("<svg"));
+
+    let status = |st: &str| json!({"status": st, "reason": "未按时年报"});
+    assert_eq!(app.post(&format!("/api/v1/licences/{id}/status"), &holder, &status("revoked")).await.0, 403);
+    let (s, l) = app.post(&format!("/api/v1/licences/{id}/status"), &officer, &status("suspended")).await;
+    assert_eq!((s, l["status"].as_str()), (200, Some("suspended")), "{l}");
+    let (_, page) = text(&app, &format!("/verify/{id}"), None).await;
+    assert!(page.contains("已暂停") && page.contains("未按时年报"), "{page}");
+
+    // The VC and the status lists.
+    let (s, vc) = app.get(&format!("/api/v1/licences/{id}/credential"), &holder).await;
+    assert_eq!(s, 200);
+    assert_eq!(vc["type"][0], "VerifiableCredential");
+    assert_eq!(vc["proof"]["cryptosuite"], "govhub-sm2-sm3-2026");
+    let entries = vc["credentialStatus"].as_array().unwrap();
+    let suspension = entries.iter().find(|e| e["statusPurpose"] == "suspension").unwrap();
+    let index: i64 = suspension["statusListIndex"].as_str().unwrap().parse().unwrap();
+    let list_url = suspension["statusListCredential"].as_str().unwrap();
+    let list_path = &list_url[list_url.find("/api/").unwrap()..];
+    let (s, list) = app.get(list_path, &holder).await;
+    assert_eq!(s, 200);
+    let encoded = list["credentialSubject"]["encodedList"].as_str().unwrap();
+    assert_eq!(govhub_core::licence::status_bit(encoded, index), Some(true));
+    // The proof verifies under the seal certificate.
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&vc["proof"]["proofValue"].as_str().unwrap()[1..])
+        .unwrap();
+    let org_cert =
+        govhub_crypto::pki::Certificate::from_pem(&text(&app, "/api/v1/orgs/cz-scjgj/certificate.pem", None).await.1)
+            .unwrap();
+    govhub_crypto::signing::verify(&org_cert.public_key().unwrap(), &govhub_core::licence::proof_input(&vc), &sig)
+        .unwrap();
+
+    let (s, _) = app.post(&format!("/api/v1/licences/{id}/status"), &officer, &status("active")).await;
+    assert_eq!(s, 200);
+    let (s, _) = app.post(&format!("/api/v1/licences/{id}/status"), &officer, &status("revoked")).await;
+    assert_eq!(s, 200);
+    let (_, page) = text(&app, &format!("/verify/{id}"), None).await;
+    assert!(page.contains("已注销"), "{page}");
+    let (s, e) = app.post(&format!("/api/v1/licences/{id}/status"), &officer, &status("active")).await;
+    assert_eq!((s, e["code"].as_str()), (409, Some("licence_revoked")));
+    let (_, list) = app.get(&list_path.replace("suspension", "revocation"), &holder).await;
+    assert_eq!(
+        govhub_core::licence::status_bit(list["credentialSubject"]["encodedList"].as_str().unwrap(), index),
+        Some(true)
+    );
+
+    // A wrong check character is its own error, on the API and the page.
+    let last = id.chars().last().unwrap();
+    let wrong = format!("{}{}", &id[..id.len() - 1], if last == 'A' { 'B' } else { 'A' });
+    let (s, e) = app.get(&format!("/api/v1/licences/{wrong}"), &holder).await;
+    assert_eq!((s, e["code"].as_str()), (422, Some("licence_id_check")));
+    let (_, page) = text(&app, &format!("/verify/{wrong}"), None).await;
+    assert!(page.contains("校验位错误"), "{page}");
+
+    // Every status change was audited.
+    let (_, audit) = app.get("/api/v1/audit?limit=200", &admin).await;
+    let changes = audit.as_array().unwrap().iter().filter(|e| e["action"] == "licence.status").count();
+    assert!(changes >= 4, "{audit}");
+}
+
+backend_tests!(licence_lifecycle);
