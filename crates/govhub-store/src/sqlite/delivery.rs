@@ -683,7 +683,7 @@ impl DeliveryStore for SqliteStore {
     async fn get_record(&self, dataset: &Dataset, key: &[Cell]) -> StoreResult<Option<Record>> {
         let d = dataset.clone();
         let key = key.to_vec();
-        self.read(move |c| {
+        self.read_now(move |c| {
             let layout = Layout::new(&d)?;
             let sql = get_record_sql(&DIALECT, &layout, &key)?;
             Ok(rows(c, &sql, |r| record(r, &layout))?.into_iter().next())

@@ -211,7 +211,7 @@ impl SharingStore for SqliteStore {
 
     async fn app_for_token(&self, token_hash: &str) -> StoreResult<Option<(App, AppToken)>> {
         let hash = token_hash.to_string();
-        self.read(move |c| {
+        self.read_now(move |c| {
             let cols: Vec<String> = TOKEN_COLUMNS.split(", ").map(|x| format!("t.{x}")).collect();
             let app_cols: Vec<String> = APP_COLUMNS.split(", ").map(|x| format!("a.{x}")).collect();
             let mut stmt = c
@@ -402,7 +402,7 @@ impl SharingStore for SqliteStore {
 
     async fn current_grant(&self, app_id: i64, dataset: &DatasetCode) -> StoreResult<Option<Grant>> {
         let dataset = dataset.as_str().to_string();
-        self.read(move |c| {
+        self.read_now(move |c| {
             c.prepare_cached(&format!(
                 "SELECT {GRANT_COLUMNS} FROM grants WHERE app_id = ?1 AND dataset = ?2 AND revoked_at IS NULL
                  ORDER BY valid_until DESC, id DESC LIMIT 1"
