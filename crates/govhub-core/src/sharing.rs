@@ -46,6 +46,21 @@ pub struct App {
     pub created_at: DateTime<Utc>,
 }
 
+impl App {
+    /// Who the app is when it calls the consumer API with one of its tokens.
+    pub fn principal(&self) -> Principal {
+        Principal {
+            user_id: None,
+            username: format!("app:{}", self.id),
+            display_name: self.name.clone(),
+            role: Role::AppDeveloper,
+            org: Some(self.org.clone()),
+            subject_id: None,
+            app: Some(self.id),
+        }
+    }
+}
+
 /// An app's credential as listed (the secret itself is shown once, at creation).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -547,15 +562,7 @@ impl Hub {
             .map_err(store_err)?
             .ok_or_else(|| Error::bare(Code::Unauthenticated))?;
         let (app, _) = found;
-        Ok(Principal {
-            user_id: None,
-            username: format!("app:{}", app.id),
-            display_name: app.name.clone(),
-            role: Role::AppDeveloper,
-            org: Some(app.org.clone()),
-            subject_id: None,
-            app: Some(app.id),
-        })
+        Ok(app.principal())
     }
 
     /// Ask for access. Granted at once for 无条件共享 (masked), pending otherwise.

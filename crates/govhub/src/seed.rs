@@ -205,6 +205,14 @@ pub async fn ensure_demo_sharing(hub: &Hub) -> Result<bool> {
                 }
             }
         }
+        if a.reads_demo_citizen {
+            // The app reads the demo citizen's record through the consumer API's own
+            // path (grant, masking, audit), so the citizen's "who read my data" shows it.
+            let citizen = demo::demo_citizen().id_number.to_string();
+            hub.share_record(&app.principal(), demo::HJRK, &citizen, None, &ctx)
+                .await
+                .map_err(|e| domain(a.name, e))?;
+        }
     }
     hub.set_meta(SHARED_KEY, "1").await.map_err(|e| domain("meta", e))?;
     Ok(true)

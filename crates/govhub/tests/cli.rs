@@ -225,6 +225,17 @@ async fn demo_city(extra: &[String]) {
         assert!(grants.as_array().unwrap().iter().any(|g| g["granted_by"] == "system"), "an automatic grant");
         let apps = get(format!("{}/api/v1/apps?org=cz-mzj", server.url), admin.clone()).await;
         assert!(apps.to_string().contains("最低生活保障核对系统"), "{apps}");
+
+        // The demo citizen sees that 人社局's app read their record, and why.
+        let r = token(&client, &server.url, "citizen", "Demo@2026").await;
+        let c: Value = r.json().await.unwrap();
+        let c = c["token"].as_str().unwrap().to_string();
+        let reads = get(format!("{}/api/v1/audit/about-me", server.url), c).await;
+        let reads = reads.as_array().unwrap();
+        assert!(
+            reads.iter().any(|a| a["org"] == "cz-rsj" && a["app"] == "社保待遇资格认证系统" && a["rows"] == 1),
+            "{reads:?}"
+        );
     }
     // Second start: nothing regenerated, same accounts work.
     let server = start(&argv);

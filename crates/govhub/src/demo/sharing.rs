@@ -11,12 +11,17 @@ pub struct DemoApp {
     pub org: &'static str,
     pub name: &'static str,
     pub developer: &'static str,
+    /// Reads the demo citizen's record once its grants are in place (so the citizen
+    /// sees who read their data).
+    pub reads_demo_citizen: bool,
 }
 
 pub const APPS: &[DemoApp] = &[
-    DemoApp { org: "cz-rsj", name: "社保待遇资格认证系统", developer: "rsj-dev" },
-    DemoApp { org: "cz-mzj", name: "最低生活保障核对系统", developer: "mzj-dev" },
-    DemoApp { org: "cz-scjgj", name: "企业信用监管协同系统", developer: "scjgj-dev" },
+    DemoApp { org: "cz-rsj", name: "社保待遇资格认证系统", developer: "rsj-dev", reads_demo_citizen: true },
+    DemoApp { org: "cz-mzj", name: "最低生活保障核对系统", developer: "mzj-dev", reads_demo_citizen: false },
+    DemoApp {
+        org: "cz-scjgj", name: "企业信用监管协同系统", developer: "scjgj-dev", reads_demo_citizen: false
+    },
 ];
 
 /// What happens to a demo request after it is filed.
