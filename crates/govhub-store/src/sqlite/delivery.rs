@@ -305,18 +305,8 @@ impl Writer<'_> {
         pending: &mut Vec<ValidRow>,
         out: &mut ApplyOutcome,
     ) -> StoreResult<()> {
-        let mut order: Vec<usize> = (0..pending.len()).collect();
-        if layout.has_pk() {
-            let rows = &pending[..];
-            order.sort_unstable_by(|&a, &b| {
-                layout
-                    .key
-                    .iter()
-                    .map(|&k| compare_cells(&rows[a].cells[k], &rows[b].cells[k]))
-                    .find(|o| o.is_ne())
-                    .unwrap_or_else(|| a.cmp(&b))
-            });
-        }
+        let order: Vec<usize> =
+            if layout.has_pk() { key_order(&layout.key, pending) } else { (0..pending.len()).collect() };
         for i in order {
             self.merge(layout, &pending[i], out)?;
         }
