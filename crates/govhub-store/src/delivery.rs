@@ -589,6 +589,58 @@ pub fn compare_cells(a: &Cell, b: &Cell) -> std::cmp::Ordering {
     }
 }
 
+/// A 128-bit prefix of a key cell whose order agrees with [`compare_cells`] for cells
+/// of the same kind: the first 16 bytes of a text (big-endian, zero-padded), an
+/// integer with its sign bit flipped. Equal prefixes say nothing: compare in full.
+fn sort_prefix(c: &Cell) -> Option<(u8, u128)> {
+    match c {
+        Cell::Text(s) => {
+            let mut b = [0u8; 16];
+            let n = s.len().min(16);
+            b[..n].copy_from_slice(&s.as_bytes()[..n]);
+            Some((0, u128::from_be_bytes(b)))
+        }
+        Cell::Int(i) => Some((1, u128::from((*i as u64) ^ (1 << 63)) << 64)),
+        _ => None,
+    }
+}
+
+/// Positions of `rows` in primary-key order (ties in arrival order). Sorting 16-byte
+/// prefixes held in one array, and comparing the cells themselves only on a tie, is
+/// several times faster than comparing the cells (each behind two pointers) throughout.
+pub fn key_order(key: &[usize], rows: &[govhub_core::delivery::ValidRow]) -> Vec<usize> {
+    let full = |a: usize, b: usize| {
+        key.iter()
+            .map(|&k| match (rows[a].cells.get(k), rows[b].cells.get(k)) {
+                (Some(x), Some(y)) => compare_cells(x, y),
+                (x, y) => x.is_some().cmp(&y.is_some()),
+            })
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| a.cmp(&b))
+    };
+    let Some(&first) = key.first() else {
+        return (0..rows.len()).collect();
+    };
+    let mut kind = None;
+    let mut prefixed: Vec<(u128, usize)> = Vec::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        match r.cells.get(first).and_then(sort_prefix) {
+            Some((k, p)) if kind.is_none_or(|x| x == k) => {
+                kind = Some(k);
+                prefixed.push((p, i));
+            }
+            _ => {
+                // Mixed or other kinds: compare the cells throughout.
+                let mut order: Vec<usize> = (0..rows.len()).collect();
+                order.sort_unstable_by(|&a, &b| full(a, b));
+                return order;
+            }
+        }
+    }
+    prefixed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| full(a.1, b.1)));
+    prefixed.into_iter().map(|(_, i)| i).collect()
+}
+
 // ------------------------------------------------------------------ deliveries
 
 /// Columns of `deliveries` read back, in this order, by both backends.
@@ -759,6 +811,49 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+
+    fn valid(cells: Vec<Cell>) -> govhub_core::delivery::ValidRow {
+        govhub_core::delivery::ValidRow { row: 0, cells, key: String::new(), hash: 0, warnings: Vec::new() }
+    }
+
+    #[test]
+    fn key_order_agrees_with_compare_cells() {
+        // Texts sharing 16-byte prefixes, prefixes of each other, equal keys (arrival
+        // order), negative and positive integers, composite keys.
+        let texts = [
+            "320402199001011234",
+            "3204021990010112",
+            "320402199001011233",
+            "32040219900101123",
+            "a",
+            "",
+            "320402199001011234",
+            "中文键",
+            "320402199001011234x",
+        ];
+        let rows: Vec<_> =
+            texts.iter().enumerate().map(|(i, t)| valid(vec![Cell::Text((*t).into()), Cell::Int(i as i64)])).collect();
+        let check = |key: &[usize], rows: &[govhub_core::delivery::ValidRow]| {
+            let mut expected: Vec<usize> = (0..rows.len()).collect();
+            expected.sort_by(|&a, &b| {
+                key.iter()
+                    .map(|&k| compare_cells(&rows[a].cells[k], &rows[b].cells[k]))
+                    .find(|o| o.is_ne())
+                    .unwrap_or_else(|| a.cmp(&b))
+            });
+            assert_eq!(key_order(key, rows), expected);
+        };
+        check(&[0], &rows);
+        check(&[0, 1], &rows);
+        let ints: Vec<_> = [5i64, -3, i64::MIN, i64::MAX, 0, -3, 7]
+            .iter()
+            .map(|&n| valid(vec![Cell::Int(n), Cell::Text(format!("{}", n.wrapping_neg()))]))
+            .collect();
+        check(&[0], &ints);
+        check(&[0, 1], &ints);
+        let mixed = vec![valid(vec![Cell::Int(10)]), valid(vec![Cell::Text("9".into())]), valid(vec![Cell::Null])];
+        check(&[0], &mixed);
+    }
 
     #[test]
     fn ops() {

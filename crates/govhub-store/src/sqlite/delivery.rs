@@ -305,18 +305,8 @@ impl Writer<'_> {
         pending: &mut Vec<ValidRow>,
         out: &mut ApplyOutcome,
     ) -> StoreResult<()> {
-        let mut order: Vec<usize> = (0..pending.len()).collect();
-        if layout.has_pk() {
-            let rows = &pending[..];
-            order.sort_unstable_by(|&a, &b| {
-                layout
-                    .key
-                    .iter()
-                    .map(|&k| compare_cells(&rows[a].cells[k], &rows[b].cells[k]))
-                    .find(|o| o.is_ne())
-                    .unwrap_or_else(|| a.cmp(&b))
-            });
-        }
+        let order: Vec<usize> =
+            if layout.has_pk() { key_order(&layout.key, pending) } else { (0..pending.len()).collect() };
         for i in order {
             self.merge(layout, &pending[i], out)?;
         }
@@ -491,7 +481,9 @@ fn apply(
     if track_seen {
         tx.execute_batch("DROP TABLE temp.govhub_seen").map_err(db)?;
     }
+    let indexing = Instant::now();
     tx.execute_batch(&change_index(&layout, &d.table_name, false)).map_err(db)?;
+    let indexed = indexing.elapsed();
     // The delivery's place in its dataset's change feed (one writer: no race).
     tx.execute(
         "UPDATE deliveries SET commit_seq = (SELECT COALESCE(MAX(commit_seq), 0) + 1 FROM deliveries WHERE dataset = ?2)
@@ -499,7 +491,14 @@ fn apply(
         params![id, d.code.as_str()],
     )
     .map_err(db)?;
+    let committing = Instant::now();
     tx.commit().map_err(db)?;
+    tracing::debug!(
+        delivery = id,
+        index_ms = indexed.as_millis() as u64,
+        commit_ms = committing.elapsed().as_millis() as u64,
+        "delivery committed"
+    );
     tracing::debug!(
         delivery = id,
         inserted = out.inserted,

@@ -29,7 +29,7 @@ use tokio::sync::Semaphore;
 pub const READERS: usize = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The writer's page cache, in KiB (negative: a size, not a page count).
-const WRITER_CACHE_KIB: i64 = -262_144;
+const WRITER_CACHE_KIB: i64 = -65_536;
 
 // ------------------------------------------------------------------ conversions
 
@@ -262,8 +262,10 @@ impl SqliteStore {
             )));
         }
         writer.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
-        // Deliveries write millions of rows in one transaction: a large page cache (256 MiB,
-        // allocated as used) keeps the key index and the table's hot pages in memory.
+        // Deliveries write millions of rows in one transaction: the page cache (64 MiB,
+        // allocated as used) keeps the key index's pages hot while rows are written in
+        // sorted runs; the table itself is appended to. 256 MiB was no faster at 1 M rows
+        // and held 170 MiB more (docs/benchmarks.md, session 3).
         writer.pragma_update(None, "cache_size", WRITER_CACHE_KIB).map_err(db)?;
         migrate::run(&mut writer)?;
         let audit = audit::AuditDb::open(&path, &mut writer)?;
