@@ -414,7 +414,8 @@ async fn main() -> Result<()> {
             let mut seeded = seed::ensure_demo_city(&hub).await?;
             seeded |= seed::ensure_demo_data(&hub, args.people).await?;
             seeded |= seed::ensure_demo_sharing(&hub).await?;
-            run_server(hub, &s, |url| seed::print_banner(url, seeded)).await
+            let licences = seed::ensure_demo_licences(&hub, args.people).await?;
+            run_server(hub, &s, |url| seed::print_banner(url, seeded, &licences)).await
         }
         Command::Admin(AdminCommand::CreateUser { username, password_file, role, org, display_name, subject_id }) => {
             let s = settings(&cli, None)?;

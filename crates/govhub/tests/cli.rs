@@ -43,17 +43,22 @@ fn start_env(args: &[&str], env: &[(&str, &str)]) -> Server {
     std::thread::spawn(move || {
         let mut banner = String::new();
         let mut sent = false;
+        let mut url = None;
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             banner.push_str(&line);
             banner.push('\n');
-            if !sent {
+            if sent {
+                continue;
+            }
+            if url.is_none() {
                 if let Some(i) = line.find("http://127.0.0.1:") {
-                    let url: String = line[i..].chars().take_while(|c| !c.is_whitespace()).collect();
-                    // Let the rest of the banner arrive.
-                    if tx.send((url, banner.clone())).is_ok() {
-                        sent = true;
-                    }
+                    url = Some(line[i..].chars().take_while(|c| !c.is_whitespace()).collect::<String>());
                 }
+            }
+            // `serve` prints one line; the demo's banner ends with the health URL.
+            let done = line.contains("listening on") || line.contains("/healthz");
+            if let (true, Some(u)) = (done, &url) {
+                sent = tx.send((u.clone(), banner.clone())).is_ok();
             }
         }
     });
@@ -225,6 +230,69 @@ async fn demo_city(extra: &[String]) {
         assert!(grants.as_array().unwrap().iter().any(|g| g["granted_by"] == "system"), "an automatic grant");
         let apps = get(format!("{}/api/v1/apps?org=cz-mzj", server.url), admin.clone()).await;
         assert!(apps.to_string().contains("最低生活保障核对系统"), "{apps}");
+
+        // E-licences: six types by their authorities; the banner names a licence in each
+        // state and the verify page agrees; the enterprise holds its 营业执照, which the
+        // offline CLI verifies with the root certificate alone.
+        let types = get(format!("{}/api/v1/licence-types", server.url), admin.clone()).await;
+        for n in ["营业执照", "食品经营许可证", "居住证", "社会保障卡", "排污许可证", "出生医学证明"]
+        {
+            assert!(types.as_array().unwrap().iter().any(|t| t["name"] == n), "no licence type {n}: {types}");
+        }
+        let verify_ids: Vec<String> =
+            server.banner.lines().filter_map(|l| l.split("/verify/").nth(1)).map(|id| id.trim().to_string()).collect();
+        assert_eq!(verify_ids.len(), 4, "a verify URL per state in the banner:\n{}", server.banner);
+        for (id, badge) in verify_ids.iter().zip(["有效", "已暂停", "已注销", "已过期"]) {
+            let page = client
+                .get(format!("{}/verify/{id}", server.url))
+                .header("Accept", "text/html")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(page.contains(&format!(">{badge}</span>")), "{id} should be {badge}");
+        }
+        let r = token(&client, &server.url, "enterprise", "Demo@2026").await;
+        let ent: Value = r.json().await.unwrap();
+        let ent = ent["token"].as_str().unwrap().to_string();
+        let mine = get(format!("{}/api/v1/licences/{}", server.url, verify_ids[0]), ent.clone()).await;
+        assert_eq!(mine["type_name"], "营业执照", "{mine}");
+        let holder = mine["holder_code"].as_str().unwrap().to_string();
+        let list = get(format!("{}/api/v1/licences?holder={holder}", server.url), ent.clone()).await;
+        assert!(list.as_array().unwrap().iter().any(|l| l["id"] == verify_ids[0].as_str()), "{list}");
+        let file = client
+            .get(format!("{}/api/v1/licences/{}/file", server.url, verify_ids[0]))
+            .bearer_auth(&ent)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let root =
+            client.get(format!("{}/api/v1/pki/root.pem", server.url)).send().await.unwrap().text().await.unwrap();
+        std::fs::write(dir.path().join("licence.json"), &file).unwrap();
+        std::fs::write(dir.path().join("root.pem"), &root).unwrap();
+        let out = Command::new(BIN)
+            .args(["licence", "verify"])
+            .arg(dir.path().join("licence.json"))
+            .arg("--root")
+            .arg(dir.path().join("root.pem"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        // The citizen holds a 居住证 and a 社会保障卡.
+        let r = token(&client, &server.url, "citizen", "Demo@2026").await;
+        let cit: Value = r.json().await.unwrap();
+        let cit = cit["token"].as_str().unwrap().to_string();
+        // The demo citizen 王晓梅 (born 1991-04-18 in 天宁区, sequence 286).
+        let birth = chrono::NaiveDate::from_ymd_opt(1991, 4, 18).unwrap();
+        let citizen = govhub_core::standards::IdNumber::compose("320402", birth, 286).unwrap();
+        let cards = get(format!("{}/api/v1/licences?holder={citizen}", server.url), cit.clone()).await;
+        let names: Vec<&str> = cards.as_array().unwrap().iter().filter_map(|l| l["type_name"].as_str()).collect();
+        assert!(names.contains(&"居住证") && names.contains(&"社会保障卡"), "{names:?}");
     }
     // Second start: nothing regenerated, same accounts work.
     let server = start(&argv);
