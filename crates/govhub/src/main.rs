@@ -110,7 +110,9 @@ enum LicenceCommand {
         json: bool,
     },
     /// Issue licences from a CSV or JSON Lines file for one issuing organisation
-    /// (migrating paper licences); bad records are listed, good ones issued.
+    /// (migrating paper licences): good records are issued, each refused one is listed
+    /// with its line, field and reason. Exit 0 when all were issued, 1 when some were
+    /// refused (the others stay issued), 2 when nothing could be done.
     IssueBatch {
         /// The issuing organisation's code.
         #[arg(long)]
@@ -118,6 +120,9 @@ enum LicenceCommand {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Write every refused line as JSON Lines (line, field, code, message, message_zh).
+        #[arg(long)]
+        report: Option<PathBuf>,
         file: PathBuf,
     },
 }
@@ -520,11 +525,20 @@ async fn main() -> Result<()> {
         Command::Licence(LicenceCommand::Verify { file, root, json }) => {
             std::process::exit(licence_cmd::verify(file, root, *json))
         }
-        Command::Licence(LicenceCommand::IssueBatch { issuer, quiet, file }) => {
-            let s = settings(&cli, None)?;
-            let key = keys::load(&s, false).await?;
-            let hub = keys::attach(open_hub(&s).await?, key).await?;
-            licence_cmd::issue_batch(&hub, issuer, file, *quiet).await
+        Command::Licence(LicenceCommand::IssueBatch { issuer, quiet, report, file }) => {
+            let run = async {
+                let s = settings(&cli, None)?;
+                let key = keys::load(&s, false).await?;
+                let hub = keys::attach(open_hub(&s).await?, key).await?;
+                licence_cmd::issue_batch(&hub, issuer, file, *quiet, report.as_deref()).await
+            };
+            match run.await {
+                Ok(code) => std::process::exit(code),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    std::process::exit(2)
+                }
+            }
         }
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&govhub_server::api::openapi())?);
