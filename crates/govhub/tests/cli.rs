@@ -475,6 +475,7 @@ async fn issue_batch(extra: &[String]) {
     let out = run(&["licence", "issue-batch", "--issuer", "cz-scjgj", "--quiet", "--report", &r, &f]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(1), "some refused: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    println!("{stdout}");
     assert!(stdout.contains("issued 3 licences") && stdout.contains("refused 4"), "{stdout}");
     let refused: Vec<Value> =
         std::fs::read_to_string(&report).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
