@@ -43,6 +43,29 @@ fn openssl(args: &[&str], dir: &std::path::Path) -> bool {
     Command::new("openssl").args(args).current_dir(dir).output().map(|o| o.status.success()).unwrap_or(false)
 }
 
+fn gmssl_available() -> bool {
+    let ok = Command::new("python3").args(["-c", "import gmssl"]).output().map(|o| o.status.success()).unwrap_or(false);
+    if !ok {
+        eprintln!("SKIPPED: Python gmssl is not installed (pip install gmssl); the gmssl check of a licence NOT made");
+    }
+    ok
+}
+
+/// `gmssl.sm2.CryptSM2.verify_with_sm3` (default ID 1234567812345678): "OK" or "FAIL".
+fn gmssl_verify(public_xy_hex: &str, sig_raw_hex: &str, message: &[u8]) -> String {
+    const SCRIPT: &str = "import sys, binascii\nfrom gmssl import sm2\n\
+        c = sm2.CryptSM2(private_key=None, public_key=sys.argv[1])\n\
+        print('OK' if c.verify_with_sm3(sys.argv[2], binascii.a2b_hex(sys.argv[3])) else 'FAIL')\n";
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(SCRIPT)
+        .args([public_xy_hex, sig_raw_hex, &hex::encode(message)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "gmssl: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 async fn licence_lifecycle(app: TestApp) {
     let admin = app.admin_token().await;
     let scjgj_uscc = Uscc::compose('1', '1', "320400", "01416057").unwrap();
@@ -229,6 +252,24 @@ async fn licence_lifecycle(app: TestApp) {
         );
     } else {
         eprintln!("openssl not found: the OpenSSL half of this test was SKIPPED");
+    }
+
+    // Python gmssl, an independent SM2 implementation: the licence signature over
+    // TBS_Sign verifies under the seal certificate's key; one flipped byte fails.
+    if gmssl_available() {
+        let sig_der = b64.decode(f["signature"].as_str().unwrap()).unwrap();
+        let ses = govhub_crypto::eseal::SesSignature::from_der(&sig_der).unwrap();
+        use der::Encode;
+        let tbs = ses.to_sign.to_der().unwrap();
+        let sig = govhub_crypto::sm2keys::Sm2Signature::from_der(ses.signature.as_bytes().unwrap()).unwrap();
+        let cert = govhub_crypto::pki::Certificate::from_der(ses.cert.as_bytes()).unwrap();
+        let public = hex::encode(&cert.public_key().unwrap().to_sec1_uncompressed()[1..]);
+        let raw = hex::encode(sig.to_raw());
+        assert_eq!(gmssl_verify(&public, &raw, &tbs), "OK", "gmssl verifies the licence signature");
+        let mut flipped = tbs.clone();
+        let mid = flipped.len() / 2;
+        flipped[mid] ^= 0x01;
+        assert_eq!(gmssl_verify(&public, &raw, &flipped), "FAIL", "one flipped byte fails in gmssl");
     }
 
     // The public verify page, suspension, revocation.
