@@ -4,6 +4,7 @@ mod audit_cmd;
 mod bench;
 mod bench_api;
 mod bench_audit;
+mod bench_licences;
 mod config;
 mod demo;
 mod keys;
@@ -217,6 +218,18 @@ enum BenchCommand {
         /// only what the counts are checked against), so profiles show the reader alone.
         #[arg(long)]
         file: Option<PathBuf>,
+    },
+    /// SM2 signatures/verifications per second on one core against `openssl speed sm2`, and one batch issue of many licences on SQLite.
+    Licences {
+        /// Licences in the batch.
+        #[arg(long, default_value_t = 100_000)]
+        count: usize,
+        /// Seconds per signature measurement (also passed to `openssl speed -seconds`).
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        /// Directory for the SQLite files (default: a temporary one).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// Durable audit appends per second with 1 and with many concurrent callers (group commit).
     Audit {
@@ -492,6 +505,14 @@ async fn main() -> Result<()> {
                 skip_peers: *skip_peers,
                 reader_only: *reader_only,
                 file: file.clone(),
+            })
+            .await
+        }
+        Command::Bench(BenchCommand::Licences { count, seconds, dir }) => {
+            bench_licences::licences(bench_licences::LicenceBench {
+                count: *count,
+                seconds: *seconds,
+                dir: dir.clone(),
             })
             .await
         }
