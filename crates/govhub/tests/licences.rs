@@ -385,9 +385,9 @@ async fn seal_key_rotation_and_revocation(app: TestApp) {
     assert_eq!(s, 201, "{t}");
     let body = json!({"type": t["code"], "holder_code": HOLDER, "holder_name": "常州龙城科技有限公司",
         "fields": {"jyfw": "软件开发"}, "valid_from": "2026-01-01", "valid_until": "2046-12-31"});
-    let (app, officer) = (&app, &officer);
-    let issue = || async { app.post("/api/v1/licences", officer, &body).await };
-    let file_of = |id: String| async move { text(app, &format!("/api/v1/licences/{id}/file"), Some(officer)).await.1 };
+    let (a, o) = (&app, &officer);
+    let issue = || async { a.post("/api/v1/licences", o, &body).await };
+    let file_of = |id: String| async move { text(a, &format!("/api/v1/licences/{id}/file"), Some(o)).await.1 };
 
     let (s, l1) = issue().await;
     assert_eq!(s, 201, "{l1}");
