@@ -262,6 +262,13 @@ pub struct PublicVerification {
     pub issued_at: Option<DateTime<Utc>>,
     pub status_reason: Option<String>,
     pub status_at: Option<DateTime<Utc>>,
+    /// The issuing organisation's code and the serial (hex) of the seal certificate that
+    /// sealed the licence (its PEM: `/api/v1/orgs/{issuer}/certificate.pem?serial=`).
+    pub issuer: Option<String>,
+    pub seal_serial: Option<String>,
+    /// When that certificate's key was revoked, and why (public, like a CRL entry).
+    pub seal_revoked_at: Option<DateTime<Utc>>,
+    pub seal_revoke_reason: Option<String>,
 }
 
 impl Hub {
@@ -912,6 +919,10 @@ impl Hub {
             issued_at: Some(l.issued_at),
             status_reason: l.status_reason.clone(),
             status_at: l.status_at,
+            issuer: Some(l.issuer.to_string()),
+            seal_serial: key.as_ref().map(|k| k.serial.clone()),
+            seal_revoked_at: key.as_ref().and_then(|k| k.revoked_at),
+            seal_revoke_reason: key.as_ref().and_then(|k| k.revoked_at.and(k.revoke_reason.clone())),
         })
     }
 }

@@ -449,6 +449,8 @@ async fn seal_key_rotation_and_revocation(app: TestApp) {
     // licence sealed by the retired (not revoked) first key.
     let (_, page) = text(&app, &format!("/verify/{id2}"), None).await;
     assert!(page.contains("印章证书已吊销"), "{page}");
+    // It names the revoked certificate, links to it, and says when and why.
+    assert!(page.contains(&serial2) && page.contains("私钥疑似泄露") && page.contains("签章证书吊销"), "{page}");
     let (_, page) = text(&app, &format!("/verify/{id1}"), None).await;
     assert!(page.contains("badge-green"), "{page}");
     // The revoked certificate stays available by serial for verifiers.
