@@ -72,6 +72,7 @@ codes! {
     LicenceIdCheck => "licence_id_check", "Licence identifier check character is wrong", "证照标识校验位错误";
     LicenceRevoked => "licence_revoked", "The licence is revoked; its status cannot change", "证照已注销，状态不能再变更";
     IssuerWithoutUscc => "issuer_without_uscc", "The organisation has no unified social credit code", "该单位未登记统一社会信用代码";
+    SealKeyRevoked => "seal_key_revoked", "The organisation's seal key is revoked; rotate it first", "该单位电子印章密钥已吊销，须先轮换";
     SealAuthorityMissing => "seal_authority_missing", "E-licence root key not loaded", "电子证照根密钥未加载";
     // Platform
     RateLimited => "rate_limited", "Too many requests", "请求过于频繁";

@@ -262,6 +262,13 @@ pub struct PublicVerification {
     pub issued_at: Option<DateTime<Utc>>,
     pub status_reason: Option<String>,
     pub status_at: Option<DateTime<Utc>>,
+    /// The issuing organisation's code and the serial (hex) of the seal certificate that
+    /// sealed the licence (its PEM: `/api/v1/orgs/{issuer}/certificate.pem?serial=`).
+    pub issuer: Option<String>,
+    pub seal_serial: Option<String>,
+    /// When that certificate's key was revoked, and why (public, like a CRL entry).
+    pub seal_revoked_at: Option<DateTime<Utc>>,
+    pub seal_revoke_reason: Option<String>,
 }
 
 impl Hub {
@@ -328,8 +335,26 @@ impl Hub {
             let key = tokio::task::spawn_blocking(move || a.decrypt(&k2)).await.map_err(Error::internal)??;
             return Ok((k, key));
         }
+        // After a revocation the organisation signs nothing until a platform admin
+        // rotates (makes a new key on purpose): a compromised key is not silently replaced.
+        let keys = self.store().list_org_keys(&org.code).await.map_err(store_err)?;
+        if let Some(k) = keys.iter().max_by_key(|k| k.id).filter(|k| k.revoked_at.is_some()) {
+            return Err(Error::new(
+                Code::SealKeyRevoked,
+                format!(
+                    "the seal key of {} (certificate {}) is revoked; a platform admin must rotate it before {} signs again",
+                    org.code, k.serial, org.code
+                ),
+                format!("{}的电子印章密钥（证书{}）已吊销，须由平台管理员轮换密钥后方可再签发", org.code, k.serial),
+            ));
+        }
+        self.new_signing_key(org, keys.len() + 1).await
+    }
+
+    /// Make, certify and store a new seal key for `org` (its `n`-th).
+    async fn new_signing_key(&self, org: &Org, n: usize) -> Result<(OrgKey, Arc<Sm2PrivateKey>)> {
+        let authority = self.authority()?.clone();
         let uscc = Self::uscc_of(org)?;
-        let n = self.store().list_org_keys(&org.code).await.map_err(store_err)?.len() + 1;
         let now = self.clock().now();
         let org2 = org.clone();
         let (record, key) = tokio::task::spawn_blocking(move || authority.new_org_key(&org2, &uscc, n, now))
@@ -374,10 +399,12 @@ impl Hub {
         let auth = self.authorize(p, Action::ManageSealKeys { org: &code }, code.as_str(), ctx).await?;
         let result = async {
             let org = self.org_by_code(&code).await?;
+            Self::uscc_of(&org)?;
             if let Some(k) = self.store().current_org_key(&code).await.map_err(store_err)? {
                 self.store().retire_org_key(k.id, self.clock().now()).await.map_err(store_err)?;
             }
-            Ok(self.signing_key(&org).await?.0.serial)
+            let n = self.store().list_org_keys(&code).await.map_err(store_err)?.len() + 1;
+            Ok(self.new_signing_key(&org, n).await?.0.serial)
         }
         .await;
         let detail = json!({ "serial": result.as_ref().ok() });
@@ -390,6 +417,15 @@ impl Hub {
         let code = OrgCode::parse(code)?;
         let auth = self.authorize(p, Action::ManageSealKeys { org: &code }, code.as_str(), ctx).await?;
         let result = async {
+            let reason = reason.trim();
+            if reason.is_empty() || reason.chars().count() > 500 {
+                return Err(Error::invalid(
+                    Code::InvalidRequest,
+                    "reason",
+                    "give a reason (1–500 characters)",
+                    "请填写原因（1至500个字符）",
+                ));
+            }
             match self.store().current_org_key(&code).await.map_err(store_err)? {
                 Some(k) => {
                     self.store().revoke_org_key(k.id, self.clock().now(), reason).await.map_err(store_err)?;
@@ -883,6 +919,10 @@ impl Hub {
             issued_at: Some(l.issued_at),
             status_reason: l.status_reason.clone(),
             status_at: l.status_at,
+            issuer: Some(l.issuer.to_string()),
+            seal_serial: key.as_ref().map(|k| k.serial.clone()),
+            seal_revoked_at: key.as_ref().and_then(|k| k.revoked_at),
+            seal_revoke_reason: key.as_ref().and_then(|k| k.revoked_at.and(k.revoke_reason.clone())),
         })
     }
 }

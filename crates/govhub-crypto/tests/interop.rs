@@ -132,6 +132,40 @@ fn we_verify_openssl_signatures() {
     assert!(public.verify(MESSAGE, &sig).is_err());
 }
 
+/// The key made the other way OpenSSL 3 offers — an EC key on the SM2 curve — signs with
+/// `pkeyutl` and `dgst`; govhub verifies both, and refuses them with one flipped byte.
+#[test]
+fn we_verify_openssl_signatures_by_an_ec_key_on_the_sm2_curve() {
+    if !openssl_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_ok(d, &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:SM2", "-out", "key.pem"]);
+    run_ok(d, &["pkey", "-in", "key.pem", "-pubout", "-out", "pub.pem"]);
+    write(d, "msg", MESSAGE);
+    run_ok(
+        d,
+        &[
+            "pkeyutl", "-sign", "-rawin", "-digest", "sm3", "-pkeyopt", DISTID, "-inkey", "key.pem", "-in", "msg",
+            "-out", "sig1.der",
+        ],
+    );
+    run_ok(d, &["dgst", "-sm3", "-sigopt", DISTID, "-sign", "key.pem", "-out", "sig2.der", "msg"]);
+    let public = Sm2PublicKey::from_pem(&std::fs::read_to_string(d.join("pub.pem")).unwrap()).unwrap();
+    for file in ["sig1.der", "sig2.der"] {
+        let der = std::fs::read(d.join(file)).unwrap();
+        signing::verify(&public, MESSAGE, &der).unwrap();
+        let mut flipped = MESSAGE.to_vec();
+        flipped[3] ^= 0x01;
+        assert!(signing::verify(&public, &flipped, &der).is_err());
+        let mut bad = der.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 0x01;
+        assert!(signing::verify(&public, MESSAGE, &bad).is_err());
+    }
+}
+
 #[test]
 fn openssl_verifies_the_annex_a_vector_through_our_key_encoding() {
     if !openssl_available() {

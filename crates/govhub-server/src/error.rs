@@ -44,7 +44,7 @@ pub fn status_for(code: Code) -> StatusCode {
         | Code::InvalidLicenceId
         | Code::LicenceIdCheck
         | Code::IssuerWithoutUscc => StatusCode::UNPROCESSABLE_ENTITY,
-        Code::LicenceTypeExists | Code::LicenceRevoked => StatusCode::CONFLICT,
+        Code::LicenceTypeExists | Code::LicenceRevoked | Code::SealKeyRevoked => StatusCode::CONFLICT,
         Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         Code::Unavailable | Code::PlatformKeyMissing | Code::SealAuthorityMissing => StatusCode::SERVICE_UNAVAILABLE,
         Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,

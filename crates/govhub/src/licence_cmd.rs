@@ -71,26 +71,77 @@ pub fn verify(file: &Path, root: &Path, json: bool) -> i32 {
     }
 }
 
+/// One record of a batch file and the line of the file it starts on.
+#[derive(Debug)]
+pub struct BatchRecord {
+    pub line: u64,
+    pub input: LicenceInput,
+}
+
+/// A refused record: where it is in the file, which field, why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Refusal {
+    /// Line of the file the record starts on (1 = the first line; a CSV header is line 1).
+    pub line: u64,
+    pub field: Option<String>,
+    pub code: String,
+    pub message: String,
+    pub message_zh: String,
+}
+
 /// Read a batch file: JSON Lines (one `POST /api/v1/licences` body per line) or CSV
 /// with the columns `type, holder_code, holder_name, valid_from, valid_until` and any
-/// other column taken as a field of the type.
-pub fn read_batch(path: &Path) -> Result<Vec<LicenceInput>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+/// other column taken as a field of the type. A record that cannot be read (bad JSON, a
+/// CSV row with the wrong number of cells) is a refusal with its line, not the end of
+/// the batch; a file that cannot be read at all, or a CSV without the required columns,
+/// is an error.
+pub fn read_batch(path: &Path) -> Result<(Vec<BatchRecord>, Vec<Refusal>)> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!("{} is not UTF-8 (byte {}); save it as UTF-8", path.display(), e.utf8_error().valid_up_to())
+    })?;
     let is_csv = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     let mut out = Vec::new();
+    let mut refused = Vec::new();
+    const COLUMNS: [&str; 5] = ["type", "holder_code", "holder_name", "valid_from", "valid_until"];
     if is_csv {
-        let mut r = csv::Reader::from_reader(text.as_bytes());
-        let headers = r.headers()?.clone();
-        for (i, rec) in r.records().enumerate() {
-            let rec = rec.with_context(|| format!("CSV record {}", i + 1))?;
+        let mut r = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+        let headers = r.headers().context("reading the CSV header")?.clone();
+        let missing: Vec<&str> = COLUMNS.iter().copied().filter(|c| !headers.iter().any(|h| h == *c)).collect();
+        if !missing.is_empty() {
+            bail!("the CSV header lacks the column(s) {} (缺少列)", missing.join(", "));
+        }
+        let mut rec = csv::StringRecord::new();
+        loop {
+            let line = r.position().line();
+            match r.read_record(&mut rec) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => {
+                    let line = e.position().map(|p| p.line()).unwrap_or(line);
+                    refused.push(Refusal {
+                        line,
+                        field: None,
+                        code: "invalid_request".into(),
+                        message: format!("not a CSV record: {e}"),
+                        message_zh: "不是有效的CSV记录（列数不符或引号不匹配）".into(),
+                    });
+                    // A malformed record may leave the reader mid-record; stop only at EOF.
+                    if r.is_done() {
+                        break;
+                    }
+                    continue;
+                }
+            }
+            let line = rec.position().map(|p| p.line()).unwrap_or(line);
             let get = |name: &str| headers.iter().position(|h| h == name).and_then(|j| rec.get(j)).unwrap_or("");
             let mut fields = serde_json::Map::new();
             for (h, v) in headers.iter().zip(rec.iter()) {
-                if !["type", "holder_code", "holder_name", "valid_from", "valid_until"].contains(&h) && !v.is_empty() {
+                if !COLUMNS.contains(&h) && !v.is_empty() {
                     fields.insert(h.to_string(), serde_json::Value::String(v.to_string()));
                 }
             }
-            out.push(LicenceInput {
+            let input = LicenceInput {
                 type_code: get("type").into(),
                 holder_code: get("holder_code").into(),
                 holder_name: get("holder_name").into(),
@@ -98,22 +149,40 @@ pub fn read_batch(path: &Path) -> Result<Vec<LicenceInput>> {
                 valid_from: get("valid_from").into(),
                 valid_until: get("valid_until").into(),
                 issuer: None,
-            });
+            };
+            out.push(BatchRecord { line, input });
         }
     } else {
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
+        for (i, text) in (1u64..).zip(text.lines()) {
+            let text = text.trim_start_matches('\u{feff}');
+            if text.trim().is_empty() {
                 continue;
             }
-            out.push(serde_json::from_str(line).with_context(|| format!("line {} is not a licence object", i + 1))?);
+            match serde_json::from_str::<LicenceInput>(text) {
+                Ok(input) => out.push(BatchRecord { line: i, input }),
+                Err(e) => refused.push(Refusal {
+                    line: i,
+                    field: None,
+                    code: "invalid_request".into(),
+                    message: format!("not a licence object: {e}"),
+                    message_zh: "不是有效的证照记录（JSON 格式或字段名错误）".into(),
+                }),
+            }
         }
     }
-    Ok(out)
+    Ok((out, refused))
 }
 
-/// `govhub licence issue-batch`: issue every record for `issuer`, with a progress bar.
-pub async fn issue_batch(hub: &Hub, issuer: &str, file: &Path, quiet: bool) -> Result<()> {
-    let inputs = read_batch(file)?;
+/// `govhub licence issue-batch`: issue every readable record for `issuer`, with a
+/// progress bar. Per record: good records are issued (and stay issued), each refused
+/// record is reported with its line, field and reason — on the terminal (the first 50)
+/// and, with `report`, all of them as JSON Lines. Returns the exit code: 0 all issued,
+/// 1 some refused.
+pub async fn issue_batch(hub: &Hub, issuer: &str, file: &Path, quiet: bool, report: Option<&Path>) -> Result<i32> {
+    let (records, mut refused) = read_batch(file)?;
+    let is_csv = file.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let lines: Vec<u64> = records.iter().map(|r| r.line).collect();
+    let inputs: Vec<LicenceInput> = records.into_iter().map(|r| r.input).collect();
     let total = inputs.len() as u64;
     let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(total) };
     bar.set_style(
@@ -125,26 +194,53 @@ pub async fn issue_batch(hub: &Hub, issuer: &str, file: &Path, quiet: bool) -> R
     let out = hub
         .issue_licence_batch(&Principal::system(), issuer, inputs, &move |n| b2.set_position(n), &Ctx::default())
         .await
-        .map_err(|e| anyhow::anyhow!("{} [{}]", e.message, e.code))?;
+        .map_err(|e| anyhow::anyhow!("{} [{}]\n{}", e.message, e.code, e.message_zh))?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
+    for p in out.refused {
+        let line = usize::try_from(p.row).ok().and_then(|r| r.checked_sub(1)).and_then(|i| lines.get(i)).copied();
+        refused.push(Refusal {
+            line: line.unwrap_or(0),
+            // In a CSV a field is its column.
+            field: p.error.field.clone().map(|f| match f.strip_prefix("fields.") {
+                Some(column) if is_csv => column.to_string(),
+                _ => f,
+            }),
+            code: p.error.code.as_str().to_string(),
+            message: p.error.message.clone(),
+            message_zh: p.error.message_zh.clone(),
+        });
+    }
+    refused.sort_by_key(|r| r.line);
     println!(
-        "issued {} licences in {secs:.1} s ({:.0}/s); refused {}",
+        "issued {} licences in {secs:.1} s ({:.0}/s); refused {} (签发 {} 张，拒绝 {} 条)",
         out.issued.len(),
         out.issued.len() as f64 / secs.max(1e-9),
-        out.refused.len()
+        refused.len(),
+        out.issued.len(),
+        refused.len()
     );
-    for p in out.refused.iter().take(50) {
+    for r in refused.iter().take(50) {
         println!(
-            "record {}: {} [{}]{}",
-            p.row,
-            p.error.message,
-            p.error.code,
-            p.error.field.as_deref().map(|f| format!(" ({f})")).unwrap_or_default()
+            "line {}{}: {} [{}] / {}",
+            r.line,
+            r.field.as_deref().map(|f| format!(" ({f})")).unwrap_or_default(),
+            r.message,
+            r.code,
+            r.message_zh
         );
     }
-    if out.issued.is_empty() && total > 0 {
-        bail!("no licence was issued");
+    if refused.len() > 50 && report.is_none() {
+        println!("… and {} more: --report FILE writes every refused line", refused.len() - 50);
     }
-    Ok(())
+    if let Some(path) = report {
+        let mut text = String::new();
+        for r in &refused {
+            text.push_str(&serde_json::to_string(r)?);
+            text.push('\n');
+        }
+        std::fs::write(path, text).with_context(|| format!("writing the report {}", path.display()))?;
+        println!("report: {} ({} refused lines)", path.display(), refused.len());
+    }
+    Ok(if refused.is_empty() { 0 } else { 1 })
 }

@@ -18,6 +18,7 @@ const SEEDED_KEY: &str = "demo.seeded";
 const SEED_VERSION: &str = "1";
 const FILLED_KEY: &str = "demo.filled";
 const SHARED_KEY: &str = "demo.shared";
+const LICENSED_KEY: &str = "demo.licences";
 /// The seed of the demo city's rows: the same city every time.
 const ROWS_SEED: u64 = 320400;
 /// The department whose data is overdue in the demo (delivered ten days ago, daily).
@@ -219,7 +220,7 @@ pub async fn ensure_demo_sharing(hub: &Hub) -> Result<bool> {
 }
 
 /// What `govhub demo` prints on start: where to go and who to be.
-pub fn print_banner(url: &str, seeded_now: bool) {
+pub fn print_banner(url: &str, seeded_now: bool, licences: &DemoLicences) {
     let orgs = demo::orgs();
     let org_name = |code: &str| orgs.iter().find(|o| o.code == code).map(|o| o.name.clone()).unwrap_or_default();
     println!();
@@ -232,6 +233,255 @@ pub fn print_banner(url: &str, seeded_now: bool) {
         println!("    {:<16} {:<12} {:<16} {}", a.username, a.password, a.role, org);
     }
     println!();
+    if !licences.valid.is_empty() {
+        println!(
+            "  电子证照 E-licences ({} issued; `enterprise` sees its 营业执照 with its QR code on {url}/me):",
+            licences.issued
+        );
+        for (state, id) in [
+            ("有效 valid", &licences.valid),
+            ("暂停 suspended", &licences.suspended),
+            ("注销 revoked", &licences.revoked),
+            ("过期 expired", &licences.expired),
+        ] {
+            if !id.is_empty() {
+                println!("    {state:<16} {url}/verify/{id}");
+            }
+        }
+        println!();
+    }
     println!("  API: {url}/api/v1/openapi.json · 健康检查 health: {url}/healthz");
     println!();
+}
+
+/// The demo licences worth opening on the verify page, one per state.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct DemoLicences {
+    /// Licences issued in total.
+    pub issued: usize,
+    /// The demo enterprise's 营业执照 (valid; shown on its /me page).
+    pub valid: String,
+    pub suspended: String,
+    pub revoked: String,
+    pub expired: String,
+}
+
+async fn demo_principal(hub: &Hub, username: &'static str) -> Result<Principal> {
+    let name = Username::parse(username).map_err(|e| domain(username, e))?;
+    let user = hub.store().get_user_by_username(&name).await?;
+    user.map(|u| Principal::from_user(&u)).ok_or_else(|| anyhow::anyhow!("demo city: no account {username}"))
+}
+
+/// Define the demo's six licence types, each by its authority's officer, and issue,
+/// suspend and revoke licences through the real services (`demo::licences`):
+/// 营业执照 to registered enterprises (the demo enterprise first), 食品经营许可证 (one
+/// suspended, one expired), 排污许可证, 居住证 and 社会保障卡 to the demo citizen (and
+/// social security cards to a few more residents), and 出生医学证明 to her child; the
+/// 营业执照 of a deregistered enterprise is revoked. Runs once (`demo.licences` in meta);
+/// returns the licences to show.
+pub async fn ensure_demo_licences(hub: &Hub, people: usize) -> Result<DemoLicences> {
+    use demo::licences::{licence_types, CSYXZM, JZZ, PWXK, SBK, SPJY, YYZZ};
+    use govhub_core::licence_service::{LicenceInput, LicenceTypeInput, StatusInput};
+    use serde_json::json;
+    if let Some(saved) = hub.get_meta(LICENSED_KEY).await.map_err(|e| domain("meta", e))? {
+        return Ok(serde_json::from_str(&saved).unwrap_or_default());
+    }
+    let ctx = Ctx { request_id: Some("demo-licences".into()) };
+    let system = Principal::system();
+    // The types, each defined by its authority's officer (kept if they exist).
+    let existing = hub.list_licence_types(&system, &ctx).await.map_err(|e| domain("licence types", e))?;
+    let mut codes = std::collections::HashMap::new();
+    let mut officers = std::collections::HashMap::new();
+    for t in licence_types() {
+        let officer = demo_principal(hub, t.officer).await?;
+        let code = match existing.iter().find(|x| x.authority.as_str() == t.authority && x.name == t.name) {
+            Some(x) => x.code.clone(),
+            None => {
+                let input = LicenceTypeInput {
+                    name: t.name.to_string(),
+                    authority: None,
+                    holder_kind: t.holder_kind.to_string(),
+                    schema: t.schema.clone(),
+                    seq: None,
+                };
+                hub.create_licence_type(&officer, input, &ctx).await.map_err(|e| domain(t.name, e))?.code
+            }
+        };
+        codes.insert(t.key, code);
+        officers.insert(t.key, officer);
+    }
+    let today = govhub_core::sharing::china_date(hub.clock().now());
+    let mut out = DemoLicences::default();
+    // Issue one licence unless the holder has one of that type already; its id.
+    let issue = |key: &'static str, holder: String, name: String, fields: serde_json::Value, from, until| {
+        let (codes, officers, ctx) = (&codes, &officers, &ctx);
+        async move {
+            let (Some(code), Some(by)) = (codes.get(key), officers.get(key)) else {
+                anyhow::bail!("demo city: no licence type {key}");
+            };
+            let held = hub.list_licences(by, &holder, ctx).await.map_err(|e| domain(key, e))?;
+            if let Some(l) = held.iter().find(|l| &l.type_code == code) {
+                return Ok::<_, anyhow::Error>(l.id.as_str().to_string());
+            }
+            let fields = match fields {
+                serde_json::Value::Object(m) => m,
+                _ => serde_json::Map::new(),
+            };
+            let input = LicenceInput {
+                type_code: code.clone(),
+                holder_code: holder,
+                holder_name: name,
+                fields,
+                valid_from: chrono::NaiveDate::to_string(&from),
+                valid_until: chrono::NaiveDate::to_string(&until),
+                issuer: None,
+            };
+            let l = hub.issue_licence(by, input, ctx).await.map_err(|e| domain(key, e))?;
+            Ok(l.id.as_str().to_string())
+        }
+    };
+    let set_status = |key: &'static str, id: String, status: &'static str, reason: &'static str| {
+        let (officers, ctx) = (&officers, &ctx);
+        async move {
+            let by = officers.get(key).ok_or_else(|| anyhow::anyhow!("demo city: no officer for {key}"))?;
+            let input = StatusInput { status: status.to_string(), reason: reason.to_string() };
+            hub.set_licence_status(by, &id, input, ctx).await.map_err(|e| domain(key, e))?;
+            Ok::<_, anyhow::Error>(id)
+        }
+    };
+    let years = |d: chrono::NaiveDate, n: u32| d.checked_add_months(chrono::Months::new(12 * n)).unwrap_or(d);
+    let day_before = |d: chrono::NaiveDate| d.pred_opt().unwrap_or(d);
+
+    // 营业执照: the demo enterprise and the register's first active enterprises; the first
+    // deregistered or struck-off one gets its licence revoked.
+    let register = demo::registered_enterprises(ROWS_SEED, people, 400);
+    let active = |e: &&demo::Enterprise| matches!(e.status, "存续" | "在业");
+    let mut licensed: Vec<&demo::Enterprise> = register.iter().filter(active).take(16).collect();
+    let closed = register.iter().find(|e| matches!(e.status, "注销" | "吊销"));
+    licensed.extend(closed);
+    let mut last_yyzz = String::new();
+    for e in &licensed {
+        let fields = json!({
+            "lx": e.kind, "fddbr": e.legal_representative, "zczb": e.registered_capital,
+            "clrq": e.established.to_string(), "zs": e.address, "jyfw": e.industry.scope,
+        });
+        let id = issue(
+            YYZZ,
+            e.uscc.to_string(),
+            e.name.clone(),
+            fields,
+            e.established,
+            day_before(years(e.established, 30)),
+        )
+        .await?;
+        out.issued += 1;
+        if out.valid.is_empty() {
+            out.valid = id.clone();
+        }
+        last_yyzz = id.clone();
+        if closed.is_some_and(|c| c.uscc == e.uscc) {
+            let reason = if e.status == "吊销" {
+                "营业执照被依法吊销（演示） / business licence withdrawn (demo)"
+            } else {
+                "企业已办理注销登记，营业执照缴销（演示） / enterprise deregistered (demo)"
+            };
+            out.revoked = set_status(YYZZ, id, "revoked", reason).await?;
+        }
+    }
+    // A city too small to have a closed enterprise: its last licence is cancelled.
+    if out.revoked.is_empty() && last_yyzz != out.valid {
+        let reason = "企业申请注销登记，营业执照缴销（演示） / enterprise deregistered (demo)";
+        out.revoked = set_status(YYZZ, last_yyzz, "revoked", reason).await?;
+    }
+
+    // 食品经营许可证 (5 years): food and catering businesses; one suspended, one expired.
+    let food: Vec<&demo::Enterprise> = register
+        .iter()
+        .filter(active)
+        .filter(|e| matches!(e.industry.label, "餐饮管理" | "商贸" | "医药"))
+        .take(4)
+        .collect();
+    for (i, e) in food.iter().enumerate() {
+        let catering = e.industry.label == "餐饮管理";
+        let fields = json!({
+            "xkzbh": format!("JY{}{}{:07}", if catering { 2 } else { 1 }, e.district.code, 1_000 + i),
+            "fddbr": e.legal_representative, "jycs": e.address,
+            "ztyt": if catering { "餐饮服务经营者" } else { "食品销售经营者" },
+            "jyxm": if catering { "热食类食品制售；冷食类食品制售" } else { "预包装食品（含冷藏冷冻食品）销售；保健食品销售" },
+        });
+        // The last one is an old certificate that has run out.
+        let (from, until) = if i + 1 == food.len() && food.len() > 1 {
+            let from = today.checked_sub_months(chrono::Months::new(12 * 6)).unwrap_or(today);
+            (from, day_before(years(from, 5)))
+        } else {
+            let from = today.checked_sub_months(chrono::Months::new(7 + i as u32)).unwrap_or(today);
+            (from, day_before(years(from, 5)))
+        };
+        let id = issue(SPJY, e.uscc.to_string(), e.name.clone(), fields, from, until).await?;
+        out.issued += 1;
+        if until < today {
+            out.expired = id;
+        } else if i == 1 || (food.len() == 1 && out.suspended.is_empty()) {
+            out.suspended = set_status(
+                SPJY,
+                id,
+                "suspended",
+                "食品安全监督抽检不合格，责令停业整改（演示） / failed a food safety inspection (demo)",
+            )
+            .await?;
+        }
+    }
+
+    // 排污许可证 (5 years): the demo enterprise and manufacturers.
+    let plants = register.iter().filter(active).filter(|e| e.industry.section == "C").take(4);
+    for (i, e) in plants.enumerate() {
+        let fields = json!({
+            "xkzbh": format!("{}001{}", e.uscc, if i % 2 == 0 { 'U' } else { 'V' }),
+            "hylb": format!("{}（{}）", e.industry.section_name, e.industry.label),
+            "scjycsdz": e.address,
+            "zywrwlb": if i % 2 == 0 { "废气，废水" } else { "废气" },
+            "glfl": if i % 2 == 0 { "简化管理" } else { "重点管理" },
+        });
+        let from = today.checked_sub_months(chrono::Months::new(3 + 5 * i as u32)).unwrap_or(today);
+        issue(PWXK, e.uscc.to_string(), e.name.clone(), fields, from, day_before(years(from, 5))).await?;
+        out.issued += 1;
+    }
+
+    // The demo citizen: 居住证 (1 year, 新北区) and 社会保障卡 (10 years); more cards.
+    let residents = demo::registered_people(ROWS_SEED, people, 6);
+    if let Some(p) = residents.first() {
+        let from = today.checked_sub_months(chrono::Months::new(2)).unwrap_or(today);
+        let fields = json!({
+            "xb": p.gender.label_zh(), "csrq": p.birth_date.to_string(), "hjdz": p.address,
+            "jzdz": "常州市新北区太湖东路9号4幢1102室", "qzjg": "常州市公安局新北分局",
+        });
+        issue(JZZ, p.id_number.to_string(), p.name.clone(), fields, from, day_before(years(from, 1))).await?;
+        out.issued += 1;
+    }
+    for (i, p) in residents.iter().enumerate() {
+        let from = today.checked_sub_months(chrono::Months::new(5 + 11 * i as u32)).unwrap_or(today);
+        let fields = json!({
+            "shbzhm": p.id_number.to_string(), "kh": format!("E{:08}", 40_126_310 + 7 * i),
+            "xb": p.gender.label_zh(), "fkrq": from.to_string(),
+        });
+        issue(SBK, p.id_number.to_string(), p.name.clone(), fields, from, day_before(years(from, 10))).await?;
+        out.issued += 1;
+    }
+
+    // 出生医学证明 of the demo citizen's son, born at the city's maternity hospital.
+    let mother = demo::demo_citizen();
+    let born = chrono::NaiveDate::from_ymd_opt(2024, 5, 20).unwrap_or(today);
+    if let Some(child) = govhub_core::standards::IdNumber::compose("320402", born, 287) {
+        let fields = json!({
+            "bh": "Q320018437", "xb": "男", "cssj": "2024-05-20 08:42", "csdd": "江苏省常州市天宁区",
+            "mqxm": mother.name, "mqsfzh": mother.id_number.to_string(), "fqxm": "李志强",
+            "jsjg": "常州市妇幼保健院",
+        });
+        issue(CSYXZM, child.to_string(), "李沐阳".into(), fields, born, years(born, 100)).await?;
+        out.issued += 1;
+    }
+
+    let saved = serde_json::to_string(&out)?;
+    hub.set_meta(LICENSED_KEY, &saved).await.map_err(|e| domain("meta", e))?;
+    Ok(out)
 }

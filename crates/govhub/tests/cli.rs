@@ -43,17 +43,22 @@ fn start_env(args: &[&str], env: &[(&str, &str)]) -> Server {
     std::thread::spawn(move || {
         let mut banner = String::new();
         let mut sent = false;
+        let mut url = None;
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             banner.push_str(&line);
             banner.push('\n');
-            if !sent {
+            if sent {
+                continue;
+            }
+            if url.is_none() {
                 if let Some(i) = line.find("http://127.0.0.1:") {
-                    let url: String = line[i..].chars().take_while(|c| !c.is_whitespace()).collect();
-                    // Let the rest of the banner arrive.
-                    if tx.send((url, banner.clone())).is_ok() {
-                        sent = true;
-                    }
+                    url = Some(line[i..].chars().take_while(|c| !c.is_whitespace()).collect::<String>());
                 }
+            }
+            // `serve` prints one line; the demo's banner ends with the health URL.
+            let done = line.contains("listening on") || line.contains("/healthz");
+            if let (true, Some(u)) = (done, &url) {
+                sent = tx.send((u.clone(), banner.clone())).is_ok();
             }
         }
     });
@@ -236,6 +241,68 @@ async fn demo_city(extra: &[String]) {
             reads.iter().any(|a| a["org"] == "cz-rsj" && a["app"] == "社保待遇资格认证系统" && a["rows"] == 1),
             "{reads:?}"
         );
+        // E-licences: six types by their authorities; the banner names a licence in each
+        // state and the verify page agrees; the enterprise holds its 营业执照, which the
+        // offline CLI verifies with the root certificate alone.
+        let types = get(format!("{}/api/v1/licence-types", server.url), admin.clone()).await;
+        for n in ["营业执照", "食品经营许可证", "居住证", "社会保障卡", "排污许可证", "出生医学证明"]
+        {
+            assert!(types.as_array().unwrap().iter().any(|t| t["name"] == n), "no licence type {n}: {types}");
+        }
+        let verify_ids: Vec<String> =
+            server.banner.lines().filter_map(|l| l.split("/verify/").nth(1)).map(|id| id.trim().to_string()).collect();
+        assert_eq!(verify_ids.len(), 4, "a verify URL per state in the banner:\n{}", server.banner);
+        for (id, badge) in verify_ids.iter().zip(["有效", "已暂停", "已注销", "已过期"]) {
+            let page = client
+                .get(format!("{}/verify/{id}", server.url))
+                .header("Accept", "text/html")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(page.contains(&format!(">{badge}</span>")), "{id} should be {badge}");
+        }
+        let r = token(&client, &server.url, "enterprise", "Demo@2026").await;
+        let ent: Value = r.json().await.unwrap();
+        let ent = ent["token"].as_str().unwrap().to_string();
+        let mine = get(format!("{}/api/v1/licences/{}", server.url, verify_ids[0]), ent.clone()).await;
+        assert_eq!(mine["type_name"], "营业执照", "{mine}");
+        let holder = mine["holder_code"].as_str().unwrap().to_string();
+        let list = get(format!("{}/api/v1/licences?holder={holder}", server.url), ent.clone()).await;
+        assert!(list.as_array().unwrap().iter().any(|l| l["id"] == verify_ids[0].as_str()), "{list}");
+        let file = client
+            .get(format!("{}/api/v1/licences/{}/file", server.url, verify_ids[0]))
+            .bearer_auth(&ent)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let root =
+            client.get(format!("{}/api/v1/pki/root.pem", server.url)).send().await.unwrap().text().await.unwrap();
+        std::fs::write(dir.path().join("licence.json"), &file).unwrap();
+        std::fs::write(dir.path().join("root.pem"), &root).unwrap();
+        let out = Command::new(BIN)
+            .args(["licence", "verify"])
+            .arg(dir.path().join("licence.json"))
+            .arg("--root")
+            .arg(dir.path().join("root.pem"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        // The citizen holds a 居住证 and a 社会保障卡.
+        let r = token(&client, &server.url, "citizen", "Demo@2026").await;
+        let cit: Value = r.json().await.unwrap();
+        let cit = cit["token"].as_str().unwrap().to_string();
+        // The demo citizen 王晓梅 (born 1991-04-18 in 天宁区, sequence 286).
+        let birth = chrono::NaiveDate::from_ymd_opt(1991, 4, 18).unwrap();
+        let citizen = govhub_core::standards::IdNumber::compose("320402", birth, 286).unwrap();
+        let cards = get(format!("{}/api/v1/licences?holder={citizen}", server.url), cit.clone()).await;
+        let names: Vec<&str> = cards.as_array().unwrap().iter().filter_map(|l| l["type_name"].as_str()).collect();
+        assert!(names.contains(&"居住证") && names.contains(&"社会保障卡"), "{names:?}");
     }
     // Second start: nothing regenerated, same accounts work.
     let server = start(&argv);
@@ -357,4 +424,137 @@ async fn crash_mid_delivery_leaves_dataset_unchanged() {
         .unwrap();
     assert_eq!(r["status"], "succeeded", "{r}");
     assert_eq!(r["rows_inserted"], 60_000);
+}
+
+/// `govhub licence issue-batch` as an operator migrating paper licences: good records
+/// are issued, each bad one is reported with its file line, field and reason (on the
+/// terminal and in `--report`), nothing is dropped silently, and the exit code says
+/// which happened.
+async fn issue_batch(extra: &[String]) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut d = database_args(&data);
+    d.extend_from_slice(extra);
+    let pass = [("GOVHUB_KEY_PASSPHRASE", "operator-secret-1")];
+    let run =
+        |args: &[&str]| Command::new(BIN).args(&d).args(args).envs(pass).env("GOVHUB_LOG", "warn").output().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "first-admin-pass\n").unwrap();
+    let pw_s = pw.display().to_string();
+    let out = run(&["admin", "create-user", "--username", "ops", "--role", "platform-admin", "--password-file", &pw_s]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let uscc = govhub_core::standards::Uscc::compose('1', '1', "320400", "01416057").unwrap();
+    let out =
+        run(&["admin", "create-org", "--code", "cz-scjgj", "--name", "常州市市场监督管理局", "--uscc", uscc.as_str()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // The licence type, defined over HTTP.
+    let client = reqwest::Client::new();
+    let mut serve: Vec<&str> = d.iter().map(String::as_str).collect();
+    serve.push("serve");
+    let type_code = {
+        let server = start_env(&serve, &pass);
+        let t: Value = token(&client, &server.url, "ops", "first-admin-pass").await.json().await.unwrap();
+        let t = t["token"].as_str().unwrap().to_string();
+        let schema = json!({"fields": [
+            {"name": "zczb", "title": "注册资本（万元）", "type": "integer", "constraints": {"required": true}},
+            {"name": "jyfw", "title": "经营范围", "constraints": {"required": true}}]});
+        let body =
+            json!({"name": "营业执照", "authority": "cz-scjgj", "holder_kind": "organisation", "schema": schema});
+        let r = client.post(format!("{}/api/v1/licence-types", server.url)).bearer_auth(&t).json(&body).send().await;
+        let v: Value = r.unwrap().json().await.unwrap();
+        v["code"].as_str().unwrap_or_else(|| panic!("{v}")).to_string()
+    };
+
+    // CSV: three good records, a bad field, a bad holder code, a short row, an unknown type.
+    let h = "91350100M000100Y43";
+    let csv = format!(
+        "type,holder_code,holder_name,valid_from,valid_until,zczb,jyfw\n\
+         {type_code},{h},常州龙城科技有限公司,2026-01-01,2046-12-31,100,软件开发\n\
+         {type_code},{h},常州龙城科技有限公司,2026-01-01,2046-12-31,多,软件开发\n\
+         {type_code},91350100M000100Y44,常州某某有限公司,2026-01-01,2046-12-31,100,软件开发\n\
+         {type_code},{h},常州龙城科技有限公司,2026-01-01\n\
+         {type_code},{h},\"常州龙城科技有限公司\",2026-02-01,2046-12-31,200,\"销售，\n维修\"\n\
+         {type_code}9,{h},常州龙城科技有限公司,2026-01-01,2046-12-31,100,软件开发\n\
+         {type_code},{h},常州龙城科技有限公司,2026-03-01,2046-12-31,300,咨询\n"
+    );
+    let file = dir.path().join("licences.csv");
+    std::fs::write(&file, csv).unwrap();
+    let report = dir.path().join("refused.jsonl");
+    let (f, r) = (file.display().to_string(), report.display().to_string());
+    let out = run(&["licence", "issue-batch", "--issuer", "cz-scjgj", "--quiet", "--report", &r, &f]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "some refused: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    println!("{stdout}");
+    assert!(stdout.contains("issued 3 licences") && stdout.contains("refused 4"), "{stdout}");
+    let refused: Vec<Value> =
+        std::fs::read_to_string(&report).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let at =
+        |line: u64| refused.iter().find(|x| x["line"] == line).unwrap_or_else(|| panic!("line {line}: {refused:?}"));
+    assert_eq!(refused.len(), 4, "{refused:?}");
+    assert_eq!((at(3)["field"].as_str(), at(3)["code"].as_str()), (Some("zczb"), Some("invalid_licence")));
+    assert_eq!(at(4)["field"].as_str(), Some("holder_code"), "{refused:?}");
+    assert!(at(5)["message"].as_str().unwrap().contains("CSV"), "{refused:?}");
+    assert_eq!(at(8)["code"].as_str(), Some("unknown_licence_type"), "{refused:?}");
+    assert!(stdout.contains("line 3 (zczb)"), "{stdout}");
+
+    // JSON Lines: a malformed line is refused with its line; blank lines are not records.
+    let jsonl = format!(
+        "{}\n\n{{\"type\": \"{type_code}\", \"holder_code\": \"{h}\"\n{}\n",
+        json!({"type": type_code, "holder_code": h, "holder_name": "常州龙城科技有限公司",
+               "fields": {"zczb": 1, "jyfw": "软件开发"}, "valid_from": "2026-01-01", "valid_until": "2030-12-31"}),
+        json!({"type": type_code, "holder_code": h, "holder_name": "常州龙城科技有限公司", "colour": "red",
+               "fields": {"zczb": 1, "jyfw": "软件开发"}, "valid_from": "2026-01-01", "valid_until": "2030-12-31"}),
+    );
+    let file = dir.path().join("licences.jsonl");
+    std::fs::write(&file, jsonl).unwrap();
+    let f = file.display().to_string();
+    let out = run(&["licence", "issue-batch", "--issuer", "cz-scjgj", "--quiet", &f]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("issued 1 licences") && stdout.contains("line 3:") && stdout.contains("line 4:"),
+        "{stdout}"
+    );
+    // All good: exit 0. An unknown issuer: nothing happens, exit 2.
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n",
+            json!({"type": type_code, "holder_code": h, "holder_name": "常州龙城科技有限公司",
+        "fields": {"zczb": 5, "jyfw": "软件开发"}, "valid_from": "2026-01-01", "valid_until": "2030-12-31"})
+        ),
+    )
+    .unwrap();
+    assert_eq!(run(&["licence", "issue-batch", "--issuer", "cz-scjgj", "--quiet", &f]).status.code(), Some(0));
+    let out = run(&["licence", "issue-batch", "--issuer", "cz-nobody", "--quiet", &f]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // The issued licences are there, sealed and valid: 3 + 1 + 1.
+    let server = start_env(&serve, &pass);
+    let t: Value = token(&client, &server.url, "ops", "first-admin-pass").await.json().await.unwrap();
+    let t = t["token"].as_str().unwrap().to_string();
+    let r = client.get(format!("{}/api/v1/licences?holder={h}", server.url)).bearer_auth(&t).send().await.unwrap();
+    let list: Value = r.json().await.unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 5, "{list:?}");
+    assert!(list.iter().any(|l| l["fields"]["jyfw"] == "销售，\n维修"), "a quoted multi-line cell: {list:?}");
+    let id = list[0]["id"].as_str().unwrap();
+    let page = client.get(format!("{}/verify/{id}", server.url)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("badge-green"), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_batch_on_sqlite() {
+    issue_batch(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_batch_on_postgres() {
+    let Some(base) = govhub_testkit::postgres_url() else {
+        eprintln!("PostgreSQL half SKIPPED for issue_batch: set {}", govhub_testkit::PG_ENV);
+        return;
+    };
+    let url = govhub_testkit::fresh_postgres_database(&base).await;
+    issue_batch(&["--database".to_string(), url]).await;
 }

@@ -43,6 +43,29 @@ fn openssl(args: &[&str], dir: &std::path::Path) -> bool {
     Command::new("openssl").args(args).current_dir(dir).output().map(|o| o.status.success()).unwrap_or(false)
 }
 
+fn gmssl_available() -> bool {
+    let ok = Command::new("python3").args(["-c", "import gmssl"]).output().map(|o| o.status.success()).unwrap_or(false);
+    if !ok {
+        eprintln!("SKIPPED: Python gmssl is not installed (pip install gmssl); the gmssl check of a licence NOT made");
+    }
+    ok
+}
+
+/// `gmssl.sm2.CryptSM2.verify_with_sm3` (default ID 1234567812345678): "OK" or "FAIL".
+fn gmssl_verify(public_xy_hex: &str, sig_raw_hex: &str, message: &[u8]) -> String {
+    const SCRIPT: &str = "import sys, binascii\nfrom gmssl import sm2\n\
+        c = sm2.CryptSM2(private_key=None, public_key=sys.argv[1])\n\
+        print('OK' if c.verify_with_sm3(sys.argv[2], binascii.a2b_hex(sys.argv[3])) else 'FAIL')\n";
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(SCRIPT)
+        .args([public_xy_hex, sig_raw_hex, &hex::encode(message)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "gmssl: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 async fn licence_lifecycle(app: TestApp) {
     let admin = app.admin_token().await;
     let scjgj_uscc = Uscc::compose('1', '1', "320400", "01416057").unwrap();
@@ -231,6 +254,24 @@ async fn licence_lifecycle(app: TestApp) {
         eprintln!("openssl not found: the OpenSSL half of this test was SKIPPED");
     }
 
+    // Python gmssl, an independent SM2 implementation: the licence signature over
+    // TBS_Sign verifies under the seal certificate's key; one flipped byte fails.
+    if gmssl_available() {
+        let sig_der = b64.decode(f["signature"].as_str().unwrap()).unwrap();
+        let ses = govhub_crypto::eseal::SesSignature::from_der(&sig_der).unwrap();
+        use der::Encode;
+        let tbs = ses.to_sign.to_der().unwrap();
+        let sig = govhub_crypto::sm2keys::Sm2Signature::from_der(ses.signature.as_bytes().unwrap()).unwrap();
+        let cert = govhub_crypto::pki::Certificate::from_der(ses.cert.as_bytes()).unwrap();
+        let public = hex::encode(&cert.public_key().unwrap().to_sec1_uncompressed()[1..]);
+        let raw = hex::encode(sig.to_raw());
+        assert_eq!(gmssl_verify(&public, &raw, &tbs), "OK", "gmssl verifies the licence signature");
+        let mut flipped = tbs.clone();
+        let mid = flipped.len() / 2;
+        flipped[mid] ^= 0x01;
+        assert_eq!(gmssl_verify(&public, &raw, &flipped), "FAIL", "one flipped byte fails in gmssl");
+    }
+
     // The public verify page, suspension, revocation.
     let (s, page) = text(&app, &format!("/verify/{id}"), None).await;
     assert_eq!(s, 200);
@@ -310,4 +351,129 @@ async fn licence_lifecycle(app: TestApp) {
     assert!(changes >= 4, "{audit}");
 }
 
-backend_tests!(licence_lifecycle);
+/// The signer certificate (DER) inside a licence file.
+fn signer_cert(file: &str) -> Vec<u8> {
+    let f: Value = serde_json::from_str(file).unwrap();
+    let sig = base64::engine::general_purpose::STANDARD.decode(f["signature"].as_str().unwrap()).unwrap();
+    let ses = govhub_crypto::eseal::SesSignature::from_der(&sig).unwrap();
+    ses.cert.as_bytes().to_vec()
+}
+
+fn pem_der(pem: &str) -> Vec<u8> {
+    govhub_crypto::pki::Certificate::from_pem(pem).unwrap().to_der().to_vec()
+}
+
+/// Seal key rotation and revocation over HTTP: after rotation old licences still verify
+/// (online and offline) and new ones carry the new certificate; after revocation the
+/// organisation issues nothing (`seal_key_revoked`) until rotated, and the verify page
+/// reports `certificate-revoked` for what the revoked key sealed.
+async fn seal_key_rotation_and_revocation(app: TestApp) {
+    let admin = app.admin_token().await;
+    let uscc = Uscc::compose('1', '1', "320400", "01416057").unwrap();
+    let body = json!({"code": "cz-scjgj", "name": "常州市市场监督管理局", "uscc": uscc.as_str()});
+    assert_eq!(app.post("/api/v1/orgs", &admin, &body).await.0, 201);
+    app.create_user("scjgj-officer", "officer-pass-1", "data-officer", Some("cz-scjgj")).await;
+    let officer = app.token("scjgj-officer", "officer-pass-1").await;
+    let schema = json!({"fields": [{"name": "jyfw", "title": "经营范围", "constraints": {"required": true}}]});
+    let (s, t) = app
+        .post(
+            "/api/v1/licence-types",
+            &officer,
+            &json!({"name": "营业执照", "holder_kind": "organisation", "schema": schema}),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    let body = json!({"type": t["code"], "holder_code": HOLDER, "holder_name": "常州龙城科技有限公司",
+        "fields": {"jyfw": "软件开发"}, "valid_from": "2026-01-01", "valid_until": "2046-12-31"});
+    let (a, o) = (&app, &officer);
+    let issue = || async { a.post("/api/v1/licences", o, &body).await };
+    let file_of = |id: String| async move { text(a, &format!("/api/v1/licences/{id}/file"), Some(o)).await.1 };
+
+    let (s, l1) = issue().await;
+    assert_eq!(s, 201, "{l1}");
+    let id1 = l1["id"].as_str().unwrap().to_string();
+    let file1 = file_of(id1.clone()).await;
+    let first_cert = pem_der(&text(&app, "/api/v1/orgs/cz-scjgj/certificate.pem", None).await.1);
+    assert_eq!(signer_cert(&file1), first_cert);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root.pem");
+    std::fs::write(&root, text(&app, "/api/v1/pki/root.pem", None).await.1).unwrap();
+    let path1 = dir.path().join("l1.json");
+    std::fs::write(&path1, &file1).unwrap();
+
+    // Only a platform admin rotates or revokes.
+    assert_eq!(app.post("/api/v1/orgs/cz-scjgj/seal-key/rotate", &officer, &json!({})).await.0, 403);
+    let revoke = json!({"reason": "私钥疑似泄露 / key suspected compromised"});
+    assert_eq!(app.post("/api/v1/orgs/cz-scjgj/seal-key/revoke", &officer, &revoke).await.0, 403);
+    let (s, e) = app.post("/api/v1/orgs/cz-nobody/seal-key/rotate", &admin, &json!({})).await;
+    assert_eq!((s, e["code"].as_str()), (422, Some("unknown_org")), "{e}");
+
+    // Rotation: a new certificate; the old licence still verifies online and offline.
+    let (s, rotated) = app.post("/api/v1/orgs/cz-scjgj/seal-key/rotate", &admin, &json!({})).await;
+    assert_eq!(s, 200, "{rotated}");
+    let serial2 = rotated["serial"].as_str().unwrap().to_string();
+    let second_cert = pem_der(&text(&app, "/api/v1/orgs/cz-scjgj/certificate.pem", None).await.1);
+    assert_ne!(second_cert, first_cert);
+    assert_eq!(pem_der(&text(&app, rotated["certificate_url"].as_str().unwrap(), None).await.1), second_cert);
+    let (code, out) = verify_cli(&path1, &root);
+    assert_eq!(code, 0, "after rotation: {out}");
+    let (_, page) = text(&app, &format!("/verify/{id1}"), None).await;
+    assert!(page.contains("badge-green"), "after rotation: {page}");
+    let (s, l2) = issue().await;
+    assert_eq!(s, 201, "{l2}");
+    let id2 = l2["id"].as_str().unwrap().to_string();
+    let file2 = file_of(id2.clone()).await;
+    assert_eq!(signer_cert(&file2), second_cert, "new licences use the new certificate");
+    let path2 = dir.path().join("l2.json");
+    std::fs::write(&path2, &file2).unwrap();
+    assert_eq!(verify_cli(&path2, &root).0, 0);
+    if openssl_available() {
+        std::fs::write(dir.path().join("org2.pem"), text(&app, "/api/v1/orgs/cz-scjgj/certificate.pem", None).await.1)
+            .unwrap();
+        assert!(openssl(
+            &["verify", "-vfyopt", "distid:1234567812345678", "-CAfile", "root.pem", "org2.pem"],
+            dir.path()
+        ));
+    }
+
+    // Revocation: a reason is required; then nothing more is issued.
+    let (s, e) = app.post("/api/v1/orgs/cz-scjgj/seal-key/revoke", &admin, &json!({"reason": " "})).await;
+    assert_eq!((s, e["code"].as_str()), (400, Some("invalid_request")), "{e}");
+    let (s, revoked) = app.post("/api/v1/orgs/cz-scjgj/seal-key/revoke", &admin, &revoke).await;
+    assert_eq!(s, 200, "{revoked}");
+    assert_eq!(revoked["serial"].as_str(), Some(serial2.as_str()));
+    let (s, e) = issue().await;
+    assert_eq!((s, e["code"].as_str()), (409, Some("seal_key_revoked")), "{e}");
+    assert!(e["message_zh"].as_str().unwrap().contains("已吊销"), "{e}");
+    // The verify page reports the revoked certificate for what it sealed, not for the
+    // licence sealed by the retired (not revoked) first key.
+    let (_, page) = text(&app, &format!("/verify/{id2}"), None).await;
+    assert!(page.contains("印章证书已吊销"), "{page}");
+    // It names the revoked certificate, links to it, and says when and why.
+    assert!(page.contains(&serial2) && page.contains("私钥疑似泄露") && page.contains("签章证书吊销"), "{page}");
+    let (_, page) = text(&app, &format!("/verify/{id1}"), None).await;
+    assert!(page.contains("badge-green"), "{page}");
+    // The revoked certificate stays available by serial for verifiers.
+    let (s, _) = text(&app, &format!("/api/v1/orgs/cz-scjgj/certificate.pem?serial={serial2}"), None).await;
+    assert_eq!(s, 200);
+
+    // Rotating again makes a new key and issuing resumes.
+    let (s, rotated) = app.post("/api/v1/orgs/cz-scjgj/seal-key/rotate", &admin, &json!({})).await;
+    assert_eq!(s, 200, "{rotated}");
+    assert_ne!(rotated["serial"].as_str(), Some(serial2.as_str()));
+    let (s, l3) = issue().await;
+    assert_eq!(s, 201, "{l3}");
+
+    // Audited: two rotations and one revocation succeeded, the officer's attempts denied.
+    let (_, audit) = app.get("/api/v1/audit?limit=500", &admin).await;
+    let entries: Vec<&Value> = audit.as_array().unwrap().iter().filter(|e| e["action"] == "seal_key.manage").collect();
+    assert!(entries.len() >= 5, "{entries:?}");
+    assert!(entries.iter().any(|e| e["outcome"] == "denied"), "{entries:?}");
+
+    // Documented in the OpenAPI.
+    let (_, api) = app.get("/api/v1/openapi.json", &admin).await;
+    assert!(api["paths"]["/api/v1/orgs/{code}/seal-key/rotate"]["post"].is_object());
+    assert!(api["paths"]["/api/v1/orgs/{code}/seal-key/revoke"]["post"].is_object());
+}
+
+backend_tests!(licence_lifecycle, seal_key_rotation_and_revocation);

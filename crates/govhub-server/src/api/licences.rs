@@ -22,6 +22,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(root_pem))
         .routes(routes!(org_certificate))
+        .routes(routes!(rotate_seal_key))
+        .routes(routes!(revoke_seal_key))
         .routes(routes!(create_type, list_types))
         .routes(routes!(issue, list))
         .routes(routes!(get_licence))
@@ -143,13 +145,72 @@ pub struct CertQuery {
 #[utoipa::path(get, path = "/api/v1/orgs/{code}/certificate.pem", tag = "licences",
     params(("code" = String, Path, description = "organisation code"), CertQuery),
     responses((status = 200, description = "X.509 PEM", body = String, content_type = "application/x-pem-file"),
-        (status = 404, body = ErrorBody), (status = 422, description = "issuer_without_uscc", body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 409, description = "seal_key_revoked", body = ErrorBody),
+        (status = 422, description = "issuer_without_uscc", body = ErrorBody)))]
 pub async fn org_certificate(
     State(st): State<AppState>,
     Path(code): Path<String>,
     AppQuery(q): AppQuery<CertQuery>,
 ) -> Result<Response, ApiError> {
     Ok(with_type(st.hub.org_certificate_pem(&code, q.serial.as_deref()).await?, "application/x-pem-file"))
+}
+
+/// What a seal key change did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SealKeyView {
+    /// The organisation.
+    pub org: String,
+    /// Rotation: the new certificate's serial (hex). Revocation: the revoked one's, or
+    /// null when the organisation had no current key.
+    pub serial: Option<String>,
+    /// Where the certificate is served.
+    pub certificate_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeSealKeyInput {
+    /// Why (1–500 characters); recorded in the audit log and shown to verifiers.
+    pub reason: String,
+}
+
+fn cert_url(code: &str, serial: &str) -> String {
+    format!("/api/v1/orgs/{code}/certificate.pem?serial={serial}")
+}
+
+/// Rotate an organisation's seal key (platform admin; audited): the current key is
+/// retired — licences it sealed stay valid, online and offline — and a new key and
+/// certificate are made at once; new licences are sealed with it. Also the way back to
+/// issuing after a revocation.
+#[utoipa::path(post, path = "/api/v1/orgs/{code}/seal-key/rotate", tag = "licences", security(("bearer" = [])),
+    params(("code" = String, Path, description = "organisation code")),
+    responses((status = 200, body = SealKeyView), (status = 403, body = ErrorBody),
+        (status = 422, description = "unknown_org / issuer_without_uscc", body = ErrorBody)))]
+pub async fn rotate_seal_key(
+    State(st): State<AppState>,
+    auth: Auth,
+    Path(code): Path<String>,
+) -> Result<Json<SealKeyView>, ApiError> {
+    let serial = st.hub.rotate_seal_key(&auth.principal, &code, &auth.ctx).await?;
+    Ok(Json(SealKeyView { certificate_url: Some(cert_url(&code, &serial)), org: code, serial: Some(serial) }))
+}
+
+/// Revoke an organisation's current seal key (platform admin; audited): it signs
+/// nothing more, the organisation issues nothing until its key is rotated
+/// (`seal_key_revoked`), and the verify page reports every licence it sealed as
+/// `certificate-revoked`.
+#[utoipa::path(post, path = "/api/v1/orgs/{code}/seal-key/revoke", tag = "licences", security(("bearer" = [])),
+    params(("code" = String, Path, description = "organisation code")), request_body = RevokeSealKeyInput,
+    responses((status = 200, body = SealKeyView), (status = 403, body = ErrorBody),
+        (status = 400, description = "invalid_request (reason)", body = ErrorBody), (status = 422, description = "unknown_org", body = ErrorBody)))]
+pub async fn revoke_seal_key(
+    State(st): State<AppState>,
+    auth: Auth,
+    Path(code): Path<String>,
+    AppJson(input): AppJson<RevokeSealKeyInput>,
+) -> Result<Json<SealKeyView>, ApiError> {
+    let serial = st.hub.revoke_seal_key(&auth.principal, &code, &input.reason, &auth.ctx).await?;
+    Ok(Json(SealKeyView { certificate_url: serial.as_deref().map(|s| cert_url(&code, s)), org: code, serial }))
 }
 
 /// Define a licence type (the authority's data officer, or a platform admin).

@@ -65,6 +65,8 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("verify_issued", "颁证日期", "Issued on"),
     ("verify_validity", "有效期", "Valid"),
     ("verify_status_reason", "状态原因", "Reason"),
+    ("verify_seal_cert", "签章证书序列号", "Seal certificate serial"),
+    ("verify_seal_revoked", "签章证书吊销", "Seal certificate revoked"),
     ("verify_qr", "核验二维码", "Verification QR code"),
     ("verify_offline", "离线核验：下载证照文件和平台根证书（/api/v1/pki/root.pem），运行 govhub licence verify 文件 --root root.pem，或按文档用 OpenSSL 核验。", "Offline: download the licence file and the platform root certificate (/api/v1/pki/root.pem) and run govhub licence verify FILE --root root.pem, or check it with OpenSSL as documented."),
     ("verdict_valid", "有效", "Valid"),

@@ -49,6 +49,13 @@ pub async fn page(State(st): State<AppState>, page: PageCtx, Path(id): Path<Stri
                         valid_until => v.valid_until.map(|d| d.to_string()),
                         issued_at => v.issued_at.map(|t| t.format("%Y-%m-%d").to_string()),
                         status_reason => v.status_reason,
+                        seal_serial => v.seal_serial.clone(),
+                        seal_href => match (&v.issuer, &v.seal_serial) {
+                            (Some(o), Some(s)) => Some(format!("/api/v1/orgs/{}/certificate.pem?serial={s}", super::session::urlencode(o))),
+                            _ => None,
+                        },
+                        seal_revoked_at => v.seal_revoked_at.map(|t| t.format("%Y-%m-%d").to_string()),
+                        seal_revoke_reason => v.seal_revoke_reason,
                         qr_path => format!("/verify/{}/qr.svg", super::session::urlencode(&id)),
                         png_path => format!("/verify/{}/qr.png", super::session::urlencode(&id)),
                     },

@@ -101,6 +101,26 @@ pub fn deliveries(seed: u64, people: usize) -> Vec<DemoDelivery> {
     ]
 }
 
+/// The first `n` enterprises of the enterprise register (`scjgj-qydj`) as delivered for
+/// `seed` in a city of `people` residents (fewer when the register is smaller): the
+/// demo enterprise first. The demo's licences go to these.
+pub fn registered_enterprises(seed: u64, people: usize, n: usize) -> Vec<Enterprise> {
+    (0..n.min(enterprise_count(people.max(1))) as u64).map(|k| ent(seed, k)).collect()
+}
+
+/// The first `n` residents of the population register (`gaj-hjrk`) as delivered for
+/// `seed` in a city of `people` residents: the demo citizen first.
+pub fn registered_people(seed: u64, people: usize, n: usize) -> Vec<Person> {
+    let mut pop = Population::new(seed, n.min(people.max(1)));
+    let mut out = Vec::with_capacity(n);
+    while let Some(m) = pop.next() {
+        if let Some(p) = m.person() {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// A population CSV of `n` rows for benchmarks: same shape as the 户籍人口 dataset (`gaj-hjrk`),
 /// every row valid, random key order, deterministic.
 pub fn population_csv(seed: u64, n: usize) -> Box<dyn Read + Send> {

@@ -21,6 +21,7 @@
 
 mod datasets;
 mod fill;
+pub mod licences;
 mod names;
 mod people;
 mod places;
@@ -30,7 +31,7 @@ pub mod sharing;
 #[allow(unused_imports)]
 pub use datasets::*;
 #[allow(unused_imports)]
-pub use fill::{deliveries, population_csv, DemoDelivery};
+pub use fill::{deliveries, population_csv, registered_enterprises, registered_people, DemoDelivery};
 #[allow(unused_imports)]
 pub use names::Industry;
 #[allow(unused_imports)]
