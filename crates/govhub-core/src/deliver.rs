@@ -105,6 +105,7 @@ fn read_and_validate(
         tx.blocking_send(batch)
             .map_err(|_| failure("store-error", "the store stopped accepting rows", "数据库停止接收数据，交付已中止"))
     };
+    send(DeliveryBatch::Labels(validator.field_labels()))?;
     let mut last_row = 0u64;
     while let Some(item) = records.next_row() {
         let outcome = match item {
@@ -431,8 +432,8 @@ fn fill_counts(report: &mut DeliveryReport, s: &ReadSummary, o: &ApplyOutcome) {
     report.rows_inserted = o.inserted;
     report.rows_updated = o.updated;
     report.rows_unchanged = o.unchanged;
-    report.rows_quarantined = s.quarantined;
-    report.warnings = s.warnings;
+    report.rows_quarantined = s.quarantined + o.repeated;
+    report.warnings = s.warnings.saturating_sub(o.repeated_warnings);
     report.rows_deleted = o.deleted;
     report.encoding = s.encoding.clone();
 }

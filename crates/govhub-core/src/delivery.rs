@@ -132,9 +132,6 @@ pub struct QuarantinedRow {
 pub struct ValidRow {
     pub row: u64,
     pub cells: Vec<Cell>,
-    /// Canonical primary-key text (fields joined by U+001F); the row number when the
-    /// dataset has no primary key.
-    pub key: String,
     /// xxh3-64 over the canonical cell texts: unchanged rows are detected by it.
     pub hash: i64,
     pub warnings: Vec<Problem>,
@@ -230,11 +227,8 @@ pub struct RowValidator {
     labels: Vec<String>,
     /// Label → field index for JSON objects (names and titles).
     by_label: HashMap<String, usize>,
-    key_fields: Vec<usize>,
     /// Per schema field, what casting its cells needs, worked out once.
     prepared: Vec<PreparedField>,
-    /// xxh3-128 of the keys seen so far (already uniform: hashed no further).
-    seen_keys: HashSet<u128, BuildHasherDefault<KeyHasher>>,
     /// Reused for each row's content hash.
     hash_buf: String,
     today: NaiveDate,
@@ -311,16 +305,12 @@ impl RowValidator {
         today: NaiveDate,
         opts: CastOptions,
     ) -> RowValidator {
-        let key_fields =
-            schema.primary_key.iter().filter_map(|k| schema.fields.iter().position(|f| &f.name == k)).collect();
         RowValidator {
             schema: schema.clone(),
             columns,
             labels,
             by_label,
-            key_fields,
             prepared: schema.fields.iter().map(PreparedField::new).collect(),
-            seen_keys: HashSet::default(),
             hash_buf: String::new(),
             today,
             opts,
@@ -501,46 +491,80 @@ impl RowValidator {
         }
     }
 
-    /// Key, duplicate check and hash; the problems when the row must be quarantined
-    /// (the caller then builds the raw row — only for those, it is not cheap).
-    fn finish(&mut self, row: u64, cells: Vec<Cell>, mut problems: Vec<Problem>) -> Result<ValidRow, Vec<Problem>> {
-        let has_error = problems.iter().any(|p| p.severity == "error");
-        let key = match self.key_fields.as_slice() {
-            [] => row.to_string(),
-            [one] => cells[*one].to_text(),
-            [first, rest @ ..] => {
-                let mut key = cells[*first].to_text();
-                for &i in rest {
-                    key.push('\u{1f}');
-                    cells[i].write_text(&mut key);
-                }
-                key
-            }
-        };
-        if !has_error && !self.key_fields.is_empty() {
-            // A key repeated within one delivery: the later row is quarantined.
-            if !self.seen_keys.insert(xxh3_128(key.as_bytes())) {
-                let shown = if self.key_fields.iter().any(|&i| self.schema.fields[i].sensitive) {
-                    mask(&key)
-                } else {
-                    key.replace('\u{1f}', ", ")
-                };
-                problems.push(Problem {
-                    row,
-                    field: Some(self.schema.primary_key.join(",")),
-                    code: "primary-key".into(),
-                    severity: "error",
-                    value: Some(shown.clone()),
-                    message: format!("primary key {shown} already appeared earlier in this delivery"),
-                    message_zh: format!("主键{shown}在本次交付中重复出现"),
-                });
-            }
-        }
+    /// The content hash; the problems when the row must be quarantined (the caller
+    /// then builds the raw row — only for those, it is not cheap). A key repeated
+    /// within the delivery is the store's to find ([`repeated_key`]): it sees every
+    /// key anyway, so the reader keeps none and its memory stays flat.
+    fn finish(&mut self, row: u64, cells: Vec<Cell>, problems: Vec<Problem>) -> Result<ValidRow, Vec<Problem>> {
         if problems.iter().any(|p| p.severity == "error") {
             return Err(problems);
         }
         let hash = content_hash_in(&cells, &mut self.hash_buf);
-        Ok(ValidRow { row, hash, cells, key, warnings: problems })
+        Ok(ValidRow { row, hash, cells, warnings: problems })
+    }
+
+    /// The label each field had in the delivered file, in schema field order (the
+    /// field's name when the file had no column for it, and for JSON Lines).
+    pub fn field_labels(&self) -> Vec<String> {
+        self.schema
+            .fields
+            .iter()
+            .zip(&self.columns)
+            .map(|(f, c)| c.and_then(|c| self.labels.get(c)).cloned().unwrap_or_else(|| f.name.clone()))
+            .collect()
+    }
+}
+
+/// The quarantined form of a valid row whose primary key an earlier row of the same
+/// delivery already had: the later row loses. `labels` are the delivered column labels
+/// by field ([`RowValidator::field_labels`]); sensitive values are masked.
+pub fn repeated_key(schema: &TableSchema, labels: &[String], row: ValidRow) -> QuarantinedRow {
+    let key_fields: Vec<&Field> =
+        schema.primary_key.iter().filter_map(|k| schema.fields.iter().find(|f| &f.name == k)).collect();
+    let key_text = |f: &Field| {
+        schema.fields.iter().position(|g| g.name == f.name).and_then(|i| row.cells.get(i)).map(Cell::to_text)
+    };
+    let joined: Vec<String> = key_fields.iter().map(|f| key_text(f).unwrap_or_default()).collect();
+    let joined = joined.join(", ");
+    let shown = if key_fields.iter().any(|f| f.sensitive) { mask(&joined) } else { joined };
+    let mut raw = Map::new();
+    for (i, (f, c)) in schema.fields.iter().zip(&row.cells).enumerate() {
+        let label = labels.get(i).cloned().unwrap_or_else(|| f.name.clone());
+        let text = if c.is_null() { String::new() } else { c.to_text() };
+        raw.insert(label, Value::String(if f.sensitive && !text.is_empty() { mask(&text) } else { text }));
+    }
+    let mut problems = row.warnings;
+    problems.push(Problem {
+        row: row.row,
+        field: Some(schema.primary_key.join(",")),
+        code: "primary-key".into(),
+        severity: "error",
+        value: Some(shown.clone()),
+        message: format!("primary key {shown} already appeared earlier in this delivery"),
+        message_zh: format!("主键{shown}在本次交付中重复出现"),
+    });
+    QuarantinedRow { row: row.row, raw, problems }
+}
+
+/// The primary keys a delivery has had so far, as xxh3-128 digests (16 bytes a key):
+/// for a store that cannot ask its own tables which rows the delivery has written.
+#[derive(Default)]
+pub struct KeySet {
+    seen: HashSet<u128, BuildHasherDefault<KeyHasher>>,
+    buf: String,
+}
+
+impl KeySet {
+    /// True the first time a key (the cells at `key`) is seen.
+    pub fn first(&mut self, key: &[usize], cells: &[Cell]) -> bool {
+        self.buf.clear();
+        for &k in key {
+            if let Some(c) = cells.get(k) {
+                c.write_text(&mut self.buf);
+            }
+            self.buf.push('\u{1f}');
+        }
+        self.seen.insert(xxh3_128(self.buf.as_bytes()))
     }
 }
 
@@ -660,7 +684,6 @@ mod tests {
                 .unwrap();
         let ok = v.text_row(1, &header(&["320402199003071235", "张三", "36"]));
         let RowOutcome::Valid(r) = ok else { panic!("{ok:?}") };
-        assert_eq!(r.key, "320402199003071235");
         assert_eq!(r.cells[2], Cell::Int(36));
 
         let bad = v.text_row(2, &header(&["320402199003071230", "", "-3"]));
@@ -673,9 +696,16 @@ mod tests {
         assert!(!q.problems[0].message.contains("320402199003071230"));
         assert_ne!(q.raw["sfzh"], json!("320402199003071230"));
 
+        // A repeated key is the store's to find; the row itself is valid.
         let dup = v.text_row(3, &header(&["320402199003071235", "李四", "40"]));
-        let RowOutcome::Quarantined(q) = dup else { panic!("{dup:?}") };
+        let RowOutcome::Valid(dup) = dup else { panic!("{dup:?}") };
+        let q = repeated_key(v.schema(), &v.field_labels(), dup);
+        assert_eq!(q.row, 3);
         assert_eq!(q.problems[0].code, "primary-key");
+        assert_eq!(q.problems[0].value.as_deref(), Some("3204**********1235"));
+        assert!(!q.problems[0].message_zh.contains("320402199003071235"));
+        assert_eq!(q.raw["sfzh"], json!("3204**********1235"));
+        assert_eq!(q.raw["nl"], json!("40"));
 
         let ragged = v.text_row(4, &header(&["11010519491231002X", "王五"]));
         let RowOutcome::Quarantined(q) = ragged else { panic!() };
@@ -684,6 +714,44 @@ mod tests {
         let RowOutcome::Quarantined(q) = extra else { panic!() };
         assert_eq!(q.problems[0].code, "extra-cell");
         assert!(matches!(v.text_row(6, &header(&["", "", ""])), RowOutcome::Blank(_)));
+    }
+
+    #[test]
+    fn repeated_key_rows_keep_the_delivered_labels() {
+        let v = RowValidator::for_header(
+            &schema(),
+            &header(&["年龄", "公民身份号码", "姓名"]),
+            today(),
+            CastOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(v.field_labels(), header(&["公民身份号码", "姓名", "年龄"]));
+        let row = ValidRow {
+            row: 9,
+            cells: vec![Cell::Text("320402199003071235".into()), Cell::Text("张三".into()), Cell::Null],
+            hash: 0,
+            warnings: vec![],
+        };
+        let q = repeated_key(v.schema(), &v.field_labels(), row);
+        let labels: Vec<&String> = q.raw.keys().collect();
+        assert_eq!(labels, vec!["公民身份号码", "姓名", "年龄"]);
+        assert_eq!(q.raw["姓名"], json!("张*"));
+        assert_eq!(q.raw["年龄"], json!(""));
+        assert_eq!(q.problems[0].field.as_deref(), Some("sfzh"));
+        let j = RowValidator::for_objects(&schema(), today(), CastOptions::default());
+        assert_eq!(j.field_labels(), header(&["sfzh", "xm", "nl"]));
+    }
+
+    #[test]
+    fn key_set_sees_each_key_once() {
+        let mut s = KeySet::default();
+        let a = [Cell::Text("a".into()), Cell::Text("b".into())];
+        let ab = [Cell::Text("ab".into()), Cell::Text(String::new())];
+        assert!(s.first(&[0, 1], &a));
+        assert!(!s.first(&[0, 1], &a));
+        assert!(s.first(&[0, 1], &ab), "parts are delimited");
+        assert!(s.first(&[0], &[Cell::Int(1)]));
+        assert!(!s.first(&[0], &[Cell::Int(1)]));
     }
 
     #[test]

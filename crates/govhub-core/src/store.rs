@@ -36,7 +36,12 @@ impl StoreError {
 /// A delivery's content as it streams from the validator to the store.
 #[derive(Debug)]
 pub enum DeliveryBatch {
-    /// Valid rows, in file order (the store may sort them).
+    /// The label each field had in the delivered file (sent first; without it the
+    /// field names are used): for the rows the store quarantines itself.
+    Labels(Vec<String>),
+    /// Valid rows, in file order (the store may sort them). A key repeated within the
+    /// delivery is the store's to find: the later row goes to the quarantine
+    /// ([`crate::delivery::repeated_key`]).
     Rows(Vec<ValidRow>),
     /// Quarantined rows (kept with the delivery).
     Quarantine(Vec<QuarantinedRow>),
@@ -70,7 +75,12 @@ pub struct ApplyOutcome {
     pub updated: u64,
     pub unchanged: u64,
     pub deleted: u64,
+    /// Rows kept in the quarantine: the reader's, and the store's own (`repeated`).
     pub quarantined: u64,
+    /// Valid rows quarantined by the store because an earlier row had their key.
+    pub repeated: u64,
+    /// The warnings those rows carried (counted by the reader as a valid row's).
+    pub repeated_warnings: u64,
 }
 
 /// Listing deliveries.

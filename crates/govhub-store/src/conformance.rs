@@ -955,6 +955,7 @@ pub async fn run_deliveries<S: Store + DeliveryStore + ?Sized>(s: &S) {
     aborted_delivery_keeps_nothing(s).await;
     open_delivery_blocks_no_writes(s).await;
     quarantine_round_trip(s).await;
+    repeated_keys_quarantine_the_later_row(s).await;
     record_queries(s).await;
     typed_round_trip(s).await;
     delivery_without_primary_key(s).await;
@@ -968,19 +969,9 @@ fn t(day: u32) -> DateTime<Utc> {
     at(&format!("2025-01-{day:02}T00:00:00.000001Z"))
 }
 
-/// A valid row as the validator makes it: key text and content hash.
-pub fn valid_row(row: u64, schema: &TableSchema, cells: Vec<Cell>) -> ValidRow {
-    let key = if schema.primary_key.is_empty() {
-        row.to_string()
-    } else {
-        schema
-            .primary_key
-            .iter()
-            .map(|k| cells[schema.fields.iter().position(|f| &f.name == k).unwrap()].to_text())
-            .collect::<Vec<_>>()
-            .join("\u{1f}")
-    };
-    ValidRow { row, hash: content_hash(&cells), cells, key, warnings: vec![] }
+/// A valid row as the validator makes it: cells and content hash.
+pub fn valid_row(row: u64, _schema: &TableSchema, cells: Vec<Cell>) -> ValidRow {
+    ValidRow { row, hash: content_hash(&cells), cells, warnings: vec![] }
 }
 
 fn new_delivery(d: &Dataset, mode: DeliveryMode, started_at: DateTime<Utc>) -> NewDelivery {
@@ -1024,7 +1015,7 @@ fn rows_of(schema: &TableSchema, rows: Vec<Vec<Cell>>) -> DeliveryBatch {
 }
 
 fn outcome(inserted: u64, updated: u64, unchanged: u64, deleted: u64, quarantined: u64) -> ApplyOutcome {
-    ApplyOutcome { inserted, updated, unchanged, deleted, quarantined }
+    ApplyOutcome { inserted, updated, unchanged, deleted, quarantined, repeated: 0, repeated_warnings: 0 }
 }
 
 fn txt(s: &str) -> Cell {
@@ -1425,6 +1416,74 @@ pub async fn quarantine_round_trip<S: Store + DeliveryStore + ?Sized>(s: &S) {
     let page = s.list_quarantine(id, 1, 1).await.unwrap();
     assert_eq!((page.total, page.items), (3, vec![q[2].clone()]));
     assert_eq!(s.list_quarantine(id + 1000, 0, 10).await.unwrap().total, 0);
+}
+
+/// A key delivered twice: the later row goes to the quarantine (with the delivered
+/// labels and the `primary-key` code), whether the earlier one was inserted, updated
+/// or found unchanged, within a batch or across batches; the snapshot deletes only
+/// what the delivery did not contain.
+pub async fn repeated_keys_quarantine_the_later_row<S: Store + DeliveryStore + ?Sized>(s: &S) {
+    ensure_org(s, "conf-rep").await;
+    let d = dataset("CONF-REP", "conf-rep", people_schema());
+    s.create_dataset(&d).await.unwrap();
+    let sc = &d.schema;
+    let labels = DeliveryBatch::Labels(vec!["编号".into(), "姓名".into(), "数量".into()]);
+    let rows =
+        |v: Vec<(u64, Vec<Cell>)>| DeliveryBatch::Rows(v.into_iter().map(|(n, c)| valid_row(n, sc, c)).collect());
+    let mut warned = valid_row(4, sc, person(2, "丁", 4.0));
+    warned.warnings.push(Problem {
+        row: 4,
+        field: Some("xm".into()),
+        code: "id-number-case".into(),
+        severity: "warning",
+        value: None,
+        message: "w".into(),
+        message_zh: "w".into(),
+    });
+    let (id, r) = deliver(
+        s,
+        &d,
+        DeliveryMode::Incremental,
+        t(1),
+        vec![
+            labels,
+            rows(vec![(1, person(1, "甲", 1.0)), (2, person(2, "乙", 2.0)), (3, person(1, "丙", 3.0))]),
+            DeliveryBatch::Rows(vec![warned]),
+            DeliveryBatch::Commit,
+        ],
+    )
+    .await;
+    let want = ApplyOutcome { repeated: 2, repeated_warnings: 1, ..outcome(2, 0, 0, 0, 2) };
+    assert_eq!(r.unwrap(), want);
+    assert_eq!(s.get_record(&d, &[Cell::Int(1)]).await.unwrap().unwrap().cells, person(1, "甲", 1.0));
+    assert_eq!(s.get_record(&d, &[Cell::Int(2)]).await.unwrap().unwrap().cells, person(2, "乙", 2.0));
+    let q = s.list_quarantine(id, 0, 10).await.unwrap();
+    assert_eq!(q.items.iter().map(|q| q.row).collect::<Vec<_>>(), [3, 4]);
+    assert_eq!(q.items[0].raw["姓名"], json!("丙"));
+    assert_eq!(q.items[0].raw["编号"], json!("1"));
+    assert_eq!(q.items[0].problems.last().unwrap().code, "primary-key");
+    assert_eq!(
+        q.items[1].problems.iter().map(|p| p.code.as_str()).collect::<Vec<_>>(),
+        ["id-number-case", "primary-key"]
+    );
+
+    // Over existing records: after an unchanged row and after a new one; a snapshot.
+    let (_, r) = deliver(
+        s,
+        &d,
+        DeliveryMode::Snapshot,
+        t(2),
+        vec![
+            rows(vec![(1, person(1, "甲", 1.0)), (2, person(3, "戊", 5.0))]),
+            rows(vec![(3, person(1, "改", 9.0)), (4, person(3, "己", 6.0))]),
+            DeliveryBatch::Commit,
+        ],
+    )
+    .await;
+    assert_eq!(r.unwrap(), ApplyOutcome { repeated: 2, ..outcome(1, 0, 1, 1, 2) });
+    assert_eq!(s.get_record(&d, &[Cell::Int(1)]).await.unwrap().unwrap().cells, person(1, "甲", 1.0));
+    assert_eq!(s.get_record(&d, &[Cell::Int(3)]).await.unwrap().unwrap().cells, person(3, "戊", 5.0));
+    assert!(s.get_record(&d, &[Cell::Int(2)]).await.unwrap().unwrap().deleted);
 }
 
 /// Keyset pagination over a composite key, every filter operator, injection attempts.

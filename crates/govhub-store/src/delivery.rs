@@ -813,7 +813,7 @@ mod tests {
     use serde_json::json;
 
     fn valid(cells: Vec<Cell>) -> govhub_core::delivery::ValidRow {
-        govhub_core::delivery::ValidRow { row: 0, cells, key: String::new(), hash: 0, warnings: Vec::new() }
+        govhub_core::delivery::ValidRow { row: 0, cells, hash: 0, warnings: Vec::new() }
     }
 
     #[test]

@@ -74,24 +74,33 @@ async fn deliveries_write_in_key_order_and_keep_nothing_on_failure() {
             let rows = chunk.iter().map(|&i| valid_row(i as u64, &sc, row(i))).collect();
             tx.send(DeliveryBatch::Rows(rows)).await.unwrap();
         }
-        // A key delivered twice: the later row wins, as applied in arrival order.
-        tx.send(DeliveryBatch::Rows(vec![valid_row(1, &sc, vec![Cell::Int(3), Cell::Text("后".into())])]))
+        // A key delivered twice, the second time in a later sorted run: the later row
+        // is quarantined, the earlier one kept.
+        tx.send(DeliveryBatch::Rows(vec![valid_row(n as u64 + 1, &sc, vec![Cell::Int(3), Cell::Text("后".into())])]))
             .await
             .unwrap();
         tx.send(DeliveryBatch::Commit).await.unwrap();
     };
     let (r, ()) = tokio::join!(apply, feed);
     let r = r.unwrap();
-    assert_eq!((r.inserted, r.updated, r.unchanged), (n as u64, 1, 0));
-    assert_eq!(store.get_record(&d, &[Cell::Int(3)]).await.unwrap().unwrap().cells[1], Cell::Text("后".into()));
+    assert_eq!((r.inserted, r.updated, r.unchanged, r.repeated, r.quarantined), (n as u64, 0, 0, 1, 1));
+    assert_eq!(store.get_record(&d, &[Cell::Int(3)]).await.unwrap().unwrap().cells[1], Cell::Text("名3".into()));
     assert_eq!(store.get_record(&d, &[Cell::Int(n)]).await.unwrap().unwrap().cells[1], Cell::Text(format!("名{n}")));
     let history = store.record_history(&d, &[Cell::Int(3)]).await.unwrap();
-    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(history.len(), 1, "{history:?}");
+    let q = store.list_quarantine(id, 0, 10).await.unwrap();
+    assert_eq!((q.total, q.items[0].row), (1, n as u64 + 1));
+    assert_eq!(q.items[0].raw["xm"], json!("后"));
 
-    // The first rows again in another order: key 3 changes back, the rest is unchanged.
+    // The rows again in another order, key 3 changed: one update, the rest unchanged.
+    let mut order = order;
+    let three = order.iter().position(|&i| i == 3).unwrap();
+    order.remove(three);
+    order.push(3);
+    let changed = |i: i64| if i == 3 { vec![Cell::Int(3), Cell::Text("改".into())] } else { row(i) };
     let mut again: Vec<DeliveryBatch> = order
         .rchunks(25_000)
-        .map(|c| DeliveryBatch::Rows(c.iter().map(|&i| valid_row(i as u64, &sc, row(i))).collect()))
+        .map(|c| DeliveryBatch::Rows(c.iter().map(|&i| valid_row(i as u64, &sc, changed(i))).collect()))
         .collect();
     again.push(DeliveryBatch::Commit);
     let (_, r) = deliver(&store, &d, DeliveryMode::Incremental, at("2025-01-02T00:00:00Z"), again).await;

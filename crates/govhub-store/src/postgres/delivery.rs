@@ -250,6 +250,20 @@ async fn copy_rows(
     sink.as_mut().finish().await.map_err(db)
 }
 
+/// Keep quarantined rows with their delivery (`stmt`: the quarantine insert).
+async fn keep_quarantined(
+    tx: &deadpool_postgres::Transaction<'_>,
+    stmt: &tokio_postgres::Statement,
+    id: i64,
+    rows: &[QuarantinedRow],
+) -> StoreResult<u64> {
+    let nums: Vec<i64> = rows.iter().map(|q| stored_count(q.row)).collect();
+    let raws = rows.iter().map(raw_json).collect::<StoreResult<Vec<_>>>()?;
+    let problems = rows.iter().map(problems_json).collect::<StoreResult<Vec<_>>>()?;
+    tx.execute(stmt, &[&id, &nums, &raws, &problems]).await.map_err(db)?;
+    Ok(rows.len() as u64)
+}
+
 async fn apply(
     tx: &deadpool_postgres::Transaction<'_>,
     d: &Dataset,
@@ -323,19 +337,35 @@ async fn apply(
     let keep_keys = format!("INSERT INTO govhub_keys ({key_list}) SELECT {key_list} FROM govhub_batch");
     let mut out = ApplyOutcome::default();
     let mut staged = 0u64;
+    // Keys delivered so far: of a key delivered twice the later row is quarantined.
+    // (SQLite asks its table which rows the delivery touched; here rows reach the table
+    // only at commit, so the writer keeps 16 bytes a key.)
+    let mut keys = govhub_core::delivery::KeySet::default();
+    let mut labels: Vec<String> = layout.fields().iter().map(|f| f.name.clone()).collect();
     let delete_absent = loop {
         match batches.recv().await {
             None => return Err(aborted()),
             Some(DeliveryBatch::Commit) => break mode == DeliveryMode::Snapshot,
             Some(DeliveryBatch::CommitKeepAbsent) => break false,
+            Some(DeliveryBatch::Labels(l)) => labels = l,
             Some(DeliveryBatch::Quarantine(rows)) => {
-                let nums: Vec<i64> = rows.iter().map(|q| stored_count(q.row)).collect();
-                let raws = rows.iter().map(raw_json).collect::<StoreResult<Vec<_>>>()?;
-                let problems = rows.iter().map(problems_json).collect::<StoreResult<Vec<_>>>()?;
-                tx.execute(&quarantine, &[&id, &nums, &raws, &problems]).await.map_err(db)?;
-                out.quarantined += rows.len() as u64;
+                out.quarantined += keep_quarantined(tx, &quarantine, id, &rows).await?;
             }
-            Some(DeliveryBatch::Rows(rows)) => {
+            Some(DeliveryBatch::Rows(mut rows)) => {
+                if layout.has_pk() {
+                    let (first, repeated): (Vec<_>, Vec<_>) =
+                        rows.into_iter().partition(|r| keys.first(&layout.key, &r.cells));
+                    rows = first;
+                    if !repeated.is_empty() {
+                        out.repeated += repeated.len() as u64;
+                        out.repeated_warnings += repeated.iter().map(|r| r.warnings.len() as u64).sum::<u64>();
+                        let q: Vec<QuarantinedRow> = repeated
+                            .into_iter()
+                            .map(|r| govhub_core::delivery::repeated_key(layout.schema, &labels, r))
+                            .collect();
+                        out.quarantined += keep_quarantined(tx, &quarantine, id, &q).await?;
+                    }
+                }
                 if rows.is_empty() {
                     continue;
                 }

@@ -16,6 +16,7 @@ use govhub_core::delivery::{DeliveryMode, DeliveryReport, QuarantinedRow, ValidR
 use govhub_core::model::*;
 use govhub_core::names::DatasetCode;
 use govhub_core::store::{ApplyOutcome, DeliveryBatch, DeliveryQuery, DeliveryStore, NewDelivery, StoreError};
+use roaring::RoaringTreemap;
 use rusqlite::types::{ToSql, ToSqlOutput, Value, ValueRef};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, TransactionBehavior};
 use std::time::Instant;
@@ -190,14 +191,26 @@ pub(super) fn change_row(
 /// primary-key index's pages hot (PERFORMANCE.md: the largest single gain).
 const SORT_ROWS: usize = 65_536;
 
+/// A rowid as a member of a [`RoaringTreemap`] (order-preserving: negative rowids,
+/// possible when an INTEGER primary key is the rowid, come first).
+fn member(rowid: i64) -> u64 {
+    (rowid as u64) ^ (1 << 63)
+}
+
 /// The statements of one delivery.
 struct Writer<'c> {
+    conn: &'c Connection,
     select: rusqlite::Statement<'c>,
     insert: rusqlite::Statement<'c>,
     history: rusqlite::Statement<'c>,
     update: rusqlite::Statement<'c>,
-    seen: Option<rusqlite::Statement<'c>>,
     quarantine: rusqlite::Statement<'c>,
+    /// Rows this delivery has inserted, updated or found unchanged: a key found among
+    /// them was delivered twice, and in a snapshot every other current row is deleted.
+    /// A few bits a row (the reader keeps no set of keys: its memory stays flat).
+    touched: RoaringTreemap,
+    /// The delivered column labels by field, for the rows quarantined here.
+    labels: Vec<String>,
     /// The table was empty when the delivery began: insert first, look up only on a
     /// key conflict (a key delivered twice).
     insert_first: bool,
@@ -253,11 +266,14 @@ impl Writer<'_> {
         // The typed table keeps the hash as decimal text.
         self.hash.clear();
         write!(self.hash, "{}", row.hash).map_err(StoreError::backend)?;
-        if !layout.has_pk() || (self.insert_first && self.try_insert(row)?) {
-            if !layout.has_pk() {
-                Self::bind_row(&mut self.insert, row, &self.hash, self.id, &self.at)?;
-                self.insert.raw_execute().map_err(db)?;
-            }
+        if !layout.has_pk() {
+            Self::bind_row(&mut self.insert, row, &self.hash, self.id, &self.at)?;
+            self.insert.raw_execute().map_err(db)?;
+            out.inserted += 1;
+            return Ok(());
+        }
+        if self.insert_first && self.try_insert(row)? {
+            self.touched.insert(member(self.conn.last_insert_rowid()));
             out.inserted += 1;
             return Ok(());
         }
@@ -275,18 +291,28 @@ impl Writer<'_> {
             }
         };
         match found {
+            Some((rowid, _)) if self.touched.contains(member(rowid)) => {
+                // Delivered twice: the later row (written last) goes to the quarantine.
+                let q = govhub_core::delivery::repeated_key(layout.schema, &self.labels, row.clone());
+                self.quarantine
+                    .execute(params![self.id, stored_count(q.row), raw_json(&q)?, problems_json(&q)?])
+                    .map_err(db)?;
+                out.quarantined += 1;
+                out.repeated += 1;
+                out.repeated_warnings += row.warnings.len() as u64;
+            }
             None => {
                 Self::bind_row(&mut self.insert, row, &self.hash, self.id, &self.at)?;
                 self.insert.raw_execute().map_err(db)?;
+                self.touched.insert(member(self.conn.last_insert_rowid()));
                 out.inserted += 1;
             }
             Some((rowid, true)) => {
-                if let Some(seen) = self.seen.as_mut() {
-                    seen.execute([rowid]).map_err(db)?;
-                }
+                self.touched.insert(member(rowid));
                 out.unchanged += 1;
             }
             Some((rowid, false)) => {
+                self.touched.insert(member(rowid));
                 self.history.execute(params![rowid, self.at]).map_err(db)?;
                 Self::bind_row(&mut self.update, row, &self.hash, self.id, &self.at)?;
                 self.update.raw_bind_parameter(row.cells.len() + 4, rowid).map_err(db)?;
@@ -295,6 +321,39 @@ impl Writer<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Snapshot: mark deleted the current records this delivery neither wrote nor
+    /// found unchanged — one scan for the rows it did not write, checked against
+    /// `touched` — keeping their last versions in the history.
+    fn delete_absent(&mut self, table: &str) -> StoreResult<u64> {
+        let absent: Vec<i64> = {
+            let mut scan = self
+                .conn
+                .prepare(&format!("SELECT rowid FROM {table} WHERE \"_deleted\" = 0 AND \"_delivery_id\" IS NOT ?1"))
+                .map_err(db)?;
+            let rowids = scan.query_map([self.id], |r| r.get::<_, i64>(0)).map_err(db)?;
+            let mut absent = Vec::new();
+            for r in rowids {
+                let r = r.map_err(db)?;
+                if !self.touched.contains(member(r)) {
+                    absent.push(r);
+                }
+            }
+            absent
+        };
+        let mut delete = self
+            .conn
+            .prepare(&format!(
+                "UPDATE {table} SET \"_deleted\" = 1, \"_version\" = \"_version\" + 1, \"_delivery_id\" = ?2, \
+                 \"_updated_at\" = ?3 WHERE rowid = ?1"
+            ))
+            .map_err(db)?;
+        for &rowid in &absent {
+            self.history.execute(params![rowid, self.at]).map_err(db)?;
+            delete.execute(params![rowid, self.id, self.at]).map_err(db)?;
+        }
+        Ok(absent.len() as u64)
     }
 
     /// Write the pending rows in key order (ties in arrival order: of a key delivered
@@ -343,13 +402,6 @@ fn apply(
     // The typed table's change index is created at the end: built once, sorted, after
     // a first load instead of row by row (later deliveries maintain it).
     tx.execute_batch(&change_index(&layout, &d.table_name, true)).map_err(db)?;
-    let track_seen = mode == DeliveryMode::Snapshot && layout.has_pk();
-    if track_seen {
-        tx.execute_batch(
-            "CREATE TEMP TABLE IF NOT EXISTS govhub_seen (r INTEGER PRIMARY KEY); DELETE FROM temp.govhub_seen;",
-        )
-        .map_err(db)?;
-    }
     let n = layout.fields().len();
     let (t, h) = (&layout.table, &layout.history);
     let fields = layout.field_list("");
@@ -364,11 +416,12 @@ fn apply(
         .map(|(i, f)| format!("{} = ?{}", crate::ddl::quote_ident(&f.name), i + 1))
         .collect();
     let at_text = ts(at);
-    let end = {
+    {
         let empty: bool =
             tx.query_row(&format!("SELECT NOT EXISTS (SELECT 1 FROM {t})"), [], |r| r.get(0)).map_err(db)?;
 
         let mut w = Writer {
+            conn: &tx,
             select: tx
                 .prepare(&format!(
                     "SELECT rowid, \"_hash\", \"_deleted\" FROM {t} WHERE {}",
@@ -403,14 +456,11 @@ fn apply(
                     n + 4
                 ))
                 .map_err(db)?,
-            seen: if track_seen {
-                Some(tx.prepare("INSERT INTO temp.govhub_seen (r) VALUES (?1)").map_err(db)?)
-            } else {
-                None
-            },
             quarantine: tx
                 .prepare("INSERT INTO delivery_quarantine (delivery_id, row_no, raw, problems) VALUES (?1, ?2, ?3, ?4)")
                 .map_err(db)?,
+            touched: RoaringTreemap::new(),
+            labels: layout.fields().iter().map(|f| f.name.clone()).collect(),
             insert_first: empty,
             id,
             at: at_text.clone(),
@@ -423,6 +473,7 @@ fn apply(
                 None => return Err(aborted()),
                 Some(DeliveryBatch::Commit) => break DeliveryBatch::Commit,
                 Some(DeliveryBatch::CommitKeepAbsent) => break DeliveryBatch::CommitKeepAbsent,
+                Some(DeliveryBatch::Labels(labels)) => w.labels = labels,
                 Some(DeliveryBatch::Quarantine(rows)) => {
                     for q in &rows {
                         w.quarantine
@@ -449,37 +500,9 @@ fn apply(
         };
         w.write_sorted(&layout, &mut pending, &mut out)?;
         tracing::debug!(delivery = id, starved_ms = starved.as_millis() as u64, "delivery written");
-        end
-    };
-    if matches!(end, DeliveryBatch::Commit) && mode == DeliveryMode::Snapshot {
-        // Current records this delivery neither wrote nor found unchanged are deleted.
-        let cond = if track_seen {
-            "\"_deleted\" = 0 AND \"_delivery_id\" IS NOT ?1 AND rowid NOT IN (SELECT r FROM temp.govhub_seen)"
-        } else {
-            "\"_deleted\" = 0 AND \"_delivery_id\" IS NOT ?1"
-        };
-        tx.execute(
-            &format!(
-                "INSERT INTO {h} ({data}, \"_version\", \"_op\", \"_delivery_id\", \"_valid_from\", \"_valid_to\") \
-                 SELECT {data}, \"_version\", {}, \"_delivery_id\", \"_updated_at\", ?2 FROM {t} WHERE {cond}",
-                op_case("")
-            ),
-            params![id, at_text],
-        )
-        .map_err(db)?;
-        let deleted = tx
-            .execute(
-                &format!(
-                    "UPDATE {t} SET \"_deleted\" = 1, \"_version\" = \"_version\" + 1, \"_delivery_id\" = ?1, \
-                     \"_updated_at\" = ?2 WHERE {cond}"
-                ),
-                params![id, at_text],
-            )
-            .map_err(db)?;
-        out.deleted = deleted as u64;
-    }
-    if track_seen {
-        tx.execute_batch("DROP TABLE temp.govhub_seen").map_err(db)?;
+        if matches!(end, DeliveryBatch::Commit) && mode == DeliveryMode::Snapshot {
+            out.deleted = w.delete_absent(t)?;
+        }
     }
     let indexing = Instant::now();
     tx.execute_batch(&change_index(&layout, &d.table_name, false)).map_err(db)?;
