@@ -285,6 +285,8 @@ async fn apply(
     // Every row is an insert when there is no key to match or nothing to match it with.
     let empty: bool = get(&tx.query_one(&format!("SELECT NOT EXISTS (SELECT 1 FROM {t})"), &[]).await.map_err(db)?, 0)?;
     let direct = !layout.has_pk() || empty;
+    // The change index is built in one sort at the end: give it memory to sort in.
+    tx.batch_execute("SET LOCAL maintenance_work_mem = '256MB'").await.map_err(db)?;
 
     let fields = layout.field_list("");
     let at_text = ts_text(at);
@@ -342,6 +344,7 @@ async fn apply(
     // only at commit, so the writer keeps 16 bytes a key.)
     let mut keys = govhub_core::delivery::KeySet::default();
     let mut labels: Vec<String> = layout.fields().iter().map(|f| f.name.clone()).collect();
+    let started = std::time::Instant::now();
     let delete_absent = loop {
         match batches.recv().await {
             None => return Err(aborted()),
@@ -394,6 +397,7 @@ async fn apply(
             }
         }
     };
+    let streamed = started.elapsed();
     let data_t = layout.history_data_columns("t.");
     let data = layout.history_data_columns("");
     let history_insert = format!(
@@ -458,7 +462,16 @@ async fn apply(
             .await
             .map_err(db)?;
     }
+    let merged = started.elapsed();
     tx.batch_execute(&change_index(&layout, &d.table_name, false)).await.map_err(db)?;
+    tracing::debug!(
+        delivery = id,
+        direct,
+        stream_ms = streamed.as_millis() as u64,
+        merge_ms = (merged - streamed).as_millis() as u64,
+        index_ms = (started.elapsed() - merged).as_millis() as u64,
+        "delivery written"
+    );
     // The delivery's place in its dataset's change feed: deliveries of one dataset
     // take this lock in turn, so positions are given in commit order, on any node.
     tx.execute("SELECT pg_advisory_xact_lock(hashtext('govhub.commit_seq.' || $1::text))", &[&d.code.as_str()])
