@@ -129,3 +129,105 @@ fn database_urls_are_rewritten() {
     assert_eq!(with_database("postgres://u@h:1", "x"), "postgres://u@h:1/x");
     assert_eq!(with_database("postgresql://h/db?sslmode=disable", "x"), "postgresql://h/x?sslmode=disable");
 }
+
+/// A table's constraints (`contype definition`, sorted) and its number of indexes.
+async fn table_shape(client: &tokio_postgres::Client, table: &str) -> (Vec<String>, i64) {
+    let cons: Vec<String> = client
+        .query(
+            "SELECT contype::text || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
+             WHERE conrelid = $1::text::regclass ORDER BY 1",
+            &[&format!("\"{table}\"")],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let idx: i64 =
+        client.query_one("SELECT count(*) FROM pg_indexes WHERE tablename = $1", &[&table]).await.unwrap().get(0);
+    (cons, idx)
+}
+
+/// A first load into an empty PostgreSQL table goes into a new table that replaces
+/// it: the replacement has the same key, unique constraint and indexes, and nothing
+/// of the load table is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_first_load_keeps_keys_and_indexes() {
+    use govhub_core::cells::Cell;
+    use govhub_core::delivery::DeliveryMode;
+    use govhub_core::model::{Org, OrgKind};
+    use govhub_core::names::OrgCode;
+    use govhub_core::schema::TableSchema;
+    use govhub_core::store::{DeliveryBatch, DeliveryStore};
+    use govhub_store::conformance::{at, dataset, deliver, valid_row};
+    with_fresh_pg(|url| async move {
+        let store = govhub_store::postgres::PostgresStore::open(&url).await.unwrap();
+        let org = Org {
+            code: OrgCode::parse("swap-org").unwrap(),
+            name: "机构".into(),
+            kind: OrgKind::City,
+            parent: None,
+            admin_code: None,
+            uscc: None,
+            created_at: at("2024-01-01T00:00:00Z"),
+        };
+        store.insert_org(&org).await.unwrap();
+        let sc = TableSchema::parse(&serde_json::json!({
+            "fields": [
+                {"name": "id", "type": "integer"},
+                {"name": "code", "constraints": {"unique": true}},
+                {"name": "xm"}
+            ],
+            "primaryKey": "id"
+        }))
+        .unwrap();
+        let d = dataset("SWAP", "swap-org", sc.clone());
+        store.create_dataset(&d).await.unwrap();
+        let client = pg(&url).await;
+        let before = table_shape(&client, &d.table_name).await;
+        assert_eq!(before.0, ["p PRIMARY KEY (id)", "u UNIQUE (code)"]);
+
+        let rows = |v: Vec<(i64, &str)>| {
+            DeliveryBatch::Rows(
+                v.into_iter()
+                    .map(|(i, c)| valid_row(i as u64, &sc, vec![Cell::Int(i), Cell::Text(c.into()), Cell::Text("名".into())]))
+                    .collect(),
+            )
+        };
+        let (_, r) = deliver(
+            &store,
+            &d,
+            DeliveryMode::Snapshot,
+            at("2025-01-01T00:00:00Z"),
+            vec![rows(vec![(2, "b"), (1, "a"), (3, "c")]), DeliveryBatch::Commit],
+        )
+        .await;
+        assert_eq!(r.unwrap().inserted, 3);
+        let after = table_shape(&client, &d.table_name).await;
+        assert_eq!(after.0, before.0);
+        assert_eq!(after.1, before.1 + 1, "the key and unique indexes, and the change index");
+        let left: i64 =
+            client.query_one("SELECT count(*) FROM pg_class WHERE relname LIKE 'govhub_load_%'", &[]).await.unwrap().get(0);
+        assert_eq!(left, 0);
+        let dup = client
+            .execute(
+                &format!("INSERT INTO \"{}\" (id, code, xm, \"_version\", \"_hash\", \"_updated_at\") VALUES (1, 'z', 'x', 1, '0', now())", d.table_name),
+                &[],
+            )
+            .await;
+        assert!(dup.is_err(), "the primary key is enforced after the swap");
+        // Later deliveries upsert into the swapped table.
+        let (_, r) = deliver(
+            &store,
+            &d,
+            DeliveryMode::Incremental,
+            at("2025-01-02T00:00:00Z"),
+            vec![rows(vec![(1, "a2"), (4, "d")]), DeliveryBatch::Commit],
+        )
+        .await;
+        let r = r.unwrap();
+        assert_eq!((r.inserted, r.updated), (1, 1));
+        assert_eq!(store.get_record(&d, &[Cell::Int(1)]).await.unwrap().unwrap().cells[1], Cell::Text("a2".into()));
+    })
+    .await;
+}

@@ -1,5 +1,5 @@
 //! How SQLite applies a delivery on its single writer: rows are written as they
-//! arrive, sorted by key in runs; a key delivered twice ends with the later row; the
+//! arrive, sorted by key in runs; of a key delivered twice the later row is quarantined; the
 //! writer is taken only when the first batch arrives; an abort or a failure keeps
 //! nothing.
 

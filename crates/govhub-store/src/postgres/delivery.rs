@@ -250,6 +250,65 @@ async fn copy_rows(
     sink.as_mut().finish().await.map_err(db)
 }
 
+/// A first load's new table and what it must get from the table it replaces.
+struct Swap {
+    /// Quoted name of the new table.
+    load: String,
+    /// `(name, definition)` of the key and unique constraints.
+    constraints: Vec<(String, String)>,
+    /// `CREATE INDEX` statements of the other indexes.
+    indexes: Vec<String>,
+}
+
+impl Swap {
+    async fn prepare(tx: &deadpool_postgres::Transaction<'_>, t: &str, id: i64) -> StoreResult<Swap> {
+        let constraints = tx
+            .query(
+                "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint
+                 WHERE conrelid = $1::text::regclass AND contype IN ('p', 'u') ORDER BY contype, conname",
+                &[&t],
+            )
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|r| Ok((get::<String>(r, 0)?, get::<String>(r, 1)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let indexes = tx
+            .query(
+                "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = $1::text::regclass
+                 AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
+                &[&t],
+            )
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|r| get::<String>(r, 0))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let load = quote_ident(&format!("govhub_load_{id}"));
+        tx.batch_execute(&format!(
+            "CREATE TABLE {load} (LIKE {t} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMMENTS)"
+        ))
+        .await
+        .map_err(db)?;
+        Ok(Swap { load, constraints, indexes })
+    }
+
+    /// Put the loaded table in the empty one's place, with its name, constraints and
+    /// indexes (index definitions name the table, which by then is the new one).
+    async fn finish(&self, tx: &deadpool_postgres::Transaction<'_>, t: &str) -> StoreResult<()> {
+        tx.batch_execute(&format!("DROP TABLE {t}; ALTER TABLE {} RENAME TO {t}", self.load)).await.map_err(db)?;
+        for (name, def) in &self.constraints {
+            tx.batch_execute(&format!("ALTER TABLE {t} ADD CONSTRAINT {} {def}", quote_ident(name)))
+                .await
+                .map_err(db)?;
+        }
+        for def in &self.indexes {
+            tx.batch_execute(def).await.map_err(db)?;
+        }
+        Ok(())
+    }
+}
+
 /// Keep quarantined rows with their delivery (`stmt`: the quarantine insert).
 async fn keep_quarantined(
     tx: &deadpool_postgres::Transaction<'_>,
@@ -288,11 +347,16 @@ async fn apply(
     // The change index is built in one sort at the end: give it memory to sort in.
     tx.batch_execute("SET LOCAL maintenance_work_mem = '256MB'").await.map_err(db)?;
 
+    // A first load goes into a new table without indexes, which replaces the empty one
+    // at the end: its key index is then built in one sort instead of a million inserts,
+    // and readers go on reading the empty table meanwhile (they wait only for the swap).
+    let swap = if empty && layout.has_pk() { Some(Swap::prepare(tx, t, id).await?) } else { None };
     let fields = layout.field_list("");
     let at_text = ts_text(at);
     let copy_sql = if direct {
         format!(
-            "COPY {t} ({fields}, \"_version\", \"_hash\", \"_delivery_id\", \"_updated_at\", \"_deleted\") FROM STDIN"
+            "COPY {} ({fields}, \"_version\", \"_hash\", \"_delivery_id\", \"_updated_at\", \"_deleted\") FROM STDIN",
+            swap.as_ref().map_or(t, |s| &s.load)
         )
     } else {
         let cols: Vec<String> = layout
@@ -397,6 +461,9 @@ async fn apply(
             }
         }
     };
+    if let Some(swap) = &swap {
+        swap.finish(tx, t).await?;
+    }
     let streamed = started.elapsed();
     let data_t = layout.history_data_columns("t.");
     let data = layout.history_data_columns("");
