@@ -228,6 +228,23 @@ async fn postgres_first_load_keeps_keys_and_indexes() {
         let r = r.unwrap();
         assert_eq!((r.inserted, r.updated), (1, 1));
         assert_eq!(store.get_record(&d, &[Cell::Int(1)]).await.unwrap().unwrap().cells[1], Cell::Text("a2".into()));
+
+        // An operator's view over an empty table: the first load goes into the table
+        // itself (the swap would drop the view), and the view sees the rows.
+        let d2 = dataset("SWAP2", "swap-org", sc.clone());
+        store.create_dataset(&d2).await.unwrap();
+        client.batch_execute(&format!("CREATE VIEW swap_view AS SELECT id, code FROM \"{}\"", d2.table_name)).await.unwrap();
+        let (_, r) = deliver(
+            &store,
+            &d2,
+            DeliveryMode::Incremental,
+            at("2025-01-03T00:00:00Z"),
+            vec![rows(vec![(7, "g"), (8, "h")]), DeliveryBatch::Commit],
+        )
+        .await;
+        assert_eq!(r.unwrap().inserted, 2);
+        let seen: i64 = client.query_one("SELECT count(*) FROM swap_view", &[]).await.unwrap().get(0);
+        assert_eq!(seen, 2);
     })
     .await;
 }

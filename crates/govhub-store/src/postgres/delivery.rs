@@ -261,7 +261,27 @@ struct Swap {
 }
 
 impl Swap {
-    async fn prepare(tx: &deadpool_postgres::Transaction<'_>, t: &str, id: i64) -> StoreResult<Swap> {
+    /// `None` when an operator has attached something to the table that a new table
+    /// would not carry over (privileges, triggers, row security, views, inheritance,
+    /// a publication): the load then goes into the table itself, as any other.
+    async fn prepare(tx: &deadpool_postgres::Transaction<'_>, t: &str, id: i64) -> StoreResult<Option<Swap>> {
+        let plain: bool = get(
+            &tx.query_one(
+                "SELECT c.relkind = 'r' AND c.relacl IS NULL AND NOT c.relhastriggers AND NOT c.relrowsecurity
+                    AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                                    WHERE d.refobjid = c.oid AND d.classid = 'pg_rewrite'::regclass)
+                    AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = c.oid OR i.inhrelid = c.oid)
+                    AND NOT EXISTS (SELECT 1 FROM pg_publication_rel p WHERE p.prrelid = c.oid)
+                 FROM pg_class c WHERE c.oid = $1::text::regclass",
+                &[&t],
+            )
+            .await
+            .map_err(db)?,
+            0,
+        )?;
+        if !plain {
+            return Ok(None);
+        }
         let constraints = tx
             .query(
                 "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint
@@ -290,7 +310,7 @@ impl Swap {
         ))
         .await
         .map_err(db)?;
-        Ok(Swap { load, constraints, indexes })
+        Ok(Some(Swap { load, constraints, indexes }))
     }
 
     /// Put the loaded table in the empty one's place, with its name, constraints and
@@ -350,7 +370,7 @@ async fn apply(
     // A first load goes into a new table without indexes, which replaces the empty one
     // at the end: its key index is then built in one sort instead of a million inserts,
     // and readers go on reading the empty table meanwhile (they wait only for the swap).
-    let swap = if empty && layout.has_pk() { Some(Swap::prepare(tx, t, id).await?) } else { None };
+    let swap = if empty && layout.has_pk() { Swap::prepare(tx, t, id).await? } else { None };
     let fields = layout.field_list("");
     let at_text = ts_text(at);
     let copy_sql = if direct {
