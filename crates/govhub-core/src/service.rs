@@ -536,6 +536,9 @@ impl Hub {
         let target = input.code.as_str().to_string();
         let detail = json!({"provider": input.provider.as_str(), "name": input.name});
         let result = async {
+            if crate::licence_share::is_licence_dataset(input.code.as_str()) {
+                return Err(crate::licence_share::licence_dataset_error(input.code.as_str()).with_field("code"));
+            }
             self.require_org(&input.provider, "provider").await?;
             self.check_foreign_keys(&input.code, &input.schema).await?;
             let now = self.clock.now();

@@ -303,6 +303,16 @@ async fn demo_city(extra: &[String]) {
         let cards = get(format!("{}/api/v1/licences?holder={citizen}", server.url), cit.clone()).await;
         let names: Vec<&str> = cards.as_array().unwrap().iter().filter_map(|l| l["type_name"].as_str()).collect();
         assert!(names.contains(&"居住证") && names.contains(&"社会保障卡"), "{names:?}");
+        // 人社局's app read her 居住证 through its grant on the licence library: she sees
+        // the department and the purpose.
+        let reads = get(format!("{}/api/v1/audit/about-me", server.url), cit.clone()).await;
+        assert!(
+            reads.as_array().unwrap().iter().any(|a| a["org"] == "cz-rsj"
+                && a["target"].as_str().is_some_and(|t| t.starts_with("lic-"))
+                && a["purpose"].as_str().is_some_and(|p| p.contains("居住证"))
+                && a["rows"] == 1),
+            "{reads}"
+        );
     }
     // Second start: nothing regenerated, same accounts work.
     let server = start(&argv);
@@ -527,6 +537,28 @@ async fn issue_batch(extra: &[String]) {
     )
     .unwrap();
     assert_eq!(run(&["licence", "issue-batch", "--issuer", "cz-scjgj", "--quiet", &f]).status.code(), Some(0));
+    // Re-running a file issues nothing twice: records already issued are skipped, each
+    // with the licence it was issued as.
+    let out = run(&["licence", "issue-batch", "--issuer", "cz-scjgj", "--quiet", &f]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("issued 0 licences")
+            && stdout.contains("skipped 1 already issued")
+            && stdout.contains("line 1: skipped (already issued: 1.2.156.3005.2."),
+        "{stdout}"
+    );
+    let csv_file = dir.path().join("licences.csv").display().to_string();
+    let out = run(&["licence", "issue-batch", "--issuer", "cz-scjgj", "--quiet", &csv_file]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "the bad records are still refused: {stdout}");
+    assert!(
+        stdout.contains("issued 0 licences") && stdout.contains("skipped 3") && stdout.contains("refused 4"),
+        "{stdout}"
+    );
+    for line in [2, 6, 9] {
+        assert!(stdout.contains(&format!("line {line}: skipped (already issued: 1.2.156.3005.2.")), "{line}: {stdout}");
+    }
     let out = run(&["licence", "issue-batch", "--issuer", "cz-nobody", "--quiet", &f]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 
