@@ -634,6 +634,20 @@ async fn licences_shared_by_grant(app: TestApp) {
     let status = r.status().as_u16();
     assert_code(&(status, r.json().await.unwrap()), 409, "licence_dataset");
 
+    let (s, e) =
+        app.put(&format!("/api/v1/datasets/{lic}/schema"), &c.officer, &json!({"fields": [{"name": "a"}]})).await;
+    assert_code(&(s, e), 409, "licence_dataset");
+    // Every new endpoint is in the OpenAPI document.
+    let (_, api) = app.get("/api/v1/openapi.json", &c.admin).await;
+    for path in [
+        "/api/v1/share/licences",
+        "/api/v1/share/licences/{id}",
+        "/api/v1/share/licences/{id}/file",
+        "/api/v1/licences/{id}/verification",
+    ] {
+        assert!(api["paths"][path]["get"].is_object(), "{path} not in the OpenAPI document");
+    }
+
     let (app_id, tok) = app_token(&app, &c.dev, "社保待遇资格认证系统").await;
     let until = (Utc::now() + Duration::days(365)).date_naive().to_string();
     let list = format!("/api/v1/share/licences?holder={}&type={}", c.holder, c.jzz);
