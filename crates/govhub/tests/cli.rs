@@ -559,17 +559,25 @@ async fn issue_batch(extra: &[String]) {
     for line in [2, 6, 9] {
         assert!(stdout.contains(&format!("line {line}: skipped (already issued: 1.2.156.3005.2.")), "{line}: {stdout}");
     }
+    // The same record twice in one file: issued once, the repeat skipped.
+    let twice = json!({"type": type_code, "holder_code": h, "holder_name": "常州龙城科技有限公司",
+        "fields": {"zczb": 7, "jyfw": "软件开发"}, "valid_from": "2026-01-01", "valid_until": "2030-12-31"});
+    std::fs::write(&file, format!("{twice}\n{twice}\n")).unwrap();
+    let out = run(&["licence", "issue-batch", "--issuer", "cz-scjgj", "--quiet", &f]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("issued 1 licences") && stdout.contains("line 2: skipped (already issued:"), "{stdout}");
     let out = run(&["licence", "issue-batch", "--issuer", "cz-nobody", "--quiet", &f]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 
-    // The issued licences are there, sealed and valid: 3 + 1 + 1.
+    // The issued licences are there, sealed and valid: 3 + 1 + 1 + 1.
     let server = start_env(&serve, &pass);
     let t: Value = token(&client, &server.url, "ops", "first-admin-pass").await.json().await.unwrap();
     let t = t["token"].as_str().unwrap().to_string();
     let r = client.get(format!("{}/api/v1/licences?holder={h}", server.url)).bearer_auth(&t).send().await.unwrap();
     let list: Value = r.json().await.unwrap();
     let list = list.as_array().unwrap();
-    assert_eq!(list.len(), 5, "{list:?}");
+    assert_eq!(list.len(), 6, "{list:?}");
     assert!(list.iter().any(|l| l["fields"]["jyfw"] == "销售，\n维修"), "a quoted multi-line cell: {list:?}");
     let id = list[0]["id"].as_str().unwrap();
     let page = client.get(format!("{}/verify/{id}", server.url)).send().await.unwrap().text().await.unwrap();
