@@ -214,6 +214,9 @@ impl Hub {
     ) -> Result<DeliveryReport> {
         let dataset = self.load_dataset(code).await?;
         let auth = self.authorize(p, Action::Deliver { provider: &dataset.provider }, code, ctx).await?;
+        if crate::licence_share::is_licence_dataset(dataset.code.as_str()) {
+            return Err(crate::licence_share::licence_dataset_error(dataset.code.as_str()));
+        }
         let started_at = self.clock().now();
         let started = std::time::Instant::now();
         let new = NewDelivery {

@@ -74,6 +74,8 @@ codes! {
     IssuerWithoutUscc => "issuer_without_uscc", "The organisation has no unified social credit code", "该单位未登记统一社会信用代码";
     SealKeyRevoked => "seal_key_revoked", "The organisation's seal key is revoked; rotate it first", "该单位电子印章密钥已吊销，须先轮换";
     SealAuthorityMissing => "seal_authority_missing", "E-licence root key not loaded", "电子证照根密钥未加载";
+    GrantTooNarrow => "grant_too_narrow", "The grant does not cover the whole signed licence", "共享授权未覆盖完整的签章证照";
+    LicenceDataset => "licence_dataset", "A licence catalog entry is read through /api/v1/share/licences", "电子证照目录须通过证照共享接口读取";
     // Platform
     RateLimited => "rate_limited", "Too many requests", "请求过于频繁";
     PlatformKeyMissing => "platform_key_missing", "Platform signing key not loaded", "平台签名密钥未加载";

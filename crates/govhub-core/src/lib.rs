@@ -18,6 +18,7 @@ pub mod input;
 pub mod licence;
 pub mod licence_id;
 pub mod licence_service;
+pub mod licence_share;
 pub mod masking;
 pub mod model;
 pub mod names;

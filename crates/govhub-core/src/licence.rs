@@ -207,6 +207,12 @@ pub trait LicenceStore: Send + Sync + 'static {
     async fn insert_licence(&self, l: &Licence) -> Result<(), StoreError>;
     /// Many at once, in one transaction (batch issue).
     async fn insert_licences(&self, ls: &[Licence]) -> Result<(), StoreError>;
+    /// Many at once with their source digests (`sources[i]` is `ls[i]`'s), in one
+    /// transaction: batch issue records what each licence was issued from.
+    /// `Conflict{what:"licence"}` when a digest is already recorded.
+    async fn insert_sourced_licences(&self, ls: &[Licence], sources: &[String]) -> Result<(), StoreError>;
+    /// `(digest, licence id)` of the given source digests that are recorded.
+    async fn licences_by_source(&self, digests: &[String]) -> Result<Vec<(String, String)>, StoreError>;
     async fn get_licence(&self, id: &str) -> Result<Option<Licence>, StoreError>;
     /// A holder's licences (optionally only one issuer's), newest first.
     async fn list_licences_by_holder(

@@ -242,11 +242,39 @@ pub struct BatchProblem {
     pub error: Error,
 }
 
+/// A record of a batch that was issued before (by an earlier run of the same file, or
+/// earlier in this one): skipped, not issued twice.
+#[derive(Debug, Clone)]
+pub struct BatchSkip {
+    /// 1 = first record.
+    pub row: u64,
+    /// The licence already issued from the same content.
+    pub existing: String,
+}
+
 /// What a batch issue did.
 #[derive(Debug)]
 pub struct BatchOutcome {
     pub issued: Vec<LicenceId>,
     pub refused: Vec<BatchProblem>,
+    pub skipped: Vec<BatchSkip>,
+}
+
+/// The SM3 digest (hex) of what a batch record asks to issue, after validation: issuer,
+/// type, holder code and name, dates and fields (in schema order). Two records with the
+/// same digest would issue the same licence.
+fn source_digest(issuer: &OrgCode, pr: &Prepared) -> String {
+    let content = json!([
+        "govhub-licence-source/1",
+        issuer.as_str(),
+        pr.ltype.code,
+        pr.holder_code,
+        pr.holder_name,
+        pr.valid_from.to_string(),
+        pr.valid_until.to_string(),
+        pr.fields,
+    ]);
+    govhub_crypto::sm3_hex(content.to_string().as_bytes())
 }
 
 /// What the public verify page shows.
@@ -509,7 +537,10 @@ impl Hub {
                 created_by: p.username.clone(),
                 created_at: self.clock().now(),
             };
+            // Its catalog entry (licence_share.rs), checked before anything is stored.
+            crate::licence_share::licence_dataset(&t, t.created_at)?;
             self.store().insert_licence_type(&t).await.map_err(store_err)?;
+            self.ensure_licence_dataset(&t).await?;
             Ok(t)
         }
         .await;
@@ -708,7 +739,9 @@ impl Hub {
             let (key, signer) = self.signing_key(&org).await?;
             let key = Arc::new(key);
             let mut types = HashMap::new();
-            let mut out = BatchOutcome { issued: Vec::new(), refused: Vec::new() };
+            let mut out = BatchOutcome { issued: Vec::new(), refused: Vec::new(), skipped: Vec::new() };
+            // Digests issued by this run, and the licence each issued.
+            let mut seen: HashMap<String, String> = HashMap::new();
             const CHUNK: usize = 2_000;
             let mut row = 0u64;
             let mut inputs = inputs.into_iter().peekable();
@@ -728,10 +761,32 @@ impl Hub {
                         continue;
                     }
                     match self.prepare(&input, &mut types).await {
-                        Ok(pr) => prepared.push(pr),
+                        Ok(pr) => prepared.push((row, source_digest(&issuer, &pr), pr)),
                         Err(error) => out.refused.push(BatchProblem { row, error }),
                     }
                 }
+                // Re-run safety: a record whose content was issued before is skipped.
+                let digests: Vec<String> = prepared.iter().map(|(_, d, _)| d.clone()).collect();
+                let known: HashMap<String, String> =
+                    self.store().licences_by_source(&digests).await.map_err(store_err)?.into_iter().collect();
+                let mut fresh_digests = Vec::with_capacity(prepared.len());
+                let mut repeats = Vec::new();
+                let mut in_chunk = std::collections::HashSet::new();
+                let prepared: Vec<Prepared> = prepared
+                    .into_iter()
+                    .filter_map(|(row, digest, pr)| {
+                        if let Some(id) = known.get(&digest).or_else(|| seen.get(&digest)) {
+                            out.skipped.push(BatchSkip { row, existing: id.clone() });
+                            None
+                        } else if !in_chunk.insert(digest.clone()) {
+                            repeats.push((row, digest));
+                            None
+                        } else {
+                            fresh_digests.push(digest);
+                            Some(pr)
+                        }
+                    })
+                    .collect();
                 let mut seqs = Vec::with_capacity(prepared.len());
                 for _ in 0..prepared.len() {
                     seqs.push(self.store().next_licence_seq().await.map_err(store_err)?);
@@ -748,7 +803,15 @@ impl Hub {
                 })
                 .await
                 .map_err(Error::internal)??;
-                self.store().insert_licences(&sealed).await.map_err(store_err)?;
+                self.store().insert_sourced_licences(&sealed, &fresh_digests).await.map_err(store_err)?;
+                for (l, digest) in sealed.iter().zip(fresh_digests) {
+                    seen.insert(digest, l.id.as_str().to_string());
+                }
+                for (row, digest) in repeats {
+                    if let Some(id) = seen.get(&digest) {
+                        out.skipped.push(BatchSkip { row, existing: id.clone() });
+                    }
+                }
                 out.issued.extend(sealed.into_iter().map(|l| l.id));
                 progress(row);
             }
@@ -756,7 +819,9 @@ impl Hub {
         }
         .await;
         let detail = match &result {
-            Ok(o) => json!({ "batch": true, "issued": o.issued.len(), "refused": o.refused.len() }),
+            Ok(o) => json!({
+                "batch": true, "issued": o.issued.len(), "refused": o.refused.len(), "skipped": o.skipped.len()
+            }),
             Err(_) => json!({ "batch": true }),
         };
         self.finish(&auth, issuer.as_str(), result, detail, ctx).await
@@ -764,7 +829,7 @@ impl Hub {
 
     // ------------------------------------------------------------------- reading
 
-    async fn licence_by_id(&self, id: &str) -> Result<Licence> {
+    pub(crate) async fn licence_by_id(&self, id: &str) -> Result<Licence> {
         let id = parse_licence_id(id)?;
         self.store()
             .get_licence(id.as_str())

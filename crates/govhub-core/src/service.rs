@@ -536,6 +536,9 @@ impl Hub {
         let target = input.code.as_str().to_string();
         let detail = json!({"provider": input.provider.as_str(), "name": input.name});
         let result = async {
+            if crate::licence_share::is_licence_dataset(input.code.as_str()) {
+                return Err(crate::licence_share::licence_dataset_error(input.code.as_str()).with_field("code"));
+            }
             self.require_org(&input.provider, "provider").await?;
             self.check_foreign_keys(&input.code, &input.schema).await?;
             let now = self.clock.now();
@@ -641,6 +644,10 @@ impl Hub {
         let current = self.load_dataset(code).await?;
         let auth = self.authorize(p, Action::ManageDataset { provider: &current.provider }, code, ctx).await?;
         let result = async {
+            // A licence library's fields follow its licence type (licence_share.rs).
+            if crate::licence_share::is_licence_dataset(current.code.as_str()) {
+                return Err(crate::licence_share::licence_dataset_error(current.code.as_str()));
+            }
             let new_schema = TableSchema::parse(schema)?;
             self.check_foreign_keys(&current.code, &new_schema).await?;
             let change = current.schema.change_to(&new_schema);

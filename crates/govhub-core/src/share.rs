@@ -126,6 +126,15 @@ impl Projection {
     }
 }
 
+/// Licence libraries have no rows of their own: they are read through
+/// `/api/v1/share/licences` (`licence_share.rs`).
+fn refuse_licence_dataset(code: &str) -> Result<()> {
+    if crate::licence_share::is_licence_dataset(code) {
+        return Err(crate::licence_share::licence_dataset_error(code));
+    }
+    Ok(())
+}
+
 fn not_granted(name: &str) -> Error {
     Error::new(
         Code::InvalidRequest,
@@ -243,7 +252,13 @@ impl Hub {
     }
 
     /// Who may read, what grant applies: the app, its rate, the grant in force.
-    async fn share_begin(&self, p: &Principal, code: &str, target: &str, ctx: &Ctx) -> Result<(Dataset, Grant, i64)> {
+    pub(crate) async fn share_begin(
+        &self,
+        p: &Principal,
+        code: &str,
+        target: &str,
+        ctx: &Ctx,
+    ) -> Result<(Dataset, Grant, i64)> {
         self.authorize(p, Action::ReadShared, target, ctx).await?;
         let app = p.app.ok_or_else(|| Error::forbidden("apps only", "仅限应用调用"))?;
         if !self.share_state().admit(app) {
@@ -279,7 +294,7 @@ impl Hub {
         Ok((d, g, app))
     }
 
-    async fn share_denied(&self, p: &Principal, target: &str, why: &str, ctx: &Ctx) -> Result<()> {
+    pub(crate) async fn share_denied(&self, p: &Principal, target: &str, why: &str, ctx: &Ctx) -> Result<()> {
         self.audit(p, Audit::of("share.read", target, Outcome::Denied), json!({ "reason": why }), ctx).await
     }
 
@@ -319,6 +334,7 @@ impl Hub {
         fields: Option<&str>,
         ctx: &Ctx,
     ) -> Result<Map<String, Value>> {
+        refuse_licence_dataset(code)?;
         let (d, g, _) = self.share_begin(p, code, code, ctx).await?;
         let proj = Projection::new(&d, &g, fields)?;
         let cells = crate::records::parse_key(&d.schema, key)?;
@@ -345,6 +361,7 @@ impl Hub {
         req: &ShareRequest<'_>,
         ctx: &Ctx,
     ) -> Result<SharePage> {
+        refuse_licence_dataset(code)?;
         let (d, g, app) = self.share_begin(p, code, code, ctx).await?;
         let (proj, filters, filter_desc) = granted_query(&d, &g, req)?;
         if d.schema.primary_key.is_empty() {
@@ -387,6 +404,7 @@ impl Hub {
         req: &ShareRequest<'_>,
         ctx: &Ctx,
     ) -> Result<ExportPlan> {
+        refuse_licence_dataset(code)?;
         let (d, g, app) = self.share_begin(p, code, code, ctx).await?;
         let (proj, filters, filter_desc) = granted_query(&d, &g, req)?;
         self.share_audited(
@@ -437,6 +455,7 @@ impl Hub {
         fields: Option<&str>,
         ctx: &Ctx,
     ) -> Result<ChangePage> {
+        refuse_licence_dataset(code)?;
         let (d, g, app) = self.share_begin(p, code, code, ctx).await?;
         let proj = Projection::new(&d, &g, fields)?;
         let after = match since.filter(|s| !s.is_empty() && *s != "0") {

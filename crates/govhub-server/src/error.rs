@@ -20,9 +20,12 @@ use std::sync::Arc;
 pub fn status_for(code: Code) -> StatusCode {
     match code {
         Code::Unauthenticated | Code::InvalidCredentials | Code::SessionExpired => StatusCode::UNAUTHORIZED,
-        Code::AccountDisabled | Code::Forbidden | Code::CsrfFailed | Code::NotShareable | Code::NoGrant => {
-            StatusCode::FORBIDDEN
-        }
+        Code::AccountDisabled
+        | Code::Forbidden
+        | Code::CsrfFailed
+        | Code::NotShareable
+        | Code::NoGrant
+        | Code::GrantTooNarrow => StatusCode::FORBIDDEN,
         Code::MalformedJson | Code::UnknownField | Code::InvalidRequest | Code::InvalidWebhookUrl => {
             StatusCode::BAD_REQUEST
         }
@@ -44,7 +47,9 @@ pub fn status_for(code: Code) -> StatusCode {
         | Code::InvalidLicenceId
         | Code::LicenceIdCheck
         | Code::IssuerWithoutUscc => StatusCode::UNPROCESSABLE_ENTITY,
-        Code::LicenceTypeExists | Code::LicenceRevoked | Code::SealKeyRevoked => StatusCode::CONFLICT,
+        Code::LicenceTypeExists | Code::LicenceRevoked | Code::SealKeyRevoked | Code::LicenceDataset => {
+            StatusCode::CONFLICT
+        }
         Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         Code::Unavailable | Code::PlatformKeyMissing | Code::SealAuthorityMissing => StatusCode::SERVICE_UNAVAILABLE,
         Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -157,6 +157,28 @@ pub async fn run_all(store: &dyn Store) {
         .unwrap();
     assert_eq!(store.list_licences_by_holder(holder, None).await.unwrap().len(), 4);
 
+    // Batch issue with source digests: recorded with the licences, all or nothing, a
+    // digest recorded twice is a conflict, and lookups find only what is recorded.
+    let (e, f, g) = (
+        store.next_licence_seq().await.unwrap(),
+        store.next_licence_seq().await.unwrap(),
+        store.next_licence_seq().await.unwrap(),
+    );
+    let (le, lf) = (licence(e, holder, "conf-lic-scjgj", k1.id), licence(f, holder, "conf-lic-scjgj", k1.id));
+    store.insert_sourced_licences(&[le.clone(), lf.clone()], &["d-e".into(), "d-f".into()]).await.unwrap();
+    let mut found = store.licences_by_source(&["d-f".into(), "d-x".into(), "d-e".into()]).await.unwrap();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![("d-e".to_string(), le.id.as_str().to_string()), ("d-f".to_string(), lf.id.as_str().to_string())]
+    );
+    assert!(store.licences_by_source(&[]).await.unwrap().is_empty());
+    let lg = licence(g, holder, "conf-lic-scjgj", k1.id);
+    let err = store.insert_sourced_licences(std::slice::from_ref(&lg), &["d-e".into()]).await;
+    assert!(matches!(err, Err(StoreError::Conflict { .. })), "{err:?}");
+    assert!(store.get_licence(lg.id.as_str()).await.unwrap().is_none(), "rolled back with its digest");
+    assert_eq!(store.list_licences_by_holder(holder, None).await.unwrap().len(), 6);
+
     // Status.
     let change = StatusChange {
         status: LicenceStatus::Suspended,

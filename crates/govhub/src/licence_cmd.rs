@@ -3,15 +3,42 @@
 
 use anyhow::{bail, Context, Result};
 use govhub_core::authz::Principal;
-use govhub_core::licence::{verify_file, Verdict};
+use govhub_core::licence::verify_file;
 use govhub_core::licence_service::LicenceInput;
 use govhub_core::service::{Ctx, Hub};
 use govhub_crypto::pki::Certificate;
 use std::path::Path;
 
+/// What the server said of a licence (`GET /api/v1/licences/{id}/verification`).
+#[derive(Debug, serde::Deserialize)]
+struct Online {
+    result: String,
+    valid: bool,
+    reason: String,
+    reason_zh: String,
+    seal_revoked_at: Option<String>,
+}
+
+/// Ask the server that issued the licence about its status and its seal key now.
+async fn ask_online(base: &str, id: &str) -> std::result::Result<Online, String> {
+    let url = format!("{}/api/v1/licences/{id}/verification", base.trim_end_matches('/'));
+    let r = reqwest::Client::new().get(&url).send().await.map_err(|e| format!("{url}: {e}"))?;
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.map_err(|e| format!("{url}: {e}"))?;
+    if !status.is_success() {
+        return Err(format!("{url}: HTTP {status}: {}", body["message"].as_str().unwrap_or("no message")));
+    }
+    serde_json::from_value(body).map_err(|e| format!("{url}: {e}"))
+}
+
 /// Exit codes of `govhub licence verify`: 0 valid, 1 not valid (any verdict), 2 the
-/// check could not be made (no root certificate, unreadable file).
-pub fn verify(file: &Path, root: &Path, json: bool) -> i32 {
+/// check could not be made (no root certificate, unreadable file, `--online` server
+/// unreachable).
+///
+/// Offline, a file proves who sealed it and that it is unchanged, but not that it was
+/// not revoked (or its seal key revoked) afterwards: that is said on every run, and
+/// `online` (the issuing server's URL) asks the server for the status as of now.
+pub async fn verify(file: &Path, root: &Path, json: bool, online: Option<&str>) -> i32 {
     let root_pem = match std::fs::read_to_string(root) {
         Ok(p) => p,
         Err(e) => {
@@ -34,12 +61,34 @@ pub fn verify(file: &Path, root: &Path, json: bool) -> i32 {
         }
     };
     let v = verify_file(&bytes, &root, chrono::Utc::now());
+    // Status and seal-key revocation: only the server knows them.
+    let checked = match (online, &v.document) {
+        (Some(base), Some(d)) if v.verdict.is_valid() => match ask_online(base, &d.id).await {
+            Ok(o) => Some(o),
+            Err(e) => {
+                eprintln!("the online status check failed: {e}");
+                return 2;
+            }
+        },
+        _ => None,
+    };
+    let (code, reason, reason_zh, valid) = match &checked {
+        Some(o) if !o.valid => (o.result.clone(), o.reason.clone(), o.reason_zh.clone(), false),
+        _ => (v.verdict.code().to_string(), v.verdict.reason(), v.verdict.reason_zh(), v.verdict.is_valid()),
+    };
+    let revocation = match &checked {
+        Some(_) => "checked online",
+        None if v.verdict.is_valid() => "not checked",
+        None => "not needed",
+    };
     if json {
         let out = serde_json::json!({
-            "result": v.verdict.code(),
-            "valid": v.verdict.is_valid(),
-            "reason": v.verdict.reason(),
-            "reason_zh": v.verdict.reason_zh(),
+            "result": code,
+            "valid": valid,
+            "reason": reason,
+            "reason_zh": reason_zh,
+            "revocation": revocation,
+            "seal_revoked_at": checked.as_ref().and_then(|o| o.seal_revoked_at.clone()),
             "id": v.document.as_ref().map(|d| d.id.clone()),
             "type": v.document.as_ref().map(|d| d.type_name.clone()),
             "issuer": v.document.as_ref().map(|d| d.issuer_name.clone()),
@@ -48,9 +97,9 @@ pub fn verify(file: &Path, root: &Path, json: bool) -> i32 {
         });
         println!("{out}");
     } else {
-        println!("result: {}", v.verdict.code());
-        println!("reason: {}", v.verdict.reason());
-        println!("原因: {}", v.verdict.reason_zh());
+        println!("result: {code}");
+        println!("reason: {reason}");
+        println!("原因: {reason_zh}");
         if let Some(d) = &v.document {
             println!("licence: {} ({})", d.id, d.type_name);
             println!("holder: {} [{}]", d.holder_name, d.holder_code);
@@ -60,11 +109,17 @@ pub fn verify(file: &Path, root: &Path, json: bool) -> i32 {
         if let (Some(seal), Some(at)) = (&v.seal_name, v.signed_at) {
             println!("sealed: {seal} at {at}");
         }
-        if !matches!(v.verdict, Verdict::Valid) {
-            println!("note: suspension and revocation are checked online (the verify page or the status list)");
+        match revocation {
+            "checked online" => println!("revocation: checked online (licence status and seal key, as of now)"),
+            "not checked" => println!(
+                "revocation: NOT CHECKED — offline, a file cannot show a suspension or revocation, or a seal key \
+                 revoked after sealing; add --online <server URL> or open the verify page \
+                 (吊销状态未核验：离线无法得知证照或印章密钥是否已被吊销，请加 --online 或访问核验页面)"
+            ),
+            _ => {}
         }
     }
-    if v.verdict.is_valid() {
+    if valid {
         0
     } else {
         1
@@ -197,10 +252,11 @@ pub async fn issue_batch(hub: &Hub, issuer: &str, file: &Path, quiet: bool, repo
         .map_err(|e| anyhow::anyhow!("{} [{}]\n{}", e.message, e.code, e.message_zh))?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
-    for p in out.refused {
-        let line = usize::try_from(p.row).ok().and_then(|r| r.checked_sub(1)).and_then(|i| lines.get(i)).copied();
+    let line_of =
+        |row: u64| usize::try_from(row).ok().and_then(|r| r.checked_sub(1)).and_then(|i| lines.get(i)).copied();
+    for p in &out.refused {
         refused.push(Refusal {
-            line: line.unwrap_or(0),
+            line: line_of(p.row).unwrap_or(0),
             // In a CSV a field is its column.
             field: p.error.field.clone().map(|f| match f.strip_prefix("fields.") {
                 Some(column) if is_csv => column.to_string(),
@@ -212,14 +268,26 @@ pub async fn issue_batch(hub: &Hub, issuer: &str, file: &Path, quiet: bool, repo
         });
     }
     refused.sort_by_key(|r| r.line);
+    let mut skipped: Vec<(u64, String)> =
+        out.skipped.iter().map(|s| (line_of(s.row).unwrap_or(0), s.existing.clone())).collect();
+    skipped.sort();
     println!(
-        "issued {} licences in {secs:.1} s ({:.0}/s); refused {} (签发 {} 张，拒绝 {} 条)",
+        "issued {} licences in {secs:.1} s ({:.0}/s); skipped {} already issued; refused {} \
+         (签发 {} 张，已签发跳过 {} 条，拒绝 {} 条)",
         out.issued.len(),
         out.issued.len() as f64 / secs.max(1e-9),
+        skipped.len(),
         refused.len(),
         out.issued.len(),
+        skipped.len(),
         refused.len()
     );
+    for (line, id) in skipped.iter().take(50) {
+        println!("line {line}: skipped (already issued: {id}) / 已签发，跳过");
+    }
+    if skipped.len() > 50 {
+        println!("… and {} more skipped", skipped.len() - 50);
+    }
     for r in refused.iter().take(50) {
         println!(
             "line {}{}: {} [{}] / {}",

@@ -109,6 +109,10 @@ enum LicenceCommand {
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+        /// Also ask this govhub server (its public URL) whether the licence or its seal
+        /// key was suspended or revoked after sealing, which a file alone cannot show.
+        #[arg(long, value_name = "URL")]
+        online: Option<String>,
     },
     /// Issue licences from a CSV or JSON Lines file for one issuing organisation
     /// (migrating paper licences): good records are issued, each refused one is listed
@@ -332,6 +336,8 @@ async fn recover(hub: &Hub) -> Result<()> {
     if n > 0 {
         tracing::warn!(deliveries = n, "marked deliveries interrupted by a previous stop as failed");
     }
+    // Licence types defined before licences were shared get their catalog entries.
+    hub.ensure_licence_catalog().await.map_err(domain)?;
     Ok(())
 }
 
@@ -543,8 +549,8 @@ async fn main() -> Result<()> {
             let hub = keys::attach(open_hub(&s).await?, key).await?;
             audit_cmd::checkpoint(&hub).await
         }
-        Command::Licence(LicenceCommand::Verify { file, root, json }) => {
-            std::process::exit(licence_cmd::verify(file, root, *json))
+        Command::Licence(LicenceCommand::Verify { file, root, json, online }) => {
+            std::process::exit(licence_cmd::verify(file, root, *json, online.as_deref()).await)
         }
         Command::Licence(LicenceCommand::IssueBatch { issuer, quiet, report, file }) => {
             let run = async {

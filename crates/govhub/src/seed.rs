@@ -481,7 +481,51 @@ pub async fn ensure_demo_licences(hub: &Hub, people: usize) -> Result<DemoLicenc
         out.issued += 1;
     }
 
+    // Reuse instead of paper copies: 人社局's app reads the demo citizen's 居住证.
+    if let Some(code) = codes.get(JZZ) {
+        share_demo_licence(hub, code, &ctx).await?;
+    }
+
     let saved = serde_json::to_string(&out)?;
     hub.set_meta(LICENSED_KEY, &saved).await.map_err(|e| domain("meta", e))?;
     Ok(out)
+}
+
+/// 人社局's app (demo sharing) asks 公安局 for the 居住证 library with
+/// `POST /api/v1/access-requests`' service, 公安局's approver grants it, and the app
+/// reads the demo citizen's 居住证 through the consumer API's own path (grant, masking,
+/// audit), so the citizen's "who read my data" shows the department and the purpose.
+async fn share_demo_licence(hub: &Hub, type_code: &str, ctx: &Ctx) -> Result<()> {
+    use govhub_core::sharing::{AccessRequestInput, DecisionInput};
+    let Some(a) = demo::sharing::APPS.iter().find(|a| a.reads_demo_citizen) else {
+        return Ok(());
+    };
+    let dev = demo_principal(hub, a.developer).await?;
+    let apps = hub.list_apps(&dev, Some(a.org), ctx).await.map_err(|e| domain(a.name, e))?;
+    let Some(app) = apps.into_iter().find(|x| x.name == a.name) else {
+        return Ok(());
+    };
+    let fields = ["licence_id", "type_name", "holder_name", "holder_code", "issuer_name", "valid_from", "valid_until"];
+    let input = AccessRequestInput {
+        app: app.id,
+        dataset: govhub_core::licence_share::licence_dataset_code(type_code),
+        fields: fields.iter().chain(&["status", "jzdz"]).map(|f| f.to_string()).collect(),
+        clear_fields: Vec::new(),
+        purpose: "社保待遇资格认证：核验参保人在本市的居住登记（居住证）状态，免交纸质证明".into(),
+        legal_basis: "《居住证暂行条例》第十二条；《中华人民共和国社会保险法》第七十三条".into(),
+        valid_until: govhub_core::sharing::china_date(hub.clock().now()) + chrono::Duration::days(365),
+    };
+    let filed = hub.request_access(&dev, input, ctx).await.map_err(|e| domain("居住证", e))?;
+    let approver = demo_principal(hub, "gaj-approver").await?;
+    let decision = DecisionInput {
+        approve: true,
+        fields: None,
+        clear_fields: None,
+        valid_until: None,
+        reason: "同意在资格认证范围内核验居住证状态（演示）".into(),
+    };
+    hub.decide_access(&approver, filed.id, decision, ctx).await.map_err(|e| domain("居住证", e))?;
+    let citizen = demo::demo_citizen().id_number.to_string();
+    hub.share_licences(&app.principal(), &citizen, type_code, None, ctx).await.map_err(|e| domain("居住证", e))?;
+    Ok(())
 }

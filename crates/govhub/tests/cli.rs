@@ -303,6 +303,16 @@ async fn demo_city(extra: &[String]) {
         let cards = get(format!("{}/api/v1/licences?holder={citizen}", server.url), cit.clone()).await;
         let names: Vec<&str> = cards.as_array().unwrap().iter().filter_map(|l| l["type_name"].as_str()).collect();
         assert!(names.contains(&"居住证") && names.contains(&"社会保障卡"), "{names:?}");
+        // 人社局's app read her 居住证 through its grant on the licence library: she sees
+        // the department and the purpose.
+        let reads = get(format!("{}/api/v1/audit/about-me", server.url), cit.clone()).await;
+        assert!(
+            reads.as_array().unwrap().iter().any(|a| a["org"] == "cz-rsj"
+                && a["target"].as_str().is_some_and(|t| t.starts_with("lic-"))
+                && a["purpose"].as_str().is_some_and(|p| p.contains("居住证"))
+                && a["rows"] == 1),
+            "{reads}"
+        );
     }
     // Second start: nothing regenerated, same accounts work.
     let server = start(&argv);
@@ -527,17 +537,47 @@ async fn issue_batch(extra: &[String]) {
     )
     .unwrap();
     assert_eq!(run(&["licence", "issue-batch", "--issuer", "cz-scjgj", "--quiet", &f]).status.code(), Some(0));
+    // Re-running a file issues nothing twice: records already issued are skipped, each
+    // with the licence it was issued as.
+    let out = run(&["licence", "issue-batch", "--issuer", "cz-scjgj", "--quiet", &f]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("issued 0 licences")
+            && stdout.contains("skipped 1 already issued")
+            && stdout.contains("line 1: skipped (already issued: 1.2.156.3005.2."),
+        "{stdout}"
+    );
+    let csv_file = dir.path().join("licences.csv").display().to_string();
+    let out = run(&["licence", "issue-batch", "--issuer", "cz-scjgj", "--quiet", &csv_file]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "the bad records are still refused: {stdout}");
+    assert!(
+        stdout.contains("issued 0 licences") && stdout.contains("skipped 3") && stdout.contains("refused 4"),
+        "{stdout}"
+    );
+    for line in [2, 6, 9] {
+        assert!(stdout.contains(&format!("line {line}: skipped (already issued: 1.2.156.3005.2.")), "{line}: {stdout}");
+    }
+    // The same record twice in one file: issued once, the repeat skipped.
+    let twice = json!({"type": type_code, "holder_code": h, "holder_name": "常州龙城科技有限公司",
+        "fields": {"zczb": 7, "jyfw": "软件开发"}, "valid_from": "2026-01-01", "valid_until": "2030-12-31"});
+    std::fs::write(&file, format!("{twice}\n{twice}\n")).unwrap();
+    let out = run(&["licence", "issue-batch", "--issuer", "cz-scjgj", "--quiet", &f]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("issued 1 licences") && stdout.contains("line 2: skipped (already issued:"), "{stdout}");
     let out = run(&["licence", "issue-batch", "--issuer", "cz-nobody", "--quiet", &f]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 
-    // The issued licences are there, sealed and valid: 3 + 1 + 1.
+    // The issued licences are there, sealed and valid: 3 + 1 + 1 + 1.
     let server = start_env(&serve, &pass);
     let t: Value = token(&client, &server.url, "ops", "first-admin-pass").await.json().await.unwrap();
     let t = t["token"].as_str().unwrap().to_string();
     let r = client.get(format!("{}/api/v1/licences?holder={h}", server.url)).bearer_auth(&t).send().await.unwrap();
     let list: Value = r.json().await.unwrap();
     let list = list.as_array().unwrap();
-    assert_eq!(list.len(), 5, "{list:?}");
+    assert_eq!(list.len(), 6, "{list:?}");
     assert!(list.iter().any(|l| l["fields"]["jyfw"] == "销售，\n维修"), "a quoted multi-line cell: {list:?}");
     let id = list[0]["id"].as_str().unwrap();
     let page = client.get(format!("{}/verify/{id}", server.url)).send().await.unwrap().text().await.unwrap();

@@ -110,7 +110,8 @@ pub async fn get_dataset(
 #[utoipa::path(put, path = "/api/v1/datasets/{code}/schema", tag = "catalog", security(("bearer" = [])),
     params(("code" = String, Path, description = "dataset code")), request_body(content = Object, description = "Table Schema"),
     responses((status = 200, body = SchemaUpdateView), (status = 422, description = "invalid_schema", body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "licence_dataset (a licence type's catalog entry)", body = ErrorBody)))]
 pub async fn put_schema(
     State(st): State<AppState>,
     auth: Auth,

@@ -28,9 +28,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(issue, list))
         .routes(routes!(get_licence))
         .routes(routes!(file))
+        .routes(routes!(verification))
         .routes(routes!(set_status))
         .routes(routes!(credential))
         .routes(routes!(status_list))
+        .routes(routes!(share_licences))
+        .routes(routes!(share_licence))
+        .routes(routes!(share_licence_file))
 }
 
 /// The server's public base URL for links in credentials: the configured one, or
@@ -289,12 +293,17 @@ pub async fn get_licence(
         (status = 404, body = ErrorBody)))]
 pub async fn file(State(st): State<AppState>, auth: Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
     let l = st.hub.get_licence(&auth.principal, &id, &auth.ctx).await?;
+    Ok(file_response(&l))
+}
+
+/// The signed licence file as a download.
+fn file_response(l: &Licence) -> Response {
     let mut r = with_type(l.file().to_bytes(), "application/json");
     let name = format!("attachment; filename=\"licence-{}.json\"", l.id.number());
     if let Ok(v) = HeaderValue::from_str(&name) {
         r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
-    Ok(r)
+    r
 }
 
 /// Suspend, reinstate or revoke (the issuer's officers, admins). Audited; revocation is final.
@@ -342,4 +351,148 @@ pub async fn status_list(
     let mut r = with_type(Json(vc), "application/vc+ld+json");
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(r)
+}
+
+// ------------------------------------------------------------ reuse by other departments
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SharedLicencesQuery {
+    /// The holder's ID number or USCC.
+    pub holder: String,
+    /// The licence type code (21 characters): the grant is on this type's catalog
+    /// entry `lic-<type code>`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub type_code: String,
+    /// Comma-separated subset of the granted fields.
+    pub fields: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SharedLicenceQuery {
+    /// Comma-separated subset of the granted fields.
+    pub fields: Option<String>,
+}
+
+/// A holder's licences of one type, for an app holding a grant on that type's catalog
+/// entry (`lic-<type code>`, requested with `POST /api/v1/access-requests`): the granted
+/// fields only, sensitive ones masked unless the grant allows clear text. Every read is
+/// audited with the holder as subject (the holder sees it under 谁查看了我的数据).
+#[utoipa::path(get, path = "/api/v1/share/licences", tag = "share", security(("bearer" = [])),
+    params(SharedLicencesQuery),
+    responses((status = 200, body = [Object]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "no_grant (none, expired, revoked, another type)", body = ErrorBody),
+        (status = 404, description = "unknown_dataset (no such licence type)", body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn share_licences(
+    State(st): State<AppState>,
+    auth: Auth,
+    AppQuery(q): AppQuery<SharedLicencesQuery>,
+) -> Result<Json<Vec<serde_json::Map<String, Value>>>, ApiError> {
+    let start = std::time::Instant::now();
+    let dataset = govhub_core::licence_share::licence_dataset_code(&q.type_code);
+    let r = st.hub.share_licences(&auth.principal, &q.holder, &q.type_code, q.fields.as_deref(), &auth.ctx).await;
+    crate::api::sharing::usage(&st, &auth, &dataset, r.as_ref().map(|v| v.len() as u64), start);
+    Ok(Json(r?))
+}
+
+/// The usage-metrics label of a licence read: its type's catalog entry.
+fn shared_dataset(id: &str) -> String {
+    match id.parse::<govhub_core::licence_id::LicenceId>() {
+        Ok(l) => govhub_core::licence_share::licence_dataset_code(l.type_code()),
+        Err(_) => "licences".into(),
+    }
+}
+
+/// One licence, for an app holding a grant on its type: granted fields, masked.
+#[utoipa::path(get, path = "/api/v1/share/licences/{id}", tag = "share", security(("bearer" = [])),
+    params(("id" = String, Path, description = "licence identifier"), SharedLicenceQuery),
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, description = "no_grant", body = ErrorBody),
+        (status = 404, description = "unknown_licence", body = ErrorBody), (status = 422, description = "invalid_licence_id / licence_id_check", body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+pub async fn share_licence(
+    State(st): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    AppQuery(q): AppQuery<SharedLicenceQuery>,
+) -> Result<Json<serde_json::Map<String, Value>>, ApiError> {
+    let start = std::time::Instant::now();
+    let r = st.hub.share_licence(&auth.principal, &id, q.fields.as_deref(), &auth.ctx).await;
+    crate::api::sharing::usage(&st, &auth, &shared_dataset(&id), r.as_ref().map(|_| 1), start);
+    Ok(Json(r?))
+}
+
+/// The signed licence file (the one `govhub licence verify` checks), for an app whose
+/// grant covers every field of the type in clear text — the seal covers every byte, so
+/// nothing can be left out or masked (otherwise `grant_too_narrow`).
+#[utoipa::path(get, path = "/api/v1/share/licences/{id}/file", tag = "share", security(("bearer" = [])),
+    params(("id" = String, Path, description = "licence identifier")),
+    responses((status = 200, description = "govhub-licence-file/1 JSON", content_type = "application/json"),
+        (status = 403, description = "no_grant / grant_too_narrow", body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn share_licence_file(
+    State(st): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let start = std::time::Instant::now();
+    let r = st.hub.share_licence_file(&auth.principal, &id, &auth.ctx).await;
+    crate::api::sharing::usage(&st, &auth, &shared_dataset(&id), r.as_ref().map(|_| 1), start);
+    Ok(file_response(&r?))
+}
+
+/// What `GET /api/v1/licences/{id}/verification` says: the verify page's facts as JSON.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerificationView {
+    pub id: String,
+    /// `valid`, `suspended`, `revoked`, `certificate-revoked`, `expired`, `tampered`, …
+    pub result: String,
+    pub valid: bool,
+    pub reason: String,
+    pub reason_zh: String,
+    pub type_name: Option<String>,
+    pub issuer_name: Option<String>,
+    /// Masked.
+    pub holder: Option<String>,
+    pub valid_from: Option<NaiveDate>,
+    pub valid_until: Option<NaiveDate>,
+    pub status_reason: Option<String>,
+    pub status_at: Option<DateTime<Utc>>,
+    /// The serial (hex) of the seal certificate that sealed the licence.
+    pub seal_serial: Option<String>,
+    /// When that certificate's key was revoked, and why (like a CRL entry).
+    pub seal_revoked_at: Option<DateTime<Utc>>,
+    pub seal_revoke_reason: Option<String>,
+}
+
+/// The online check of a licence (public, like the verify page): the signature against
+/// the root, the licence's status and its seal key's revocation, all as of now. This is
+/// what `govhub licence verify FILE --online URL` asks, since a file alone cannot tell
+/// whether it was revoked after it was downloaded.
+#[utoipa::path(get, path = "/api/v1/licences/{id}/verification", tag = "licences",
+    params(("id" = String, Path, description = "licence identifier")),
+    responses((status = 200, body = VerificationView), (status = 404, description = "unknown_licence", body = ErrorBody),
+        (status = 422, description = "invalid_licence_id / licence_id_check", body = ErrorBody)))]
+pub async fn verification(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<VerificationView>, ApiError> {
+    let v = st.hub.verify_licence_public(&id).await?;
+    Ok(Json(VerificationView {
+        result: v.verdict.code().into(),
+        valid: v.verdict.is_valid(),
+        reason: v.verdict.reason(),
+        reason_zh: v.verdict.reason_zh(),
+        id: v.id,
+        type_name: v.type_name,
+        issuer_name: v.issuer_name,
+        holder: v.holder_masked,
+        valid_from: v.valid_from,
+        valid_until: v.valid_until,
+        status_reason: v.status_reason,
+        status_at: v.status_at,
+        seal_serial: v.seal_serial,
+        seal_revoked_at: v.seal_revoked_at,
+        seal_revoke_reason: v.seal_revoke_reason,
+    }))
 }

@@ -507,7 +507,7 @@ pub async fn share_record(
 }
 
 /// Count a consumer-API request (apps only) in the usage metrics.
-fn usage<T>(st: &AppState, auth: &Auth, dataset: &str, rows: Result<u64, &T>, start: std::time::Instant) {
+pub(crate) fn usage<T>(st: &AppState, auth: &Auth, dataset: &str, rows: Result<u64, &T>, start: std::time::Instant) {
     if let Some(app) = auth.principal.app {
         let (rows, error) = match rows {
             Ok(n) => (n, false),

@@ -264,6 +264,29 @@ impl LicenceStore for PostgresStore {
         tx.commit().await.map_err(db)
     }
 
+    async fn insert_sourced_licences(&self, ls: &[Licence], sources: &[String]) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        for (l, digest) in ls.iter().zip(sources) {
+            insert_one(&tx, l).await?;
+            tx.execute("INSERT INTO licence_sources (digest, licence_id) VALUES ($1, $2)", &[digest, &l.id.as_str()])
+                .await
+                .map_err(conflict("licence"))?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn licences_by_source(&self, digests: &[String]) -> StoreResult<Vec<(String, String)>> {
+        let digests = digests.to_vec();
+        let rows = self
+            .client()
+            .await?
+            .query("SELECT digest, licence_id FROM licence_sources WHERE digest = ANY($1)", &[&digests])
+            .await
+            .map_err(db)?;
+        rows.iter().map(|r| Ok((get(r, 0)?, get(r, 1)?))).collect()
+    }
+
     async fn get_licence(&self, id: &str) -> StoreResult<Option<Licence>> {
         self.client()
             .await?

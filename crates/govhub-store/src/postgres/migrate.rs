@@ -13,6 +13,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, sql: include_str!("migrations/0004_sharing.sql") },
     Migration { version: 5, sql: include_str!("migrations/0005_webhooks.sql") },
     Migration { version: 6, sql: include_str!("migrations/0006_licences.sql") },
+    Migration { version: 7, sql: include_str!("migrations/0007_licence_sources.sql") },
 ];
 
 /// Advisory lock key held while migrating ("govhub" in ASCII).

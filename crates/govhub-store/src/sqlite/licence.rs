@@ -281,6 +281,37 @@ impl LicenceStore for SqliteStore {
         .await
     }
 
+    async fn insert_sourced_licences(&self, ls: &[Licence], sources: &[String]) -> StoreResult<()> {
+        let (ls, sources) = (ls.to_vec(), sources.to_vec());
+        self.write(move |c| {
+            let tx = c.transaction().map_err(db)?;
+            for (l, digest) in ls.iter().zip(&sources) {
+                insert_one(&tx, l)?;
+                tx.prepare_cached("INSERT INTO licence_sources (digest, licence_id) VALUES (?1, ?2)")
+                    .map_err(db)?
+                    .execute(params![digest, l.id.as_str()])
+                    .map_err(conflict("licence"))?;
+            }
+            tx.commit().map_err(db)
+        })
+        .await
+    }
+
+    async fn licences_by_source(&self, digests: &[String]) -> StoreResult<Vec<(String, String)>> {
+        let digests = digests.to_vec();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached("SELECT licence_id FROM licence_sources WHERE digest = ?1").map_err(db)?;
+            let mut out = Vec::new();
+            for d in digests {
+                if let Some(id) = stmt.query_row([&d], |r| r.get::<_, String>(0)).optional().map_err(db)? {
+                    out.push((d, id));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn get_licence(&self, id: &str) -> StoreResult<Option<Licence>> {
         let id = id.to_string();
         self.read(move |c| {
