@@ -970,7 +970,7 @@ fn t(day: u32) -> DateTime<Utc> {
 }
 
 /// A valid row as the validator makes it: cells and content hash.
-pub fn valid_row(row: u64, _schema: &TableSchema, cells: Vec<Cell>) -> ValidRow {
+pub fn valid_row(row: u64, cells: Vec<Cell>) -> ValidRow {
     ValidRow { row, hash: content_hash(&cells), cells, warnings: vec![] }
 }
 
@@ -1010,8 +1010,8 @@ pub async fn deliver<S: Store + DeliveryStore + ?Sized>(
     (id, r)
 }
 
-fn rows_of(schema: &TableSchema, rows: Vec<Vec<Cell>>) -> DeliveryBatch {
-    DeliveryBatch::Rows(rows.into_iter().enumerate().map(|(i, c)| valid_row(i as u64 + 1, schema, c)).collect())
+fn rows_of(rows: Vec<Vec<Cell>>) -> DeliveryBatch {
+    DeliveryBatch::Rows(rows.into_iter().enumerate().map(|(i, c)| valid_row(i as u64 + 1, c)).collect())
 }
 
 fn outcome(inserted: u64, updated: u64, unchanged: u64, deleted: u64, quarantined: u64) -> ApplyOutcome {
@@ -1082,7 +1082,7 @@ pub async fn history_tables_follow_the_typed_table<S: Store + DeliveryStore + ?S
         &long,
         DeliveryMode::Snapshot,
         t(1),
-        vec![rows_of(&long.schema, vec![person(1, "甲", 1.0)]), DeliveryBatch::Commit],
+        vec![rows_of(vec![person(1, "甲", 1.0)]), DeliveryBatch::Commit],
     )
     .await;
     assert_eq!(r.unwrap(), outcome(1, 0, 0, 0, 0));
@@ -1095,7 +1095,6 @@ pub async fn delivery_upserts_history_and_snapshots<S: Store + DeliveryStore + ?
     ensure_org(s, "conf-dlv").await;
     let d = dataset("CONF-DLV", "conf-dlv", people_schema());
     s.create_dataset(&d).await.unwrap();
-    let sc = &d.schema;
     let first: Vec<Vec<Cell>> = (1..=5).map(|i| person(i, &format!("人{i}"), i as f64 * 1.5)).collect();
 
     let (id1, r) = deliver(
@@ -1103,7 +1102,7 @@ pub async fn delivery_upserts_history_and_snapshots<S: Store + DeliveryStore + ?
         &d,
         DeliveryMode::Incremental,
         t(1),
-        vec![rows_of(sc, first[..2].to_vec()), rows_of(sc, first[2..].to_vec()), DeliveryBatch::Commit],
+        vec![rows_of(first[..2].to_vec()), rows_of(first[2..].to_vec()), DeliveryBatch::Commit],
     )
     .await;
     assert_eq!(r.unwrap(), outcome(5, 0, 0, 0, 0));
@@ -1116,7 +1115,7 @@ pub async fn delivery_upserts_history_and_snapshots<S: Store + DeliveryStore + ?
 
     // The same rows again: nothing is written.
     let (_, r) =
-        deliver(s, &d, DeliveryMode::Snapshot, t(2), vec![rows_of(sc, first.clone()), DeliveryBatch::Commit]).await;
+        deliver(s, &d, DeliveryMode::Snapshot, t(2), vec![rows_of(first.clone()), DeliveryBatch::Commit]).await;
     assert_eq!(r.unwrap(), outcome(0, 0, 5, 0, 0));
     assert_eq!(s.get_record(&d, &[Cell::Int(3)]).await.unwrap().unwrap(), rec);
     assert_eq!(s.record_history(&d, &[Cell::Int(3)]).await.unwrap().len(), 1);
@@ -1128,7 +1127,7 @@ pub async fn delivery_upserts_history_and_snapshots<S: Store + DeliveryStore + ?
         &d,
         DeliveryMode::Incremental,
         t(3),
-        vec![rows_of(sc, vec![person(6, "人6", 9.0), changed.clone()]), DeliveryBatch::Commit],
+        vec![rows_of(vec![person(6, "人6", 9.0), changed.clone()]), DeliveryBatch::Commit],
     )
     .await;
     assert_eq!(r.unwrap(), outcome(1, 1, 0, 0, 0));
@@ -1160,7 +1159,7 @@ pub async fn delivery_upserts_history_and_snapshots<S: Store + DeliveryStore + ?
 
     // A snapshot without 4 and 5 deletes them.
     let snap = vec![first[0].clone(), first[1].clone(), changed.clone(), person(6, "人6", 9.0)];
-    let (id4, r) = deliver(s, &d, DeliveryMode::Snapshot, t(4), vec![rows_of(sc, snap), DeliveryBatch::Commit]).await;
+    let (id4, r) = deliver(s, &d, DeliveryMode::Snapshot, t(4), vec![rows_of(snap), DeliveryBatch::Commit]).await;
     assert_eq!(r.unwrap(), outcome(0, 0, 4, 2, 0));
     let gone = s.get_record(&d, &[Cell::Int(4)]).await.unwrap().unwrap();
     assert_eq!((gone.deleted, gone.version, gone.delivery_id, gone.updated_at), (true, 2, Some(id4), t(4)));
@@ -1172,8 +1171,7 @@ pub async fn delivery_upserts_history_and_snapshots<S: Store + DeliveryStore + ?
     // 4 comes back.
     let back = person(4, "人4", 6.0);
     let (id5, r) =
-        deliver(s, &d, DeliveryMode::Incremental, t(5), vec![rows_of(sc, vec![back.clone()]), DeliveryBatch::Commit])
-            .await;
+        deliver(s, &d, DeliveryMode::Incremental, t(5), vec![rows_of(vec![back.clone()]), DeliveryBatch::Commit]).await;
     assert_eq!(r.unwrap(), outcome(0, 1, 0, 0, 0));
     let h = s.record_history(&d, &[Cell::Int(4)]).await.unwrap();
     let ops: Vec<_> = h.iter().map(|v| (v.version, v.op, v.valid_from, v.valid_to, v.delivery_id)).collect();
@@ -1213,7 +1211,7 @@ pub async fn delivery_upserts_history_and_snapshots<S: Store + DeliveryStore + ?
         &d,
         DeliveryMode::Snapshot,
         t(6),
-        vec![rows_of(sc, vec![first[0].clone()]), DeliveryBatch::CommitKeepAbsent],
+        vec![rows_of(vec![first[0].clone()]), DeliveryBatch::CommitKeepAbsent],
     )
     .await;
     assert_eq!(r.unwrap(), outcome(0, 0, 1, 0, 0));
@@ -1225,13 +1223,12 @@ pub async fn aborted_delivery_keeps_nothing<S: Store + DeliveryStore + ?Sized>(s
     ensure_org(s, "conf-abort").await;
     let d = dataset("CONF-ABORT", "conf-abort", people_schema());
     s.create_dataset(&d).await.unwrap();
-    let sc = &d.schema;
     let (_, r) = deliver(
         s,
         &d,
         DeliveryMode::Incremental,
         t(1),
-        vec![rows_of(sc, (1..=3).map(|i| person(i, "原", 1.0)).collect()), DeliveryBatch::Commit],
+        vec![rows_of((1..=3).map(|i| person(i, "原", 1.0)).collect()), DeliveryBatch::Commit],
     )
     .await;
     assert_eq!(r.unwrap(), outcome(3, 0, 0, 0, 0));
@@ -1245,8 +1242,8 @@ pub async fn aborted_delivery_keeps_nothing<S: Store + DeliveryStore + ?Sized>(s
             t(2),
             vec![
                 DeliveryBatch::Quarantine(vec![quarantined(7)]),
-                rows_of(sc, vec![person(1, "改", 2.0), person(4, "新", 4.0)]),
-                rows_of(sc, vec![person(5, "新", 5.0)]),
+                rows_of(vec![person(1, "改", 2.0), person(4, "新", 4.0)]),
+                rows_of(vec![person(5, "新", 5.0)]),
             ],
         )
         .await;
@@ -1264,7 +1261,7 @@ pub async fn aborted_delivery_keeps_nothing<S: Store + DeliveryStore + ?Sized>(s
         &d,
         DeliveryMode::Incremental,
         t(3),
-        vec![rows_of(sc, vec![person(1, "改", 2.0)]), DeliveryBatch::Commit],
+        vec![rows_of(vec![person(1, "改", 2.0)]), DeliveryBatch::Commit],
     )
     .await;
     assert_eq!(r.unwrap(), outcome(0, 1, 0, 0, 0));
@@ -1338,12 +1335,12 @@ pub async fn open_delivery_blocks_no_writes<S: Store + DeliveryStore + ?Sized>(s
         };
         promptly("insert_session", s.insert_session(&session)).await.unwrap();
         promptly("begin_delivery", s.begin_delivery(&new_delivery(&d, DeliveryMode::Incremental, t(1)))).await.unwrap();
-        let other = vec![rows_of(&d2.schema, vec![person(1, "丙", 3.0)]), DeliveryBatch::Commit];
+        let other = vec![rows_of(vec![person(1, "丙", 3.0)]), DeliveryBatch::Commit];
         let (_, r) = promptly("another delivery", deliver(s, &d2, DeliveryMode::Incremental, t(1), other)).await;
         assert_eq!(r.unwrap(), outcome(1, 0, 0, 0, 0));
-        tx.send(rows_of(&d.schema, (1..=300).rev().map(|i| person(i, "甲", 1.0)).collect())).await.unwrap();
+        tx.send(rows_of((1..=300).rev().map(|i| person(i, "甲", 1.0)).collect())).await.unwrap();
         tx.send(DeliveryBatch::Quarantine(vec![quarantined(301)])).await.unwrap();
-        tx.send(rows_of(&d.schema, (301..=500).map(|i| person(i, "乙", 2.0)).collect())).await.unwrap();
+        tx.send(rows_of((301..=500).map(|i| person(i, "乙", 2.0)).collect())).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let read = promptly("get_record", s.get_record(&d, &[Cell::Int(1)])).await;
         assert_eq!(read.unwrap(), None, "an uncommitted delivery is visible");
@@ -1403,7 +1400,7 @@ pub async fn quarantine_round_trip<S: Store + DeliveryStore + ?Sized>(s: &S) {
         t(1),
         vec![
             DeliveryBatch::Quarantine(q[..2].to_vec()),
-            rows_of(&d.schema, vec![person(1, "甲", 1.0)]),
+            rows_of(vec![person(1, "甲", 1.0)]),
             DeliveryBatch::Quarantine(q[2..].to_vec()),
             DeliveryBatch::Commit,
         ],
@@ -1426,11 +1423,9 @@ pub async fn repeated_keys_quarantine_the_later_row<S: Store + DeliveryStore + ?
     ensure_org(s, "conf-rep").await;
     let d = dataset("CONF-REP", "conf-rep", people_schema());
     s.create_dataset(&d).await.unwrap();
-    let sc = &d.schema;
     let labels = DeliveryBatch::Labels(vec!["编号".into(), "姓名".into(), "数量".into()]);
-    let rows =
-        |v: Vec<(u64, Vec<Cell>)>| DeliveryBatch::Rows(v.into_iter().map(|(n, c)| valid_row(n, sc, c)).collect());
-    let mut warned = valid_row(4, sc, person(2, "丁", 4.0));
+    let rows = |v: Vec<(u64, Vec<Cell>)>| DeliveryBatch::Rows(v.into_iter().map(|(n, c)| valid_row(n, c)).collect());
+    let mut warned = valid_row(4, person(2, "丁", 4.0));
     warned.warnings.push(Problem {
         row: 4,
         field: Some("xm".into()),
@@ -1518,8 +1513,7 @@ pub async fn record_queries<S: Store + DeliveryStore + ?Sized>(s: &S) {
             ]);
         }
     }
-    let (_, r) =
-        deliver(s, &d, DeliveryMode::Snapshot, t(1), vec![rows_of(&sc, rows.clone()), DeliveryBatch::Commit]).await;
+    let (_, r) = deliver(s, &d, DeliveryMode::Snapshot, t(1), vec![rows_of(rows.clone()), DeliveryBatch::Commit]).await;
     assert_eq!(r.unwrap(), outcome(12, 0, 0, 0, 0));
 
     let key = |r: &Record| (r.cells[0].to_text(), r.cells[1].clone());
@@ -1646,15 +1640,14 @@ pub async fn typed_round_trip<S: Store + DeliveryStore + ?Sized>(s: &S) {
     nulls.extend(vec![Cell::Null; 12]);
     let mut all = rows.clone();
     all.push(nulls);
-    let (_, r) =
-        deliver(s, &d, DeliveryMode::Snapshot, t(1), vec![rows_of(&sc, all.clone()), DeliveryBatch::Commit]).await;
+    let (_, r) = deliver(s, &d, DeliveryMode::Snapshot, t(1), vec![rows_of(all.clone()), DeliveryBatch::Commit]).await;
     assert_eq!(r.unwrap(), outcome(6, 0, 0, 0, 0));
     for cells in &all {
         let got = s.get_record(&d, &cells[..1]).await.unwrap().unwrap_or_else(|| panic!("{:?} missing", cells[0]));
         assert_eq!(&got.cells, cells, "round trip on {}", s.backend().as_str());
     }
     // Read back and re-delivered, every row is unchanged (the hashes agree).
-    let (_, r) = deliver(s, &d, DeliveryMode::Snapshot, t(2), vec![rows_of(&sc, all), DeliveryBatch::Commit]).await;
+    let (_, r) = deliver(s, &d, DeliveryMode::Snapshot, t(2), vec![rows_of(all), DeliveryBatch::Commit]).await;
     assert_eq!(r.unwrap(), outcome(0, 0, 6, 0, 0));
     // Typed filters on each kind.
     let q = |field: usize, op: FilterOp| RecordQuery { filters: vec![Filter { field, op }], ..Default::default() };
@@ -1675,14 +1668,12 @@ pub async fn delivery_without_primary_key<S: Store + DeliveryStore + ?Sized>(s: 
     let rows: Vec<Vec<Cell>> = (0..3).map(|i| vec![txt(&format!("行{i}")), Cell::Int(i)]).collect();
     for (day, expected) in [(1, 3), (2, 6)] {
         let (_, r) =
-            deliver(s, &d, DeliveryMode::Incremental, t(day), vec![rows_of(&sc, rows.clone()), DeliveryBatch::Commit])
-                .await;
+            deliver(s, &d, DeliveryMode::Incremental, t(day), vec![rows_of(rows.clone()), DeliveryBatch::Commit]).await;
         assert_eq!(r.unwrap(), outcome(3, 0, 0, 0, 0));
         assert_eq!(s.query_records(&d, &RecordQuery::default()).await.unwrap().len(), expected);
     }
     let (id, r) =
-        deliver(s, &d, DeliveryMode::Snapshot, t(3), vec![rows_of(&sc, rows[..2].to_vec()), DeliveryBatch::Commit])
-            .await;
+        deliver(s, &d, DeliveryMode::Snapshot, t(3), vec![rows_of(rows[..2].to_vec()), DeliveryBatch::Commit]).await;
     assert_eq!(r.unwrap(), outcome(2, 0, 0, 6, 0));
     let current = s.query_records(&d, &RecordQuery::default()).await.unwrap();
     assert_eq!(current.iter().map(|r| r.cells.clone()).collect::<Vec<_>>(), rows[..2].to_vec());
@@ -1836,7 +1827,7 @@ pub async fn stats<S: Store + DeliveryStore + ?Sized>(s: &S) {
         &d,
         DeliveryMode::Snapshot,
         t(1),
-        vec![rows_of(&d.schema, (1..=4).map(|i| person(i, "x", 0.0)).collect()), DeliveryBatch::Commit],
+        vec![rows_of((1..=4).map(|i| person(i, "x", 0.0)).collect()), DeliveryBatch::Commit],
     )
     .await;
     r.unwrap();
@@ -1851,7 +1842,7 @@ pub async fn stats<S: Store + DeliveryStore + ?Sized>(s: &S) {
         &d,
         DeliveryMode::Snapshot,
         t(3),
-        vec![rows_of(&d.schema, (1..=3).map(|i| person(i, "x", 0.0)).collect()), DeliveryBatch::Commit],
+        vec![rows_of((1..=3).map(|i| person(i, "x", 0.0)).collect()), DeliveryBatch::Commit],
     )
     .await;
     assert_eq!(r.unwrap().deleted, 1);
@@ -1918,7 +1909,6 @@ pub async fn large_delivery<S: Store + DeliveryStore + ?Sized>(s: &S) {
                             let name = if k < changed { format!("新姓名{k}") } else { format!("姓名{k}") };
                             valid_row(
                                 i + 1,
-                                &sc,
                                 vec![
                                     txt(&format!("3204021990{k:08}")),
                                     txt(&name),

@@ -157,7 +157,7 @@ async fn sqlite_audit_appends_do_not_wait_for_a_delivery() {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let apply = store.apply_delivery(&d, id, DeliveryMode::Incremental, when, rx);
     let meanwhile = async {
-        let rows = (1..=1000).map(|i| valid_row(i, &sc, vec![Cell::Int(i as i64), Cell::Text("甲".into())])).collect();
+        let rows = (1..=1000).map(|i| valid_row(i, vec![Cell::Int(i as i64), Cell::Text("甲".into())])).collect();
         tx.send(DeliveryBatch::Rows(rows)).await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         // The main writer is held: a main-file write waits …

@@ -190,7 +190,7 @@ async fn postgres_first_load_keeps_keys_and_indexes() {
         let rows = |v: Vec<(i64, &str)>| {
             DeliveryBatch::Rows(
                 v.into_iter()
-                    .map(|(i, c)| valid_row(i as u64, &sc, vec![Cell::Int(i), Cell::Text(c.into()), Cell::Text("名".into())]))
+                    .map(|(i, c)| valid_row(i as u64, vec![Cell::Int(i), Cell::Text(c.into()), Cell::Text("名".into())]))
                     .collect(),
             )
         };

@@ -71,12 +71,12 @@ async fn deliveries_write_in_key_order_and_keep_nothing_on_failure() {
             .expect("the writer was held before the first batch")
             .unwrap();
         for chunk in order.chunks(10_000) {
-            let rows = chunk.iter().map(|&i| valid_row(i as u64, &sc, row(i))).collect();
+            let rows = chunk.iter().map(|&i| valid_row(i as u64, row(i))).collect();
             tx.send(DeliveryBatch::Rows(rows)).await.unwrap();
         }
         // A key delivered twice, the second time in a later sorted run: the later row
         // is quarantined, the earlier one kept.
-        tx.send(DeliveryBatch::Rows(vec![valid_row(n as u64 + 1, &sc, vec![Cell::Int(3), Cell::Text("后".into())])]))
+        tx.send(DeliveryBatch::Rows(vec![valid_row(n as u64 + 1, vec![Cell::Int(3), Cell::Text("后".into())])]))
             .await
             .unwrap();
         tx.send(DeliveryBatch::Commit).await.unwrap();
@@ -100,7 +100,7 @@ async fn deliveries_write_in_key_order_and_keep_nothing_on_failure() {
     let changed = |i: i64| if i == 3 { vec![Cell::Int(3), Cell::Text("改".into())] } else { row(i) };
     let mut again: Vec<DeliveryBatch> = order
         .rchunks(25_000)
-        .map(|c| DeliveryBatch::Rows(c.iter().map(|&i| valid_row(i as u64, &sc, changed(i))).collect()))
+        .map(|c| DeliveryBatch::Rows(c.iter().map(|&i| valid_row(i as u64, changed(i))).collect()))
         .collect();
     again.push(DeliveryBatch::Commit);
     let (_, r) = deliver(&store, &d, DeliveryMode::Incremental, at("2025-01-02T00:00:00Z"), again).await;
@@ -108,13 +108,12 @@ async fn deliveries_write_in_key_order_and_keep_nothing_on_failure() {
     assert_eq!((r.inserted, r.updated, r.unchanged), (0, 1, n as u64 - 1), "{r:?}");
 
     // Aborted (channel closed without a commit): nothing kept.
-    let rows =
-        |r: std::ops::RangeInclusive<i64>| DeliveryBatch::Rows(r.map(|i| valid_row(i as u64, &sc, row(i))).collect());
+    let rows = |r: std::ops::RangeInclusive<i64>| DeliveryBatch::Rows(r.map(|i| valid_row(i as u64, row(i))).collect());
     let (_, r) =
         deliver(&store, &d, DeliveryMode::Snapshot, at("2025-01-03T00:00:00Z"), vec![rows(n + 1..=n + 10)]).await;
     assert!(matches!(r, Err(StoreError::Backend(_))), "{r:?}");
     // Failed (a row that does not fit the dataset): nothing kept.
-    let bad = DeliveryBatch::Rows(vec![valid_row(1, &sc, vec![Cell::Int(n + 40)])]);
+    let bad = DeliveryBatch::Rows(vec![valid_row(1, vec![Cell::Int(n + 40)])]);
     let (_, r) = deliver(
         &store,
         &d,
