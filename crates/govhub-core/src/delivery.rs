@@ -2,7 +2,7 @@
 //!
 //! This module holds what a delivery *is* (mode, status, report, problems) and the
 //! [`RowValidator`], which maps a file's columns onto the dataset's fields and turns
-//! each raw record into either a [`ValidRow`] (typed cells, key, content hash) or a
+//! each raw record into either a [`ValidRow`] (typed cells, content hash) or a
 //! [`QuarantinedRow`] (with every problem: row, field, code, masked value, messages).
 //! Reading files is `govhub-ingest`'s job; writing rows is the store's.
 

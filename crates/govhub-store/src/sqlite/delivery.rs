@@ -357,7 +357,8 @@ impl Writer<'_> {
     }
 
     /// Write the pending rows in key order (ties in arrival order: of a key delivered
-    /// twice, the later row is written last and wins). Sorts positions, not rows.
+    /// twice, the earlier row is written and the later one quarantined). Sorts
+    /// positions, not rows.
     fn write_sorted(
         &mut self,
         layout: &Layout<'_>,
