@@ -72,7 +72,7 @@ async function clickAndWait(page, selector) {
 function assertNoProblems(page) {
   // A 403/404 page logs "Failed to load resource" for itself; everything else counts.
   const real = page.problems.filter((p) => !/status of 40[34]/.test(p));
-  assert.deepEqual(real, [], 'the browser reported problems');
+  assert.deepEqual(real, [], `the browser reported problems: ${real.join('; ')}`);
 }
 
 /** A GB 11643 citizen ID number from its first 17 digits (check character appended). */
@@ -403,6 +403,35 @@ const journeys = [
     assert.match(await page.textContent('main'), /政务信息资源目录仅面向政务人员/);
     assert.match(await page.textContent('main'), /403/);
     await shot(page, 'h2-citizen-403');
+    assertNoProblems(page);
+    await context.close();
+  }],
+
+  ['an enterprise sees its licences with QR codes and the verify page says valid', async () => {
+    const { context, page } = await newPage();
+    await signIn(page, 'enterprise');
+    await page.goto(`${BASE}/me`, { waitUntil: 'networkidle' });
+    const main = await page.textContent('main');
+    assert.match(main, /营业执照/);
+    // Every QR code is a real image the browser decoded.
+    const qrs = await page.$$eval('main img[src*="qr"]', (imgs) => imgs.map((i) => i.naturalWidth));
+    assert.ok(qrs.length >= 1 && qrs.every((w) => w > 0), `QR codes: ${qrs}`);
+    await shot(page, 'i1-enterprise-licences');
+    // The signed file downloads.
+    const file = await page.getAttribute('main a[href^="/me/licences/"]', 'href');
+    const got = await page.request.get(`${BASE}${file}`);
+    assert.equal(got.status(), 200);
+    assert.ok((await got.body()).length > 200, 'a signed licence file');
+    // Its QR code leads to the public page: valid, issuer named, holder masked.
+    const verify = await page.getAttribute('main a[href^="/verify/"]', 'href');
+    const anonymous = await newPage();
+    const resp = await anonymous.page.goto(`${BASE}${verify}`, { waitUntil: 'networkidle' });
+    assert.equal(resp.status(), 200);
+    assert.match(await anonymous.page.textContent('.badge'), /有效/);
+    assert.match(await anonymous.page.textContent('main'), /市场监督管理局|生态环境局/);
+    await shot(anonymous.page, 'i2-verify-valid');
+    assertNoProblems(anonymous.page);
+    await anonymous.context.close();
     assertNoProblems(page);
     await context.close();
   }],
