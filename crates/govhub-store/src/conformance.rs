@@ -58,7 +58,8 @@ fn dc(s: &str) -> DatasetCode {
     DatasetCode::parse(s).unwrap()
 }
 
-fn org(code: &str, parent: Option<&str>) -> Org {
+/// An organisation for tests: a city, or a department under `parent`.
+pub fn org(code: &str, parent: Option<&str>) -> Org {
     Org {
         code: oc(code),
         name: format!("{code} 机构"),

@@ -9,11 +9,10 @@
 use govhub_core::audit::{verify_log, AuditStore, GENESIS_HASH};
 use govhub_core::cells::Cell;
 use govhub_core::delivery::DeliveryMode;
-use govhub_core::model::{AuditQuery, Org, OrgKind};
-use govhub_core::names::OrgCode;
+use govhub_core::model::AuditQuery;
 use govhub_core::schema::TableSchema;
 use govhub_core::store::{DeliveryBatch, DeliveryStore, NewDelivery, Store, StoreError};
-use govhub_store::conformance::{at, dataset, valid_row};
+use govhub_store::conformance::{at, dataset, org, valid_row};
 use govhub_store::conformance_audit::access;
 use govhub_store::postgres::PostgresStore;
 use govhub_store::sqlite::{audit_path, SqliteStore};
@@ -115,25 +114,13 @@ async fn postgres_two_nodes_append_to_one_chain() {
     .await;
 }
 
-fn org(code: &str) -> Org {
-    Org {
-        code: OrgCode::parse(code).unwrap(),
-        name: "机构".into(),
-        kind: OrgKind::City,
-        parent: None,
-        admin_code: None,
-        uscc: None,
-        created_at: at("2024-01-01T00:00:00Z"),
-    }
-}
-
 /// The main file's single writer is held by a delivery whose rows are flowing; audit
 /// entries (their own file, their own writer) go through at once, and durably.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_audit_appends_do_not_wait_for_a_delivery() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("govhub.db")).await.unwrap();
-    store.insert_org(&org("hold-org")).await.unwrap();
+    store.insert_org(&org("hold-org", None)).await.unwrap();
     let sc =
         TableSchema::parse(&json!({"fields": [{"name": "id", "type": "integer"}, {"name": "xm"}], "primaryKey": "id"}))
             .unwrap();
@@ -161,7 +148,8 @@ async fn sqlite_audit_appends_do_not_wait_for_a_delivery() {
         tx.send(DeliveryBatch::Rows(rows)).await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         // The main writer is held: a main-file write waits …
-        let main_write = tokio::time::timeout(Duration::from_millis(500), store.insert_org(&org("hold-other"))).await;
+        let main_write =
+            tokio::time::timeout(Duration::from_millis(500), store.insert_org(&org("hold-other", None))).await;
         assert!(main_write.is_err(), "the delivery was expected to hold the main writer");
         // … but audit entries do not.
         for i in 0..20 {

@@ -155,23 +155,12 @@ async fn table_shape(client: &tokio_postgres::Client, table: &str) -> (Vec<Strin
 async fn postgres_first_load_keeps_keys_and_indexes() {
     use govhub_core::cells::Cell;
     use govhub_core::delivery::DeliveryMode;
-    use govhub_core::model::{Org, OrgKind};
-    use govhub_core::names::OrgCode;
     use govhub_core::schema::TableSchema;
     use govhub_core::store::{DeliveryBatch, DeliveryStore};
     use govhub_store::conformance::{at, dataset, deliver, valid_row};
     with_fresh_pg(|url| async move {
         let store = govhub_store::postgres::PostgresStore::open(&url).await.unwrap();
-        let org = Org {
-            code: OrgCode::parse("swap-org").unwrap(),
-            name: "机构".into(),
-            kind: OrgKind::City,
-            parent: None,
-            admin_code: None,
-            uscc: None,
-            created_at: at("2024-01-01T00:00:00Z"),
-        };
-        store.insert_org(&org).await.unwrap();
+        store.insert_org(&conformance::org("swap-org", None)).await.unwrap();
         let sc = TableSchema::parse(&serde_json::json!({
             "fields": [
                 {"name": "id", "type": "integer"},

@@ -7,26 +7,13 @@
 
 use govhub_core::cells::Cell;
 use govhub_core::delivery::DeliveryMode;
-use govhub_core::model::{Org, OrgKind, RecordQuery};
-use govhub_core::names::OrgCode;
+use govhub_core::model::RecordQuery;
 use govhub_core::schema::TableSchema;
 use govhub_core::store::{DeliveryBatch, DeliveryStore, NewDelivery, Store, StoreError};
-use govhub_store::conformance::{at, dataset, deliver, valid_row};
+use govhub_store::conformance::{at, dataset, deliver, org, valid_row};
 use govhub_store::sqlite::SqliteStore;
 use serde_json::json;
 use std::time::Duration;
-
-fn org(code: &str) -> Org {
-    Org {
-        code: OrgCode::parse(code).unwrap(),
-        name: "机构".into(),
-        kind: OrgKind::City,
-        parent: None,
-        admin_code: None,
-        uscc: None,
-        created_at: at("2024-01-01T00:00:00Z"),
-    }
-}
 
 fn row(i: i64) -> Vec<Cell> {
     vec![Cell::Int(i), Cell::Text(format!("名{i}"))]
@@ -36,7 +23,7 @@ fn row(i: i64) -> Vec<Cell> {
 async fn deliveries_write_in_key_order_and_keep_nothing_on_failure() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("govhub.db")).await.unwrap();
-    store.insert_org(&org("writer-org")).await.unwrap();
+    store.insert_org(&org("writer-org", None)).await.unwrap();
     let sc =
         TableSchema::parse(&json!({"fields": [{"name": "id", "type": "integer"}, {"name": "xm"}], "primaryKey": "id"}))
             .unwrap();
@@ -66,7 +53,7 @@ async fn deliveries_write_in_key_order_and_keep_nothing_on_failure() {
     let feed = async {
         // Until the first batch arrives the writer is free: other writes go through.
         tokio::time::sleep(Duration::from_millis(100)).await;
-        tokio::time::timeout(Duration::from_secs(5), store.insert_org(&org("writer-other")))
+        tokio::time::timeout(Duration::from_secs(5), store.insert_org(&org("writer-other", None)))
             .await
             .expect("the writer was held before the first batch")
             .unwrap();
