@@ -219,6 +219,35 @@ macro_rules! backend_tests {
     };
 }
 
+/// `async fn name(backend: Backend)` scenarios run on both stores, as the tests
+/// `on_sqlite::name` and `on_postgres::name` (skipped, loudly, without PostgreSQL): for
+/// scenarios that start the app themselves (an injected clock, other settings).
+#[macro_export]
+macro_rules! per_backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::postgres_url().is_none() {
+                        eprintln!("PostgreSQL half SKIPPED for {}: set {}", stringify!($name), $crate::PG_ENV);
+                        return;
+                    }
+                    super::$name($crate::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::replace_db_name;

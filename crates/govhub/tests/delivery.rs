@@ -480,20 +480,6 @@ async fn late_deliveries_show_as_late(backend: Backend) {
     assert_eq!(c["summary"]["late"], 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn late_deliveries_sqlite() {
-    late_deliveries_show_as_late(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn late_deliveries_postgres() {
-    if govhub_testkit::postgres_url().is_none() {
-        eprintln!("PostgreSQL half SKIPPED for late_deliveries: set {}", govhub_testkit::PG_ENV);
-        return;
-    }
-    late_deliveries_show_as_late(Backend::Postgres).await;
-}
-
 /// A client that drops the connection mid-body: the delivery fails, nothing is kept.
 async fn truncated_upload(app: TestApp) {
     let (_, t) = setup(&app).await;
@@ -547,20 +533,6 @@ async fn too_large(backend: Backend) {
     assert_eq!(count(&app, &t).await, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn too_large_sqlite() {
-    too_large(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn too_large_postgres() {
-    if govhub_testkit::postgres_url().is_none() {
-        eprintln!("PostgreSQL half SKIPPED for too_large: set {}", govhub_testkit::PG_ENV);
-        return;
-    }
-    too_large(Backend::Postgres).await;
-}
-
 backend_tests!(
     validation_quarantine_and_history,
     encodings_and_formats,
@@ -571,3 +543,5 @@ backend_tests!(
     compliance,
     truncated_upload,
 );
+
+govhub_testkit::per_backend_tests!(late_deliveries_show_as_late, too_large);

@@ -12,7 +12,7 @@ use govhub_core::input::{NewUser, UserInput};
 use govhub_core::service::Ctx;
 use govhub_core::standards::Uscc;
 use govhub_server::state::ServerConfig;
-use govhub_testkit::{backend_tests, postgres_url, spawn_app_with, Backend, TestApp, PG_ENV};
+use govhub_testkit::{backend_tests, spawn_app_with, Backend, TestApp};
 use serde_json::{json, Value};
 use std::process::Command;
 use std::sync::Arc;
@@ -806,18 +806,6 @@ async fn licence_grant_lapses(backend: Backend) {
     assert_code(&app.get(&list, &tok).await, 403, "no_grant");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn licence_grant_lapses_sqlite() {
-    licence_grant_lapses(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn licence_grant_lapses_postgres() {
-    if postgres_url().is_none() {
-        eprintln!("PostgreSQL half SKIPPED for licence_grant_lapses: set {PG_ENV}");
-        return;
-    }
-    licence_grant_lapses(Backend::Postgres).await;
-}
-
 backend_tests!(licence_lifecycle, seal_key_rotation_and_revocation, licences_shared_by_grant);
+
+govhub_testkit::per_backend_tests!(licence_grant_lapses);

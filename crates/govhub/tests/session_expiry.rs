@@ -5,7 +5,7 @@
 use chrono::{Duration, Utc};
 use govhub_core::clock::ManualClock;
 use govhub_server::state::ServerConfig;
-use govhub_testkit::{postgres_url, spawn_app_with, Backend, PG_ENV};
+use govhub_testkit::{spawn_app_with, Backend};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -29,16 +29,4 @@ async fn expiry(backend: Backend) {
     assert_eq!(b["code"], "unauthenticated");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tokens_expire_sqlite() {
-    expiry(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tokens_expire_postgres() {
-    if postgres_url().is_none() {
-        eprintln!("PostgreSQL half SKIPPED for tokens_expire: set {PG_ENV}");
-        return;
-    }
-    expiry(Backend::Postgres).await;
-}
+govhub_testkit::per_backend_tests!(expiry);

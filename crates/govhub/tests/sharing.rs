@@ -7,7 +7,7 @@
 use chrono::{Duration, Utc};
 use govhub_core::clock::ManualClock;
 use govhub_server::state::ServerConfig;
-use govhub_testkit::{backend_tests, postgres_url, spawn_app_with, Backend, TestApp, PG_ENV};
+use govhub_testkit::{backend_tests, spawn_app_with, Backend, TestApp};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -450,20 +450,8 @@ fn clock_now(c: &ManualClock) -> chrono::DateTime<Utc> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grants_lapse_sqlite() {
-    expiry(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grants_lapse_postgres() {
-    if postgres_url().is_none() {
-        eprintln!("PostgreSQL half SKIPPED for grants_lapse: set {PG_ENV}");
-        return;
-    }
-    expiry(Backend::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apps_are_rate_limited() {
     rate_limits(govhub_testkit::spawn_app(Backend::Sqlite).await).await;
 }
+
+govhub_testkit::per_backend_tests!(expiry);
