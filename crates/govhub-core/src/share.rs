@@ -23,13 +23,40 @@ const CURSOR_SECRET_KEY: &str = "share.cursor_secret";
 /// Largest page of the records and changes endpoints.
 pub const MAX_PAGE: u32 = 1000;
 
-/// Per-process state of the consumer API: the rate limiter and the cursor secret.
+/// Per-process state of the consumer API: the rate limiter, the cursor secret and the
+/// access cache of the record lookup.
 #[derive(Debug)]
 pub struct ShareState {
     buckets: Mutex<HashMap<i64, (f64, Instant)>>,
     secret: tokio::sync::OnceCell<Vec<u8>>,
     rate: f64,
     burst: f64,
+    access: Mutex<AccessCache>,
+}
+
+/// Entries of the access cache before it starts afresh.
+const ACCESS_CACHE_ENTRIES: usize = 10_000;
+
+/// What the record lookup read from the store about a token and a grant, each with the
+/// sharing generation it was read at. An entry is used only when the lookup's own read
+/// of the generation (in the statement that returns the record) still shows that
+/// generation; the triggers of migration 0008 raise it with every change to apps, app
+/// tokens and grants, so a revocation on any node is seen by the next request.
+#[derive(Debug, Default)]
+struct AccessCache {
+    /// Token digest → the app's principal.
+    tokens: HashMap<String, (Principal, i64)>,
+    /// (app, dataset) → the grant in force.
+    grants: HashMap<(i64, String), (Grant, i64)>,
+}
+
+impl AccessCache {
+    fn room(&mut self) {
+        if self.tokens.len() + self.grants.len() >= ACCESS_CACHE_ENTRIES {
+            self.tokens.clear();
+            self.grants.clear();
+        }
+    }
 }
 
 impl ShareState {
@@ -39,6 +66,31 @@ impl ShareState {
             secret: tokio::sync::OnceCell::new(),
             rate: f64::from(rate_per_sec.max(1)),
             burst: f64::from(burst.max(1)),
+            access: Mutex::new(AccessCache::default()),
+        }
+    }
+
+    /// The cached principal of a token and its grant on a dataset, when both were read
+    /// at the same generation (returned).
+    fn cached_access(&self, digest: &str, dataset: &str) -> Option<(Principal, Grant, i64)> {
+        let cache = self.access.lock().ok()?;
+        let (p, generation) = cache.tokens.get(digest)?;
+        let (g, grant_generation) = cache.grants.get(&(p.app?, dataset.to_string()))?;
+        (generation == grant_generation).then(|| (p.clone(), g.clone(), *generation))
+    }
+
+    fn remember_access(&self, digest: &str, p: &Principal, g: &Grant, generation: i64) {
+        let (Ok(mut cache), Some(app)) = (self.access.lock(), p.app) else { return };
+        cache.room();
+        cache.tokens.insert(digest.to_string(), (p.clone(), generation));
+        cache.grants.insert((app, g.dataset.as_str().to_string()), (g.clone(), generation));
+    }
+
+    /// Drop every entry read before `generation`.
+    fn forget_before(&self, generation: i64) {
+        if let Ok(mut cache) = self.access.lock() {
+            cache.tokens.retain(|_, (_, g)| *g >= generation);
+            cache.grants.retain(|_, (_, g)| *g >= generation);
         }
     }
 
@@ -259,6 +311,18 @@ impl Hub {
         target: &str,
         ctx: &Ctx,
     ) -> Result<(Dataset, Grant, i64)> {
+        self.share_begin_with(p, code, target, None, ctx).await
+    }
+
+    /// [`Hub::share_begin`] with the grant already known (from the access cache).
+    async fn share_begin_with(
+        &self,
+        p: &Principal,
+        code: &str,
+        target: &str,
+        known: Option<Grant>,
+        ctx: &Ctx,
+    ) -> Result<(Dataset, Grant, i64)> {
         self.authorize(p, Action::ReadShared, target, ctx).await?;
         let app = p.app.ok_or_else(|| Error::forbidden("apps only", "仅限应用调用"))?;
         if !self.share_state().admit(app) {
@@ -270,7 +334,11 @@ impl Hub {
         }
         let d = self.load_dataset(code).await?;
         let refuse = |en: String, zh: String| Error::new(Code::NoGrant, en, zh);
-        let Some(g) = self.store().current_grant(app, &d.code).await.map_err(store_err)? else {
+        let found = match known {
+            Some(g) => Some(g),
+            None => self.store().current_grant(app, &d.code).await.map_err(store_err)?,
+        };
+        let Some(g) = found else {
             self.share_denied(p, code, "no grant", ctx).await?;
             return Err(refuse(
                 format!(
@@ -334,21 +402,125 @@ impl Hub {
         fields: Option<&str>,
         ctx: &Ctx,
     ) -> Result<Map<String, Value>> {
+        self.share_record_remembering(p, code, key, fields, None, ctx).await
+    }
+
+    /// [`Hub::share_record`]; with `remember` (token digest, generation read before the
+    /// token), the token and the grant in force go into the access cache.
+    async fn share_record_remembering(
+        &self,
+        p: &Principal,
+        code: &str,
+        key: &str,
+        fields: Option<&str>,
+        remember: Option<(&str, i64)>,
+        ctx: &Ctx,
+    ) -> Result<Map<String, Value>> {
         refuse_licence_dataset(code)?;
         let (d, g, _) = self.share_begin(p, code, code, ctx).await?;
+        if let Some((digest, generation)) = remember {
+            self.share_state().remember_access(digest, p, &g, generation);
+        }
         let proj = Projection::new(&d, &g, fields)?;
         let cells = crate::records::parse_key(&d.schema, key)?;
-        let found = self.store().get_record(&d, &cells).await.map_err(store_err)?.filter(|r| !r.deleted);
-        let names: Vec<String> = proj.header(&d);
+        let found = self.store().get_record(&d, &cells).await.map_err(store_err)?;
+        self.share_found(p, &d, &g, &proj, key, found, ctx).await
+    }
+
+    /// One record by primary key for the bearer of `token` (the consumer API's hot
+    /// path); also the app's id once the token is known, for the usage figures.
+    ///
+    /// An app token's app and its grant come from the per-process access cache when
+    /// both were read at the sharing generation that the record lookup itself returns
+    /// (one statement, one snapshot). When the generation has moved — a token or grant
+    /// changed on any node — the cache entries are dropped and the request is decided
+    /// afresh from the store, so a revocation refuses the next request everywhere.
+    pub async fn share_record_by_token(
+        &self,
+        token: &str,
+        code: &str,
+        key: &str,
+        fields: Option<&str>,
+        ctx: &Ctx,
+    ) -> (Option<i64>, Result<Map<String, Value>>) {
+        if !token.starts_with(crate::sharing::APP_TOKEN_PREFIX) {
+            // People's tokens: the general path (which refuses them: apps only).
+            return match self.authenticate(token, crate::model::SessionKind::Api).await {
+                Ok((p, _)) => (p.app, self.share_record(&p, code, key, fields, ctx).await),
+                Err(e) => (None, Err(e)),
+            };
+        }
+        let digest = govhub_crypto::token_digest(token);
+        if let Some((p, g, generation)) = self.share_state().cached_access(&digest, code) {
+            let app = p.app;
+            match self.share_record_cached(&p, g, generation, code, key, fields, ctx).await {
+                Ok(Some(out)) => return (app, Ok(out)),
+                Ok(None) => {}
+                Err(e) => return (app, Err(e)),
+            }
+        }
+        // Read the generation first: whatever is read after it is at least that new,
+        // so an entry remembered under it is dropped by the next change.
+        let generation = match self.store().sharing_generation().await {
+            Ok(n) => n,
+            Err(e) => return (None, Err(store_err(e))),
+        };
+        let p = match self.authenticate_app(token).await {
+            Ok(p) => p,
+            Err(e) => return (None, Err(e)),
+        };
+        let out = self.share_record_remembering(&p, code, key, fields, Some((&digest, generation)), ctx).await;
+        (p.app, out)
+    }
+
+    /// The record lookup with a cached token and grant; `None` when the sharing
+    /// generation moved since they were read (the caller decides afresh).
+    #[allow(clippy::too_many_arguments)]
+    async fn share_record_cached(
+        &self,
+        p: &Principal,
+        g: Grant,
+        generation: i64,
+        code: &str,
+        key: &str,
+        fields: Option<&str>,
+        ctx: &Ctx,
+    ) -> Result<Option<Map<String, Value>>> {
+        refuse_licence_dataset(code)?;
+        let (d, g, _) = self.share_begin_with(p, code, code, Some(g), ctx).await?;
+        let proj = Projection::new(&d, &g, fields)?;
+        let cells = crate::records::parse_key(&d.schema, key)?;
+        let (found, now) = self.store().shared_record(&d, &cells).await.map_err(store_err)?;
+        if now != generation {
+            self.share_state().forget_before(now);
+            return Ok(None);
+        }
+        self.share_found(p, &d, &g, &proj, key, found, ctx).await.map(Some)
+    }
+
+    /// Audit a record lookup, then answer it (masked) or say it was not found.
+    #[allow(clippy::too_many_arguments)]
+    async fn share_found(
+        &self,
+        p: &Principal,
+        d: &Dataset,
+        g: &Grant,
+        proj: &Projection,
+        key: &str,
+        found: Option<Record>,
+        ctx: &Ctx,
+    ) -> Result<Map<String, Value>> {
+        let found = found.filter(|r| !r.deleted);
+        let names: Vec<String> = proj.header(d);
         let key_shown = if key_indexes(&d.schema).iter().any(|&i| d.schema.fields[i].sensitive) {
             crate::delivery::mask(key)
         } else {
             key.to_string()
         };
         let read: Vec<&[Cell]> = found.iter().map(|r| r.cells.as_slice()).collect();
-        self.share_audited(p, &d, &g, json!({"key": key_shown, "fields": names}), &read, ctx).await?;
+        self.share_audited(p, d, g, json!({"key": key_shown, "fields": names}), &read, ctx).await?;
         match found {
-            Some(r) => Ok(proj.json(&d, &r.cells)),
+            Some(r) => Ok(proj.json(d, &r.cells)),
             None => Err(Error::not_found("record", "记录", &key_shown)),
         }
     }

@@ -301,6 +301,9 @@ pub trait SharingStore: Send + Sync + 'static {
         at: DateTime<Utc>,
         reason: &str,
     ) -> std::result::Result<bool, StoreError>;
+    /// The sharing generation: raised (by the database's triggers) in the transaction
+    /// of every change to apps, app tokens or grants.
+    async fn sharing_generation(&self) -> std::result::Result<i64, StoreError>;
 
     async fn list_calendar_days(&self) -> std::result::Result<Vec<CalendarDay>, StoreError>;
     async fn put_calendar_day(&self, day: &CalendarDay) -> std::result::Result<(), StoreError>;

@@ -223,6 +223,14 @@ pub trait DeliveryStore: Send + Sync + 'static {
 
     /// A record by its primary key (typed cells of the key fields, in key order).
     async fn get_record(&self, dataset: &Dataset, key: &[crate::cells::Cell]) -> Result<Option<Record>, StoreError>;
+    /// A record by its primary key together with the sharing generation, both read in
+    /// one statement (one snapshot): the consumer API's hot path, which checks that the
+    /// token and grant it took from its cache are still current (docs/sharing.md).
+    async fn shared_record(
+        &self,
+        dataset: &Dataset,
+        key: &[crate::cells::Cell],
+    ) -> Result<(Option<Record>, i64), StoreError>;
     /// Records in primary-key order after `query.after`, filtered.
     async fn query_records(&self, dataset: &Dataset, query: &RecordQuery) -> Result<Vec<Record>, StoreError>;
     /// Every version of a record, oldest first (the current one last).

@@ -84,6 +84,23 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Bearer { token, ctx } = Bearer::from_request_parts(parts, state).await?;
+        let (principal, _) = state.hub.authenticate(&token, SessionKind::Api).await?;
+        Ok(Auth { principal, ctx })
+    }
+}
+
+/// The bearer token of an API call, not yet checked (the consumer API's record lookup
+/// checks it itself, against its access cache). Missing or malformed → 401.
+pub struct Bearer {
+    pub token: String,
+    pub ctx: Ctx,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let RequestCtx(ctx) = RequestCtx::from_request_parts(parts, state).await?;
         let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(|| {
             ApiError(Error::new(
@@ -104,8 +121,7 @@ impl FromRequestParts<AppState> for Auth {
                     "Authorization格式应为“Bearer <令牌>”",
                 ))
             })?;
-        let (principal, _) = state.hub.authenticate(token, SessionKind::Api).await?;
-        Ok(Auth { principal, ctx })
+        Ok(Bearer { token: token.to_string(), ctx })
     }
 }
 

@@ -1517,6 +1517,16 @@ pub async fn record_queries<S: Store + DeliveryStore + ?Sized>(s: &S) {
     let (_, r) = deliver(s, &d, DeliveryMode::Snapshot, t(1), vec![rows_of(rows.clone()), DeliveryBatch::Commit]).await;
     assert_eq!(r.unwrap(), outcome(12, 0, 0, 0, 0));
 
+    // The consumer API's lookup: the record as get_record has it, plus the sharing
+    // generation of the same snapshot — also when there is no such record.
+    let generation = s.sharing_generation().await.unwrap();
+    let (found, g) = s.shared_record(&d, &[txt("张"), Cell::Int(10)]).await.unwrap();
+    assert_eq!(found, s.get_record(&d, &[txt("张"), Cell::Int(10)]).await.unwrap());
+    assert_eq!(found.unwrap().cells[2], txt("张3010"));
+    assert_eq!(g, generation);
+    let (missing, g) = s.shared_record(&d, &[txt("张"), Cell::Int(8)]).await.unwrap();
+    assert_eq!((missing, g), (None, generation));
+
     let key = |r: &Record| (r.cells[0].to_text(), r.cells[1].clone());
     let mut expected: Vec<(String, Cell)> = rows.iter().map(|c| (c[0].to_text(), c[1].clone())).collect();
     expected.sort_by(|a, b| {
@@ -1593,7 +1603,7 @@ pub async fn record_queries<S: Store + DeliveryStore + ?Sized>(s: &S) {
     assert!(s.query_records(&d, &q(1, FilterOp::Eq(txt("' OR 1=1 --")))).await.is_err());
     assert!(s.query_records(&d, &q(42, FilterOp::IsNull(true))).await.is_err());
     // Composite keys by get_record.
-    let r = s.get_record(&d, &[txt("张"), Cell::Int(9)]).await.unwrap().unwrap();
+    let r = s.get_record(&d, &[txt("张"), Cell::Int(10)]).await.unwrap().unwrap();
     assert_eq!(r.cells, rows[10]);
     assert!(s.get_record(&d, &[txt("张")]).await.is_err());
 }

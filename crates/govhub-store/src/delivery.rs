@@ -364,6 +364,21 @@ pub fn get_record_sql<'d>(d: &'d ReadDialect, layout: &Layout<'_>, key: &[Cell])
     Ok(sql)
 }
 
+/// The current record of a key (as [`get_record_sql`], NULL columns when there is
+/// none) followed by the sharing generation (migration 0008), in one statement: the
+/// generation is of the same snapshot as the record.
+pub fn shared_record_sql<'d>(d: &'d ReadDialect, layout: &Layout<'_>, key: &[Cell]) -> StoreResult<Sql<'d>> {
+    let key = layout.key_args(key)?;
+    let mut sql = Sql::new(d);
+    let cond = key_match(&mut sql, layout, "r.", key);
+    sql.text = format!(
+        "SELECT {}, g.generation FROM sharing_generation g LEFT JOIN {} r ON {cond} WHERE g.id = 1",
+        record_select(d, layout, "r."),
+        layout.table
+    );
+    Ok(sql)
+}
+
 /// A record's earlier versions, oldest first.
 pub fn history_sql<'d>(d: &'d ReadDialect, layout: &Layout<'_>, key: &[Cell]) -> StoreResult<Sql<'d>> {
     let key = layout.key_args(key)?;

@@ -25,7 +25,8 @@ pub struct TestApp {
     pub hub: Hub,
     pub backend: Backend,
     pub database_url: String,
-    _dir: tempfile::TempDir,
+    /// The first node's temporary directory (the SQLite file); other nodes have none.
+    _dir: Option<tempfile::TempDir>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -103,14 +104,29 @@ pub async fn spawn_app_configured(
             fresh_postgres_database(&base).await
         }
     };
-    let store: Arc<dyn Store> = govhub_store::open(&database_url).await.expect("open store");
-    // An ephemeral platform key: checkpoints are signed as in production.
-    let signer = govhub_core::signer::Sm2Signer::ephemeral().expect("platform key");
-    let hub = Hub::new(store, clock, settings).with_signer(Arc::new(signer));
+    let hub = hub_on(&database_url, clock, settings).await;
     // The e-licence root: a fresh key; organisation keys wrapped with few PBKDF2 rounds
     // (the minimum govhub accepts) so that tests stay fast.
     let root_key = govhub_crypto::sm2keys::Sm2PrivateKey::generate().expect("root key");
     let hub = hub.attach_seal_authority(root_key, b"testkit-wrap-secret", 10_000).await.expect("seal authority");
+    serve(hub, config, backend, database_url, Some(dir)).await
+}
+
+/// A hub over the store at `database_url`, with an ephemeral platform key (audit
+/// checkpoints are signed as in production).
+async fn hub_on(database_url: &str, clock: Arc<dyn Clock>, settings: HubSettings) -> Hub {
+    let store: Arc<dyn Store> = govhub_store::open(database_url).await.expect("open store");
+    let signer = govhub_core::signer::Sm2Signer::ephemeral().expect("platform key");
+    Hub::new(store, clock, settings).with_signer(Arc::new(signer))
+}
+
+async fn serve(
+    hub: Hub,
+    config: ServerConfig,
+    backend: Backend,
+    database_url: String,
+    dir: Option<tempfile::TempDir>,
+) -> TestApp {
     let state = AppState::new(hub.clone(), config).expect("templates");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -130,6 +146,13 @@ pub async fn spawn_app_configured(
 }
 
 impl TestApp {
+    /// A second govhub node serving the same store (as two servers behind a load
+    /// balancer share one PostgreSQL, or one SQLite file). Keep `self` alive meanwhile.
+    pub async fn another_node(&self) -> TestApp {
+        let hub = hub_on(&self.database_url, Arc::new(SystemClock), HubSettings::default()).await;
+        serve(hub, ServerConfig::default(), self.backend, self.database_url.clone(), None).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -416,7 +416,57 @@ async fn rate_limits(app: TestApp) {
     assert!(limited > 0, "600 requests at once exceed the burst of 400");
 }
 
-backend_tests!(requests_decisions_and_the_consumer_api);
+/// Two nodes on one store: a grant and a token revoked through one node are refused by
+/// the other's very next record lookup, although that node had both in its access
+/// cache (the lookup reads the sharing generation in the same statement as the record).
+async fn revocation_reaches_every_node(app: TestApp) {
+    let c = city(&app).await;
+    deliver(&app, &c.officer, "gaj-xzqh", "", rows(3)).await;
+    let (app_id, tok) = app_with_token(&app, &c.dev, "双节点应用").await;
+    let (s, r) = request(&app, &c.dev, app_id, "gaj-xzqh", json!(["sfzh", "xb"])).await;
+    assert_eq!((s, r["status"].as_str()), (201, Some("granted")), "{r}");
+    let gid = r["grant_id"].as_i64().unwrap();
+    let other = app.another_node().await;
+    let path = format!("/api/v1/share/gaj-xzqh/records/{}", person(1));
+    for node in [&app, &other, &app, &other] {
+        let (s, rec) = node.get(&path, &tok).await;
+        assert_eq!((s, rec["xb"].as_str()), (200, Some("女")), "{rec}");
+    }
+    // The grant, revoked on the first node: refused on the second at once.
+    let r = app.client.delete(app.url(&format!("/api/v1/grants/{gid}"))).bearer_auth(&c.approver).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    for node in [&other, &app] {
+        let (s, e) = node.get(&path, &tok).await;
+        assert_eq!((s, e["code"].as_str()), (403, Some("no_grant")), "{e}");
+    }
+    // A new grant serves again on both; then the token, revoked on the second node.
+    let (s, r) = request(&app, &c.dev, app_id, "gaj-xzqh", json!(["sfzh", "xb"])).await;
+    assert_eq!((s, r["status"].as_str()), (201, Some("granted")), "{r}");
+    for node in [&app, &other, &app, &other] {
+        assert_eq!(node.get(&path, &tok).await.0, 200);
+    }
+    let (_, list) = app.get(&format!("/api/v1/apps/{app_id}/tokens"), &c.dev).await;
+    let token_id = list[0]["id"].as_i64().unwrap();
+    let r = other
+        .client
+        .delete(other.url(&format!("/api/v1/apps/{app_id}/tokens/{token_id}")))
+        .bearer_auth(&c.dev)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    for node in [&app, &other] {
+        let (s, e) = node.get(&path, &tok).await;
+        assert_eq!((s, e["code"].as_str()), (401, Some("unauthenticated")), "{e}");
+    }
+    // Every lookup, served from the cache or not, is in the audit log.
+    let (_, log) = app.get("/api/v1/audit?action=share.read&limit=100", &c.admin).await;
+    let items = log["items"].as_array().or(log.as_array()).unwrap();
+    let allowed = items.iter().filter(|e| e["outcome"] == "allowed" && e["target"] == "gaj-xzqh").count();
+    assert_eq!(allowed, 8, "{log}");
+}
+
+backend_tests!(requests_decisions_and_the_consumer_api, revocation_reaches_every_node);
 
 /// A grant lapses after its end date (Beijing time): refused the next day.
 async fn expiry(backend: Backend) {

@@ -393,7 +393,7 @@ pub async fn share_licences(
     let start = std::time::Instant::now();
     let dataset = govhub_core::licence_share::licence_dataset_code(&q.type_code);
     let r = st.hub.share_licences(&auth.principal, &q.holder, &q.type_code, q.fields.as_deref(), &auth.ctx).await;
-    crate::api::sharing::usage(&st, &auth, &dataset, r.as_ref().map(|v| v.len() as u64), start);
+    crate::api::sharing::usage(&st, auth.principal.app, &dataset, r.as_ref().map(|v| v.len() as u64), start);
     Ok(Json(r?))
 }
 
@@ -419,7 +419,7 @@ pub async fn share_licence(
 ) -> Result<Json<serde_json::Map<String, Value>>, ApiError> {
     let start = std::time::Instant::now();
     let r = st.hub.share_licence(&auth.principal, &id, q.fields.as_deref(), &auth.ctx).await;
-    crate::api::sharing::usage(&st, &auth, &shared_dataset(&id), r.as_ref().map(|_| 1), start);
+    crate::api::sharing::usage(&st, auth.principal.app, &shared_dataset(&id), r.as_ref().map(|_| 1), start);
     Ok(Json(r?))
 }
 
@@ -437,7 +437,7 @@ pub async fn share_licence_file(
 ) -> Result<Response, ApiError> {
     let start = std::time::Instant::now();
     let r = st.hub.share_licence_file(&auth.principal, &id, &auth.ctx).await;
-    crate::api::sharing::usage(&st, &auth, &shared_dataset(&id), r.as_ref().map(|_| 1), start);
+    crate::api::sharing::usage(&st, auth.principal.app, &shared_dataset(&id), r.as_ref().map(|_| 1), start);
     Ok(file_response(&r?))
 }
 

@@ -2,7 +2,7 @@
 //! working-day calendar, and the consumer API that granted apps call.
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{AppJson, Auth};
+use crate::extract::{AppJson, Auth, Bearer};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::body::Bytes;
@@ -492,7 +492,7 @@ pub struct SharedPage {
         (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn share_record(
     State(st): State<AppState>,
-    auth: Auth,
+    bearer: Bearer,
     Path((dataset, key)): Path<(String, String)>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Json<Map<String, Value>>, ApiError> {
@@ -501,14 +501,20 @@ pub async fn share_record(
         return Err(request_error(format!("unknown parameter \"{k}\""), format!("未知参数“{k}”")));
     }
     let start = std::time::Instant::now();
-    let r = st.hub.share_record(&auth.principal, &dataset, &key, p.fields.as_deref(), &auth.ctx).await;
-    usage(&st, &auth, &dataset, r.as_ref().map(|_| 1), start);
+    let (app, r) = st.hub.share_record_by_token(&bearer.token, &dataset, &key, p.fields.as_deref(), &bearer.ctx).await;
+    usage(&st, app, &dataset, r.as_ref().map(|_| 1), start);
     Ok(Json(r?))
 }
 
 /// Count a consumer-API request (apps only) in the usage metrics.
-pub(crate) fn usage<T>(st: &AppState, auth: &Auth, dataset: &str, rows: Result<u64, &T>, start: std::time::Instant) {
-    if let Some(app) = auth.principal.app {
+pub(crate) fn usage<T>(
+    st: &AppState,
+    app: Option<i64>,
+    dataset: &str,
+    rows: Result<u64, &T>,
+    start: std::time::Instant,
+) {
+    if let Some(app) = app {
         let (rows, error) = match rows {
             Ok(n) => (n, false),
             Err(_) => (0, true),
@@ -544,7 +550,7 @@ pub async fn share_records(
     };
     let start = std::time::Instant::now();
     let page = st.hub.share_records(&auth.principal, &dataset, &req, &auth.ctx).await;
-    usage(&st, &auth, &dataset, page.as_ref().map(|p| p.records.len() as u64), start);
+    usage(&st, auth.principal.app, &dataset, page.as_ref().map(|p| p.records.len() as u64), start);
     let page = page?;
     Ok(Json(SharedPage { items: page.records, next_cursor: page.next_cursor }))
 }
@@ -607,7 +613,7 @@ pub async fn share_export(
     };
     let start = std::time::Instant::now();
     let plan = st.hub.share_export(&auth.principal, &dataset, &req, &auth.ctx).await;
-    usage(&st, &auth, &dataset, plan.as_ref().map(|_| 0), start);
+    usage(&st, auth.principal.app, &dataset, plan.as_ref().map(|_| 0), start);
     let plan = plan?;
     let header_bytes = if csv {
         let mut h = vec![0xEF, 0xBB, 0xBF];
@@ -702,7 +708,7 @@ pub async fn share_changes(
         .hub
         .share_changes(&auth.principal, &dataset, p.cursor.as_deref(), p.limit, p.fields.as_deref(), &auth.ctx)
         .await;
-    usage(&st, &auth, &dataset, page.as_ref().map(|p| p.changes.len() as u64), start);
+    usage(&st, auth.principal.app, &dataset, page.as_ref().map(|p| p.changes.len() as u64), start);
     let page = page?;
     Ok(Json(ChangesPage { items: page.changes, next_cursor: page.next_cursor }))
 }

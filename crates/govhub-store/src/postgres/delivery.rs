@@ -796,6 +796,20 @@ impl DeliveryStore for PostgresStore {
         rows.first().map(|r| record(r, &layout)).transpose()
     }
 
+    async fn shared_record(&self, dataset: &Dataset, key: &[Cell]) -> StoreResult<(Option<Record>, i64)> {
+        let layout = Layout::new(dataset)?;
+        let sql = shared_record_sql(&DIALECT, &layout, key)?;
+        let rows = query(&self.client().await?, &sql).await?;
+        let r = rows.first().ok_or_else(|| StoreError::Corrupt("sharing_generation has no row".into()))?;
+        let n = layout.fields().len();
+        let generation: i64 = get(r, n + 4)?;
+        let found = match get::<Option<i64>>(r, n)? {
+            Some(_) => Some(record(r, &layout)?),
+            None => None,
+        };
+        Ok((found, generation))
+    }
+
     async fn query_records(&self, dataset: &Dataset, q: &RecordQuery) -> StoreResult<Vec<Record>> {
         let layout = Layout::new(dataset)?;
         let mut client = self.client().await?;

@@ -415,6 +415,16 @@ impl SharingStore for PostgresStore {
         Ok(n == 1)
     }
 
+    async fn sharing_generation(&self) -> StoreResult<i64> {
+        let row = self
+            .client()
+            .await?
+            .query_one("SELECT generation FROM sharing_generation WHERE id = 1", &[])
+            .await
+            .map_err(db)?;
+        get(&row, 0)
+    }
+
     async fn list_calendar_days(&self) -> StoreResult<Vec<CalendarDay>> {
         self.client()
             .await?

@@ -714,6 +714,27 @@ impl DeliveryStore for SqliteStore {
         .await
     }
 
+    async fn shared_record(&self, dataset: &Dataset, key: &[Cell]) -> StoreResult<(Option<Record>, i64)> {
+        let d = dataset.clone();
+        let key = key.to_vec();
+        self.read_now(move |c| {
+            let layout = Layout::new(&d)?;
+            let sql = shared_record_sql(&DIALECT, &layout, &key)?;
+            let n = layout.fields().len();
+            let mut stmt = c.prepare_cached(&sql.text).map_err(db)?;
+            let mut rs = stmt.query(params_from_iter(sql.args.iter())).map_err(db)?;
+            let r =
+                rs.next().map_err(db)?.ok_or_else(|| StoreError::Corrupt("sharing_generation has no row".into()))?;
+            let generation: i64 = r.get(n + 4).map_err(db)?;
+            let found = match r.get::<_, Option<i64>>(n).map_err(db)? {
+                Some(_) => Some(record(r, &layout)?),
+                None => None,
+            };
+            Ok((found, generation))
+        })
+        .await
+    }
+
     async fn query_records(&self, dataset: &Dataset, query: &RecordQuery) -> StoreResult<Vec<Record>> {
         let d = dataset.clone();
         let q = query.clone();

@@ -14,6 +14,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 5, sql: include_str!("migrations/0005_webhooks.sql") },
     Migration { version: 6, sql: include_str!("migrations/0006_licences.sql") },
     Migration { version: 7, sql: include_str!("migrations/0007_licence_sources.sql") },
+    Migration { version: 8, sql: include_str!("migrations/0008_sharing_generation.sql") },
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {

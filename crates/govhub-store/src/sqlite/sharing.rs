@@ -431,6 +431,16 @@ impl SharingStore for SqliteStore {
         .await
     }
 
+    async fn sharing_generation(&self) -> StoreResult<i64> {
+        self.read_now(|c| {
+            c.prepare_cached("SELECT generation FROM sharing_generation WHERE id = 1")
+                .map_err(db)?
+                .query_row([], |r| r.get(0))
+                .map_err(db)
+        })
+        .await
+    }
+
     async fn list_calendar_days(&self) -> StoreResult<Vec<CalendarDay>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached("SELECT day, kind, name FROM calendar_days ORDER BY day").map_err(db)?;
