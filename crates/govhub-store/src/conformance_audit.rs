@@ -22,7 +22,41 @@ pub async fn run_all(store: Arc<dyn Store>) {
     subjects(store.as_ref()).await;
     checkpoints(store.as_ref()).await;
     group_commit(store.clone()).await;
+    subjects_across_many_entries(store.clone()).await;
     whole_chain_verifies(store.as_ref()).await;
+}
+
+/// A subject read now and then among 9,000 other entries (more than two blocks of the
+/// SQLite subject index, and a tail after them) is found at every one of its entries.
+pub async fn subjects_across_many_entries(store: Arc<dyn Store>) {
+    const N: usize = 9_000;
+    let wanted = "320402198001011230";
+    let mut mine = Vec::new();
+    for chunk in (0..N).collect::<Vec<_>>().chunks(500) {
+        let tasks: Vec<_> = chunk
+            .iter()
+            .map(|&i| {
+                let s = store.clone();
+                let subject = if i % 997 == 0 { wanted.to_string() } else { format!("3204021980{:08}", i) };
+                tokio::spawn(async move {
+                    let seq = s.append_audit(&access("conf-many", "CONF-MANY", &[&subject])).await.unwrap();
+                    (i % 997 == 0).then_some(seq)
+                })
+            })
+            .collect();
+        for t in tasks {
+            mine.extend(t.await.unwrap());
+        }
+    }
+    mine.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(mine.len(), N.div_ceil(997));
+    let found = store.list_audit_for_subject(wanted, 1000).await.unwrap();
+    assert_eq!(found.iter().map(|e| e.seq).collect::<Vec<_>>(), mine);
+    let newest = store.list_audit_for_subject(wanted, 3).await.unwrap();
+    assert_eq!(newest.iter().map(|e| e.seq).collect::<Vec<_>>(), mine[..3]);
+    let other = store.list_audit_for_subject("320402198000004001", 10).await.unwrap();
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].event.target, "CONF-MANY");
 }
 
 pub fn access(actor: &str, target: &str, subjects: &[&str]) -> NewAuditEvent {

@@ -217,7 +217,7 @@ async fn sqlite_first_start_moves_the_old_audit_table_into_the_chain() {
         }
     }
     let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(store.migrations().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(store.migrations().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8]);
     check_imported(&store).await;
     drop(store);
     let c = rusqlite::Connection::open(&path).unwrap();

@@ -28,13 +28,13 @@ async fn reopening_does_not_rerun_migrations() {
     let path = dir.path().join("govhub.db");
     let store = SqliteStore::open(&path).await.unwrap();
     let first = applied(&path);
-    assert_eq!(first.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(first.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 8]);
     assert_eq!(first[0].1.len(), 64, "SM3 hex checksum");
     drop(store);
 
     for url in [format!("sqlite://{}", path.display()), format!("sqlite:{}", path.display())] {
         let again = govhub_store::open(&url).await.unwrap();
-        assert_eq!(again.migrations().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(again.migrations().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(applied(&path), first, "reopening re-ran a migration");
     }
 }
@@ -72,7 +72,7 @@ async fn newer_database_refuses_to_open() {
     c.execute("INSERT INTO schema_migrations (version, checksum, applied_at) VALUES (42, 'x', 'now')", []).unwrap();
     drop(c);
     let msg = open_err(&path).await;
-    assert!(msg.contains("migration 0042, newer than this govhub knows (latest 0007)"), "{msg}");
+    assert!(msg.contains("migration 0042, newer than this govhub knows (latest 0008)"), "{msg}");
 }
 
 #[tokio::test]

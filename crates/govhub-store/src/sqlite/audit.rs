@@ -27,8 +27,13 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, Semaphore};
 
 /// The audit file's own migrations (recorded in its own `schema_migrations`).
-pub const AUDIT_MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, sql: include_str!("audit_migrations/0001_audit_log.sql") }];
+pub const AUDIT_MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, sql: include_str!("audit_migrations/0001_audit_log.sql") },
+    Migration { version: 2, sql: include_str!("audit_migrations/0002_subject_blocks.sql") },
+];
+
+/// Entries per block of the subject index (migration 0002).
+const SUBJECT_BLOCK: i64 = 4_096;
 
 const READERS: usize = 2;
 
@@ -146,9 +151,10 @@ fn insert_entry(tx: &Connection, e: &ChainEntry) -> StoreResult<()> {
     ])
     .map_err(db)?;
     if !b.subjects.is_empty() {
-        let mut sub = tx.prepare_cached("INSERT INTO audit_subjects (digest, seq) VALUES (?1, ?2)").map_err(db)?;
+        let mut sub =
+            tx.prepare_cached("INSERT INTO audit_entry_subjects (seq, digest) VALUES (?1, ?2)").map_err(db)?;
         for d in &b.subjects {
-            sub.execute(params![d, e.seq]).map_err(db)?;
+            sub.execute(params![e.seq, d]).map_err(db)?;
         }
     }
     Ok(())
@@ -181,6 +187,8 @@ fn writer_loop(mut conn: Connection, mut jobs: mpsc::Receiver<Job>) {
     let mut replies = Vec::new();
     // Entries in the previous batch: how many concurrent callers to expect.
     let mut expect = 1usize;
+    // How far the subject index goes (read from the file when first needed).
+    let mut indexed: Option<i64> = None;
     while let Some(first) = jobs.blocking_recv() {
         let started = std::time::Instant::now();
         let mut next = Some(first);
@@ -215,11 +223,60 @@ fn writer_loop(mut conn: Connection, mut jobs: mpsc::Receiver<Job>) {
         expect = bodies.len();
         match commit_batch(&mut conn, std::mem::take(&mut bodies)) {
             Ok(seqs) => {
+                let last = seqs.last().copied();
                 for (reply, seq) in replies.drain(..).zip(seqs) {
                     let _ = reply.send(Ok(seq));
                 }
+                // After the replies: the callers need not wait for the index.
+                if let Some(last) = last {
+                    if let Err(e) = index_subjects(&mut conn, &mut indexed, last) {
+                        tracing::warn!(error = %e, "indexing the audit subjects failed; retried after the next append");
+                        indexed = None;
+                    }
+                }
             }
             Err(e) => fail_all(std::mem::take(&mut replies), e),
+        }
+    }
+}
+
+/// The last entry covered by the subject index's blocks.
+fn indexed_through(c: &Connection) -> StoreResult<i64> {
+    c.query_row("SELECT COALESCE(MAX(last_seq), 0) FROM audit_subject_blocks", [], |r| r.get(0)).map_err(db)
+}
+
+/// Index the subjects of every closed block up to `head` (one transaction per block,
+/// each block's rows inserted in digest order: new pages at the end of the index).
+/// `known`: the writer's idea of how far the index goes (`None`: ask the file); another
+/// process appending to the same file may have moved it on, which the transaction sees.
+fn index_subjects(conn: &mut Connection, known: &mut Option<i64>, head: i64) -> StoreResult<()> {
+    loop {
+        let done = match *known {
+            Some(n) => n,
+            None => indexed_through(conn)?,
+        };
+        *known = Some(done);
+        if head - done < SUBJECT_BLOCK {
+            return Ok(());
+        }
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        let first = indexed_through(&tx)? + 1;
+        let last = first + SUBJECT_BLOCK - 1;
+        if last <= head {
+            tx.execute("INSERT INTO audit_subject_blocks (first_seq, last_seq) VALUES (?1, ?2)", params![first, last])
+                .map_err(db)?;
+            let block = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO audit_subject_index (block, digest, seq)
+                 SELECT ?1, digest, seq FROM audit_entry_subjects WHERE seq >= ?2 AND seq <= ?3 ORDER BY digest, seq",
+                params![block, first, last],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        *known = Some(if last <= head { last } else { first - 1 });
+        if last > head {
+            return Ok(());
         }
     }
 }
@@ -441,7 +498,9 @@ fn chain_page(c: &Connection, after: i64, limit: u32) -> StoreResult<Vec<ChainEn
     };
     if let (Some(first), Some(last)) = (entries.first().map(|e| e.seq), entries.last().map(|e| e.seq)) {
         let mut stmt = tx
-            .prepare_cached("SELECT seq, digest FROM audit_subjects WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq, digest")
+            .prepare_cached(
+                "SELECT seq, digest FROM audit_entry_subjects WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq, digest",
+            )
             .map_err(db)?;
         let mut rows = stmt.query(params![first, last]).map_err(db)?;
         let mut i = 0;
@@ -545,7 +604,13 @@ impl AuditStore for SqliteStore {
                 c,
                 &format!(
                     "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq IN
-                         (SELECT seq FROM audit_subjects WHERE digest = ?1 ORDER BY seq DESC LIMIT ?2)
+                         (SELECT seq FROM
+                             (SELECT i.seq FROM audit_subject_blocks b
+                                  JOIN audit_subject_index i ON i.block = b.block AND i.digest = ?1
+                              UNION ALL
+                              SELECT seq FROM audit_entry_subjects
+                              WHERE seq > (SELECT COALESCE(MAX(last_seq), 0) FROM audit_subject_blocks) AND digest = ?1)
+                          ORDER BY seq DESC LIMIT ?2)
                      ORDER BY seq DESC"
                 ),
                 params![digest, limit],
@@ -596,8 +661,49 @@ impl AuditStore for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use super::audit_path;
+    #![allow(clippy::unwrap_used)]
+    use super::{audit_path, migrate, AUDIT_MIGRATIONS};
+    use rusqlite::Connection;
     use std::path::{Path, PathBuf};
+
+    /// Migration 0002 moves the subjects of an existing file: the chain's copy in entry
+    /// order, and everything so far as block 1 of the lookup.
+    #[test]
+    fn subjects_move_to_entry_order_and_block_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Connection::open(dir.path().join("x.audit.db")).unwrap();
+        migrate::run_with(&mut c, "test", &AUDIT_MIGRATIONS[..1]).unwrap();
+        for seq in 1..=3 {
+            c.execute(
+                "INSERT INTO audit_log (seq, prev_hash, hash, at, actor, action, target, outcome, detail)
+                 VALUES (?1, 'p', 'h', 't', 'a', 'share.read', 'ds', 'allowed', '{}')",
+                [seq],
+            )
+            .unwrap();
+        }
+        for (d, seq) in [("bb", 1), ("aa", 1), ("aa", 3)] {
+            c.execute("INSERT INTO audit_subjects (digest, seq) VALUES (?1, ?2)", rusqlite::params![d, seq]).unwrap();
+        }
+        migrate::run_with(&mut c, "test", AUDIT_MIGRATIONS).unwrap();
+        let all = |sql: &str| -> Vec<(i64, String)> {
+            let mut stmt = c.prepare(sql).unwrap();
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+        };
+        let entry = all("SELECT seq, digest FROM audit_entry_subjects ORDER BY seq, digest");
+        assert_eq!(entry, [(1, "aa".into()), (1, "bb".into()), (3, "aa".into())]);
+        let index = all("SELECT seq, digest FROM audit_subject_index WHERE block = 1 ORDER BY digest, seq");
+        assert_eq!(index, [(1, "aa".into()), (3, "aa".into()), (1, "bb".into())]);
+        let blocks: (i64, i64, i64) = c
+            .query_row("SELECT block, first_seq, last_seq FROM audit_subject_blocks", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(blocks, (1, 1, 3));
+        let old: i64 = c
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name LIKE 'audit_subjects%'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(old, 0);
+    }
 
     #[test]
     fn audit_file_names() {
