@@ -75,6 +75,15 @@ pub fn new_token(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(bytes))
 }
 
+/// A request id: 128 random bits as 32 lower-case hex digits. From the thread's
+/// ChaCha generator (seeded, and reseeded, from the OS), not a system call per request
+/// as `OsRng` would be: ids must not collide, they need not be secret.
+pub fn request_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
 /// SM3 digest, lower-case hex.
 pub fn sm3_hex(data: &[u8]) -> String {
     hex::encode(Sm3::digest(data))

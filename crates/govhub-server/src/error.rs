@@ -106,7 +106,7 @@ pub struct RequestId(pub String);
 
 /// Outermost middleware: assign a request id, render coded errors, log failures.
 pub async fn render_errors(mut req: Request, next: Next) -> Response {
-    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let request_id = govhub_crypto::request_id();
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let lang = crate::ui::i18n::Lang::from_headers(req.headers());
     let wants_html =

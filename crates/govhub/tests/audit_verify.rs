@@ -448,7 +448,8 @@ async fn the_documented_independent_checks_work() {
         "{text}"
     );
 
-    exec(&f.app, "UPDATE audit_subjects SET digest = upper(digest) WHERE seq = (SELECT max(seq) FROM audit_log)").await;
+    exec(&f.app, "UPDATE audit_entry_subjects SET digest = upper(digest) WHERE seq = (SELECT max(seq) FROM audit_log)")
+        .await;
     let out = chain();
     assert!(!out.status.success());
     assert!(
