@@ -957,6 +957,7 @@ pub async fn run_deliveries<S: Store + DeliveryStore + ?Sized>(s: &S) {
     open_delivery_blocks_no_writes(s).await;
     quarantine_round_trip(s).await;
     repeated_keys_quarantine_the_later_row(s).await;
+    first_load_with_many_quarantined_rows(s).await;
     record_queries(s).await;
     typed_round_trip(s).await;
     delivery_without_primary_key(s).await;
@@ -1480,6 +1481,44 @@ pub async fn repeated_keys_quarantine_the_later_row<S: Store + DeliveryStore + ?
     assert_eq!(s.get_record(&d, &[Cell::Int(1)]).await.unwrap().unwrap().cells, person(1, "甲", 1.0));
     assert_eq!(s.get_record(&d, &[Cell::Int(3)]).await.unwrap().unwrap().cells, person(3, "戊", 5.0));
     assert!(s.get_record(&d, &[Cell::Int(2)]).await.unwrap().unwrap().deleted);
+}
+
+/// A first load with more bad and repeated rows than a writer may hold back while it
+/// streams (PostgreSQL keeps one COPY open and stores quarantined rows when it closes):
+/// every good row is in, every bad one is in the quarantine with its row number.
+pub async fn first_load_with_many_quarantined_rows<S: Store + DeliveryStore + ?Sized>(s: &S) {
+    ensure_org(s, "conf-manyq").await;
+    let d = dataset("CONF-MANYQ", "conf-manyq", people_schema());
+    s.create_dataset(&d).await.unwrap();
+    let mut batches = vec![DeliveryBatch::Labels(vec!["编号".into(), "姓名".into(), "数量".into()])];
+    let mut row = 0u64;
+    for b in 0..6u64 {
+        let mut good = Vec::new();
+        let mut bad = Vec::new();
+        for i in 0..5_000u64 {
+            row += 1;
+            let id = (b * 5_000 + i) as i64;
+            // Each later batch repeats 1,000 keys of the first.
+            let key = if b > 0 && i < 1_000 { i as i64 } else { id };
+            good.push(valid_row(row, person(key, "甲", 1.0)));
+            row += 1;
+            bad.push(quarantined(row));
+        }
+        batches.push(DeliveryBatch::Rows(good));
+        batches.push(DeliveryBatch::Quarantine(bad));
+    }
+    batches.push(DeliveryBatch::Commit);
+    let (id, r) = deliver(s, &d, DeliveryMode::Incremental, t(1), batches).await;
+    let want = ApplyOutcome { repeated: 5_000, ..outcome(25_000, 0, 0, 0, 35_000) };
+    assert_eq!(r.unwrap(), want);
+    let q = s.list_quarantine(id, 0, 100_000).await.unwrap();
+    assert_eq!(q.total, 35_000);
+    let mut rows: Vec<u64> = q.items.iter().map(|q| q.row).collect();
+    rows.sort_unstable();
+    rows.dedup();
+    assert_eq!(rows.len(), 35_000);
+    assert_eq!(s.get_record(&d, &[Cell::Int(29_999)]).await.unwrap().unwrap().cells, person(29_999, "甲", 1.0));
+    assert!(s.get_record(&d, &[Cell::Int(30_000)]).await.unwrap().is_none());
 }
 
 /// Keyset pagination over a composite key, every filter operator, injection attempts.
