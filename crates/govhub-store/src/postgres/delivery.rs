@@ -258,6 +258,72 @@ fn copy_line(
     Ok(())
 }
 
+/// The current (not deleted) records of a table as `key → _hash`, for an incremental
+/// re-delivery to recognise unchanged rows in the writer instead of sending every
+/// key and hash to the server to be joined against the table (≈ 5 µs a row). Keys are
+/// compared as their COPY text (PostgreSQL's output against [`copy_cell`]'s encoding,
+/// digested to 64 bits): where the two spell a value differently the row only takes the
+/// server's path; a row counts as unchanged only when its key's digest and its 64-bit
+/// content hash both match. `None` past [`CURRENT_MAX`] records (the map would cost
+/// more memory than the join costs time).
+struct Current {
+    hashes: std::collections::HashMap<u64, i64>,
+    digest: std::collections::hash_map::RandomState,
+}
+
+/// Records of a table beyond which a re-delivery is checked by the server alone
+/// (≈ 32 bytes of writer memory each).
+const CURRENT_MAX: usize = 4_000_000;
+
+impl Current {
+    async fn load(tx: &deadpool_postgres::Transaction<'_>, layout: &Layout<'_>) -> StoreResult<Option<Current>> {
+        use futures_util::StreamExt;
+        use std::hash::BuildHasher;
+        let sql = format!(
+            "COPY (SELECT {}, \"_hash\" FROM {} WHERE NOT \"_deleted\") TO STDOUT",
+            layout.key_columns("").join(", "),
+            layout.table
+        );
+        let stream = tx.copy_out(sql.as_str()).await.map_err(db)?;
+        futures_util::pin_mut!(stream);
+        let digest = std::collections::hash_map::RandomState::new();
+        let mut hashes = std::collections::HashMap::new();
+        let mut line: Vec<u8> = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(db)?;
+            let mut rest: &[u8] = &chunk;
+            while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+                line.extend_from_slice(&rest[..end]);
+                rest = &rest[end + 1..];
+                let tab = line.iter().rposition(|&b| b == b'\t').ok_or_else(|| refused("a COPY line without a tab"))?;
+                let hash = std::str::from_utf8(&line[tab + 1..]).ok().and_then(|h| h.parse::<i64>().ok()).ok_or_else(
+                    || StoreError::Corrupt(format!("{} holds a _hash that is not a number", layout.table)),
+                )?;
+                hashes.insert(digest.hash_one(&line[..tab]), hash);
+                line.clear();
+                if hashes.len() > CURRENT_MAX {
+                    return Ok(None);
+                }
+            }
+            line.extend_from_slice(rest);
+        }
+        Ok(Some(Current { hashes, digest }))
+    }
+
+    /// Whether `row` is the current record of its key, unchanged.
+    fn unchanged(&self, row: &govhub_core::delivery::ValidRow, key: &[usize], buf: &mut Vec<u8>) -> bool {
+        use std::hash::BuildHasher;
+        buf.clear();
+        for (i, &k) in key.iter().enumerate() {
+            if i > 0 {
+                buf.push(b'\t');
+            }
+            copy_cell(buf, row.cells.get(k).unwrap_or(&Cell::Null));
+        }
+        self.hashes.get(&self.digest.hash_one(buf.as_slice())) == Some(&row.hash)
+    }
+}
+
 /// Inserts of a direct load: one COPY kept open across the reader's batches, so that
 /// the server never waits for a COPY to start and finish every 10,000 rows (it sat
 /// idle ≈ 20 % of a first load that way). Quarantined rows wait in `pending` until
@@ -488,6 +554,10 @@ async fn apply(
     // only at commit, so the writer keeps 16 bytes a key.)
     let mut keys = govhub_core::delivery::KeySet::default();
     let mut labels: Vec<String> = layout.fields().iter().map(|f| f.name.clone()).collect();
+    // An incremental re-delivery recognises its unchanged rows in the writer.
+    let current = if !direct && mode == DeliveryMode::Incremental { Current::load(tx, &layout).await? } else { None };
+    let mut skipped = 0u64;
+    let mut key_buf: Vec<u8> = Vec::new();
     let started = std::time::Instant::now();
     let mut copy = DirectCopy::new();
     let delete_absent = loop {
@@ -529,6 +599,14 @@ async fn apply(
                 if direct {
                     copy.push(tx, &copy_sql, &rows, n, (id, at_text.as_str())).await?;
                     continue;
+                }
+                if let Some(current) = &current {
+                    let before = rows.len();
+                    rows.retain(|r| !current.unchanged(r, &layout.key, &mut key_buf));
+                    skipped += (before - rows.len()) as u64;
+                    if rows.is_empty() {
+                        continue;
+                    }
                 }
                 // Keys and hashes first: only new and changed rows are sent whole.
                 tx.batch_execute("TRUNCATE govhub_batch").await.map_err(db)?;
@@ -597,7 +675,7 @@ async fn apply(
             )
             .await
             .map_err(db)?;
-        out.unchanged = staged.saturating_sub(out.inserted + out.updated);
+        out.unchanged = staged.saturating_sub(out.inserted + out.updated) + skipped;
     }
     if delete_absent {
         // Current records this delivery did not contain are deleted.
