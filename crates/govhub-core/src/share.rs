@@ -34,6 +34,17 @@ pub struct ShareState {
     access: Mutex<AccessCache>,
 }
 
+/// Where the record lookup's token and grant come from.
+enum Access<'a> {
+    /// The store, not remembered (a person's token, or a caller with a principal).
+    Store,
+    /// The store, then remembered in the access cache under the token digest and the
+    /// generation read before the token.
+    Remember(&'a str, i64),
+    /// The access cache: the grant and the generation both were read at.
+    Cached(&'a Grant, i64),
+}
+
 /// Entries of the access cache before it starts afresh.
 const ACCESS_CACHE_ENTRIES: usize = 10_000;
 
@@ -402,29 +413,9 @@ impl Hub {
         fields: Option<&str>,
         ctx: &Ctx,
     ) -> Result<Map<String, Value>> {
-        self.share_record_remembering(p, code, key, fields, None, ctx).await
-    }
-
-    /// [`Hub::share_record`]; with `remember` (token digest, generation read before the
-    /// token), the token and the grant in force go into the access cache.
-    async fn share_record_remembering(
-        &self,
-        p: &Principal,
-        code: &str,
-        key: &str,
-        fields: Option<&str>,
-        remember: Option<(&str, i64)>,
-        ctx: &Ctx,
-    ) -> Result<Map<String, Value>> {
-        refuse_licence_dataset(code)?;
-        let (d, g, _) = self.share_begin(p, code, code, ctx).await?;
-        if let Some((digest, generation)) = remember {
-            self.share_state().remember_access(digest, p, &g, generation);
-        }
-        let proj = Projection::new(&d, &g, fields)?;
-        let cells = crate::records::parse_key(&d.schema, key)?;
-        let found = self.store().get_record(&d, &cells).await.map_err(store_err)?;
-        self.share_found(p, &d, &g, &proj, key, found, ctx).await
+        self.share_record_at(p, code, key, fields, Access::Store, ctx)
+            .await?
+            .ok_or_else(|| Error::internal("a record lookup without a cached grant came back stale"))
     }
 
     /// One record by primary key for the bearer of `token` (the consumer API's hot
@@ -452,11 +443,10 @@ impl Hub {
         }
         let digest = govhub_crypto::token_digest(token);
         if let Some((p, g, generation)) = self.share_state().cached_access(&digest, code) {
-            let app = p.app;
-            match self.share_record_cached(&p, g, generation, code, key, fields, ctx).await {
-                Ok(Some(out)) => return (app, Ok(out)),
+            match self.share_record_at(&p, code, key, fields, Access::Cached(&g, generation), ctx).await {
+                Ok(Some(out)) => return (p.app, Ok(out)),
                 Ok(None) => {}
-                Err(e) => return (app, Err(e)),
+                Err(e) => return (p.app, Err(e)),
             }
         }
         // Read the generation first: whatever is read after it is at least that new,
@@ -469,58 +459,50 @@ impl Hub {
             Ok(p) => p,
             Err(e) => return (None, Err(e)),
         };
-        let out = self.share_record_remembering(&p, code, key, fields, Some((&digest, generation)), ctx).await;
+        let found = self.share_record_at(&p, code, key, fields, Access::Remember(&digest, generation), ctx).await;
+        let out = found.and_then(|o| o.ok_or_else(|| Error::internal("an uncached record lookup came back stale")));
         (p.app, out)
     }
 
-    /// The record lookup with a cached token and grant; `None` when the sharing
-    /// generation moved since they were read (the caller decides afresh).
-    #[allow(clippy::too_many_arguments)]
-    async fn share_record_cached(
+    /// The record lookup: check, read, audit, answer (masked) or say it was not found.
+    /// `Ok(None)` only for [`Access::Cached`] when the sharing generation moved since
+    /// the cached token and grant were read (the caller decides afresh).
+    async fn share_record_at(
         &self,
         p: &Principal,
-        g: Grant,
-        generation: i64,
         code: &str,
         key: &str,
         fields: Option<&str>,
+        access: Access<'_>,
         ctx: &Ctx,
     ) -> Result<Option<Map<String, Value>>> {
         refuse_licence_dataset(code)?;
-        let (d, g, _) = self.share_begin_with(p, code, code, Some(g), ctx).await?;
+        let (known, cached_at) = match &access {
+            Access::Cached(g, generation) => (Some((*g).clone()), Some(*generation)),
+            _ => (None, None),
+        };
+        let (d, g, _) = self.share_begin_with(p, code, code, known, ctx).await?;
+        if let Access::Remember(digest, generation) = access {
+            self.share_state().remember_access(digest, p, &g, generation);
+        }
         let proj = Projection::new(&d, &g, fields)?;
         let cells = crate::records::parse_key(&d.schema, key)?;
         let (found, now) = self.store().shared_record(&d, &cells).await.map_err(store_err)?;
-        if now != generation {
+        if cached_at.is_some_and(|at| at != now) {
             self.share_state().forget_before(now);
             return Ok(None);
         }
-        self.share_found(p, &d, &g, &proj, key, found, ctx).await.map(Some)
-    }
-
-    /// Audit a record lookup, then answer it (masked) or say it was not found.
-    #[allow(clippy::too_many_arguments)]
-    async fn share_found(
-        &self,
-        p: &Principal,
-        d: &Dataset,
-        g: &Grant,
-        proj: &Projection,
-        key: &str,
-        found: Option<Record>,
-        ctx: &Ctx,
-    ) -> Result<Map<String, Value>> {
         let found = found.filter(|r| !r.deleted);
-        let names: Vec<String> = proj.header(d);
+        let names: Vec<String> = proj.header(&d);
         let key_shown = if key_indexes(&d.schema).iter().any(|&i| d.schema.fields[i].sensitive) {
             crate::delivery::mask(key)
         } else {
             key.to_string()
         };
         let read: Vec<&[Cell]> = found.iter().map(|r| r.cells.as_slice()).collect();
-        self.share_audited(p, d, g, json!({"key": key_shown, "fields": names}), &read, ctx).await?;
+        self.share_audited(p, &d, &g, json!({"key": key_shown, "fields": names}), &read, ctx).await?;
         match found {
-            Some(r) => Ok(proj.json(d, &r.cells)),
+            Some(r) => Ok(Some(proj.json(&d, &r.cells))),
             None => Err(Error::not_found("record", "记录", &key_shown)),
         }
     }

@@ -220,20 +220,9 @@ async fn copy_rows(
     rows: impl IntoIterator<Item = &govhub_core::delivery::ValidRow>,
     n: usize,
 ) -> StoreResult<u64> {
-    let sink = tx.copy_in::<_, Bytes>(copy_sql).await.map_err(db)?;
-    futures_util::pin_mut!(sink);
-    let mut buf: Vec<u8> = Vec::with_capacity(COPY_CHUNK + 4096);
-    for row in rows {
-        copy_line(&mut buf, row, n, None)?;
-        if buf.len() >= COPY_CHUNK {
-            let chunk = Bytes::from(std::mem::replace(&mut buf, Vec::with_capacity(COPY_CHUNK + 4096)));
-            sink.send(chunk).await.map_err(db)?;
-        }
-    }
-    if !buf.is_empty() {
-        sink.send(Bytes::from(buf)).await.map_err(db)?;
-    }
-    sink.as_mut().finish().await.map_err(db)
+    let mut copy = CopyStream::new();
+    copy.push(tx, copy_sql, rows, n, None).await?;
+    copy.close().await
 }
 
 /// One row as a COPY text line: its cells, then the typed table's system columns
@@ -336,38 +325,39 @@ impl Current {
     }
 }
 
-/// Inserts of a direct load: one COPY kept open across the reader's batches, so that
-/// the server never waits for a COPY to start and finish every 10,000 rows (it sat
-/// idle ≈ 20 % of a first load that way). Quarantined rows wait in `pending` until
-/// the COPY is closed (at the end, or when many have gathered): no other statement can
-/// run on the connection meanwhile.
-struct DirectCopy {
+/// Rows streamed into one COPY, opened at the first row and sent in chunks of about
+/// [`COPY_CHUNK`]. A direct load keeps one open across all of the reader's batches, so
+/// that the server never waits for a COPY to start and finish every 10,000 rows (it
+/// sat idle ≈ 20 % of a first load that way); no other statement can run on the
+/// connection until it is closed.
+struct CopyStream {
     sink: Option<std::pin::Pin<Box<tokio_postgres::CopyInSink<Bytes>>>>,
     buf: Vec<u8>,
-    pending: Vec<QuarantinedRow>,
 }
 
-/// Quarantined rows held back by an open COPY before it is closed to store them.
+/// Quarantined rows a direct load holds back while its COPY is open, before it closes
+/// the COPY to store them.
 const PENDING_QUARANTINE: usize = 10_000;
 
-impl DirectCopy {
-    fn new() -> DirectCopy {
-        DirectCopy { sink: None, buf: Vec::with_capacity(COPY_CHUNK + 4096), pending: Vec::new() }
+impl CopyStream {
+    fn new() -> CopyStream {
+        CopyStream { sink: None, buf: Vec::with_capacity(COPY_CHUNK + 4096) }
     }
 
+    /// Rows as [`copy_line`] writes them (`system`: see there).
     async fn push(
         &mut self,
         tx: &deadpool_postgres::Transaction<'_>,
         copy_sql: &str,
-        rows: &[govhub_core::delivery::ValidRow],
+        rows: impl IntoIterator<Item = &govhub_core::delivery::ValidRow>,
         n: usize,
-        system: (i64, &str),
+        system: Option<(i64, &str)>,
     ) -> StoreResult<()> {
         if self.sink.is_none() {
             self.sink = Some(Box::pin(tx.copy_in::<_, Bytes>(copy_sql).await.map_err(db)?));
         }
         for row in rows {
-            copy_line(&mut self.buf, row, n, Some(system))?;
+            copy_line(&mut self.buf, row, n, system)?;
             if self.buf.len() >= COPY_CHUNK {
                 let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(COPY_CHUNK + 4096)));
                 if let Some(sink) = self.sink.as_mut() {
@@ -571,18 +561,19 @@ async fn apply(
     let mut skipped = 0u64;
     let mut key_buf: Vec<u8> = Vec::new();
     let started = std::time::Instant::now();
-    let mut copy = DirectCopy::new();
+    let mut copy = CopyStream::new();
+    let mut pending: Vec<QuarantinedRow> = Vec::new();
     let delete_absent = loop {
-        if copy.pending.len() >= PENDING_QUARANTINE {
+        if pending.len() >= PENDING_QUARANTINE {
             out.inserted += copy.close().await?;
-            out.quarantined += keep_quarantined(tx, &quarantine, id, &std::mem::take(&mut copy.pending)).await?;
+            out.quarantined += keep_quarantined(tx, &quarantine, id, &std::mem::take(&mut pending)).await?;
         }
         match batches.recv().await {
             None => return Err(aborted()),
             Some(DeliveryBatch::Commit) => break mode == DeliveryMode::Snapshot,
             Some(DeliveryBatch::CommitKeepAbsent) => break false,
             Some(DeliveryBatch::Labels(l)) => labels = l,
-            Some(DeliveryBatch::Quarantine(rows)) if direct => copy.pending.extend(rows),
+            Some(DeliveryBatch::Quarantine(rows)) if direct => pending.extend(rows),
             Some(DeliveryBatch::Quarantine(rows)) => {
                 out.quarantined += keep_quarantined(tx, &quarantine, id, &rows).await?;
             }
@@ -599,7 +590,7 @@ async fn apply(
                             .map(|r| govhub_core::delivery::repeated_key(layout.schema, &labels, r))
                             .collect();
                         if direct {
-                            copy.pending.extend(q);
+                            pending.extend(q);
                         } else {
                             out.quarantined += keep_quarantined(tx, &quarantine, id, &q).await?;
                         }
@@ -609,7 +600,7 @@ async fn apply(
                     continue;
                 }
                 if direct {
-                    copy.push(tx, &copy_sql, &rows, n, (id, at_text.as_str())).await?;
+                    copy.push(tx, &copy_sql, &rows, n, Some((id, at_text.as_str()))).await?;
                     continue;
                 }
                 if let Some(current) = &current {
@@ -642,8 +633,8 @@ async fn apply(
         }
     };
     out.inserted += copy.close().await?;
-    if !copy.pending.is_empty() {
-        out.quarantined += keep_quarantined(tx, &quarantine, id, &std::mem::take(&mut copy.pending)).await?;
+    if !pending.is_empty() {
+        out.quarantined += keep_quarantined(tx, &quarantine, id, &pending).await?;
     }
     if let Some(swap) = &swap {
         swap.finish(tx, t).await?;

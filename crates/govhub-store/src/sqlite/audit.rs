@@ -262,22 +262,22 @@ fn index_subjects(conn: &mut Connection, known: &mut Option<i64>, head: i64) -> 
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
         let first = indexed_through(&tx)? + 1;
         let last = first + SUBJECT_BLOCK - 1;
-        if last <= head {
-            tx.execute("INSERT INTO audit_subject_blocks (first_seq, last_seq) VALUES (?1, ?2)", params![first, last])
-                .map_err(db)?;
-            let block = tx.last_insert_rowid();
-            tx.execute(
-                "INSERT INTO audit_subject_index (block, digest, seq)
-                 SELECT ?1, digest, seq FROM audit_entry_subjects WHERE seq >= ?2 AND seq <= ?3 ORDER BY digest, seq",
-                params![block, first, last],
-            )
-            .map_err(db)?;
-        }
-        tx.commit().map_err(db)?;
-        *known = Some(if last <= head { last } else { first - 1 });
         if last > head {
+            // Another process indexed this block meanwhile (nothing written: rolled back).
+            *known = Some(first - 1);
             return Ok(());
         }
+        tx.execute("INSERT INTO audit_subject_blocks (first_seq, last_seq) VALUES (?1, ?2)", params![first, last])
+            .map_err(db)?;
+        let block = tx.last_insert_rowid();
+        tx.execute(
+            "INSERT INTO audit_subject_index (block, digest, seq)
+             SELECT ?1, digest, seq FROM audit_entry_subjects WHERE seq >= ?2 AND seq <= ?3 ORDER BY digest, seq",
+            params![block, first, last],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        *known = Some(last);
     }
 }
 
