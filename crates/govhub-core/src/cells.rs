@@ -22,10 +22,16 @@ pub enum Cell {
     Date(NaiveDate),
     Time(NaiveTime),
     DateTime(DateTime<Utc>),
-    Json(Value),
+    /// Boxed: a cell is 32 bytes instead of 72 (a JSON value with an ordered map is
+    /// 72), and deliveries hold hundreds of thousands of rows of cells in flight.
+    Json(Box<Value>),
 }
 
 impl Cell {
+    pub fn json(v: Value) -> Cell {
+        Cell::Json(Box::new(v))
+    }
+
     pub fn is_null(&self) -> bool {
         matches!(self, Cell::Null)
     }
@@ -85,7 +91,7 @@ impl Cell {
             Cell::Int(i) => Value::from(*i),
             Cell::Num(n) => serde_json::Number::from_f64(*n).map(Value::Number).unwrap_or(Value::Null),
             Cell::Bool(b) => Value::Bool(*b),
-            Cell::Json(v) => v.clone(),
+            Cell::Json(v) => (**v).clone(),
             other => Value::String(other.to_text()),
         }
     }
@@ -468,12 +474,12 @@ fn parse_text(f: &Field, raw: &str, today: NaiveDate, opts: CastOptions) -> (Opt
         FieldType::Duration => valid_duration(raw).then(|| Cell::Text(raw.to_string())),
         FieldType::Geopoint => valid_geopoint(f, raw).then(|| Cell::Text(raw.to_string())),
         FieldType::Object | FieldType::Geojson => {
-            serde_json::from_str::<Value>(raw).ok().filter(Value::is_object).map(Cell::Json)
+            serde_json::from_str::<Value>(raw).ok().filter(Value::is_object).map(Cell::json)
         }
-        FieldType::Array => serde_json::from_str::<Value>(raw).ok().filter(Value::is_array).map(Cell::Json),
+        FieldType::Array => serde_json::from_str::<Value>(raw).ok().filter(Value::is_array).map(Cell::json),
         FieldType::List => {
             let d = extra_str(f, "delimiter").unwrap_or(",");
-            Some(Cell::Json(Value::Array(raw.split(d).map(|s| Value::String(s.to_string())).collect())))
+            Some(Cell::json(Value::Array(raw.split(d).map(|s| Value::String(s.to_string())).collect())))
         }
         FieldType::Any => Some(Cell::Text(raw.to_string())),
     };
@@ -499,10 +505,10 @@ pub fn cast_json(f: &Field, v: &Value, missing: &[String], today: NaiveDate, opt
         (FieldType::Boolean, Value::Bool(b)) => check_constraints(f, Cell::Bool(*b), &b.to_string(), Vec::new()),
         (FieldType::Object | FieldType::Geojson, Value::Object(_))
         | (FieldType::Array | FieldType::List, Value::Array(_)) => {
-            check_constraints(f, Cell::Json(v.clone()), &v.to_string(), Vec::new())
+            check_constraints(f, Cell::json(v.clone()), &v.to_string(), Vec::new())
         }
         (FieldType::Any, other) if !other.is_string() => {
-            check_constraints(f, Cell::Json(other.clone()), &other.to_string(), Vec::new())
+            check_constraints(f, Cell::json(other.clone()), &other.to_string(), Vec::new())
         }
         (_, Value::String(s)) => cast_text(f, s, missing, today, opts),
         (_, other) => Cast { value: Cell::Null, problems: vec![type_error(f, &other.to_string())] },
@@ -553,7 +559,7 @@ fn enum_matches(f: &Field, value: &Cell, allowed: &[Value], today: NaiveDate) ->
             (FieldType::Integer | FieldType::Year, Value::Number(n)) => n.as_i64().map(Cell::Int),
             (FieldType::Number, Value::Number(n)) => n.as_f64().map(Cell::Num),
             (FieldType::Boolean, Value::Bool(b)) => Some(Cell::Bool(*b)),
-            (_, other) => Some(Cell::Json(other.clone())),
+            (_, other) => Some(Cell::json(other.clone())),
         };
         parsed.as_ref() == Some(value)
     })
@@ -572,8 +578,11 @@ fn check_constraints(f: &Field, value: Cell, raw: &str, mut problems: Vec<CellPr
     }
     let len = match &value {
         Cell::Text(s) => Some(s.chars().count() as u64),
-        Cell::Json(Value::Array(a)) => Some(a.len() as u64),
-        Cell::Json(Value::Object(o)) => Some(o.len() as u64),
+        Cell::Json(v) => match &**v {
+            Value::Array(a) => Some(a.len() as u64),
+            Value::Object(o) => Some(o.len() as u64),
+            _ => None,
+        },
         _ => None,
     };
     if let (Some(n), Some(min)) = (len, c.min_length) {
@@ -781,8 +790,11 @@ impl PreparedField {
                     None
                 }
                 Cell::Text(s) => Some(s.chars().count() as u64),
-                Cell::Json(Value::Array(a)) => Some(a.len() as u64),
-                Cell::Json(Value::Object(o)) => Some(o.len() as u64),
+                Cell::Json(v) => match &**v {
+                    Value::Array(a) => Some(a.len() as u64),
+                    Value::Object(o) => Some(o.len() as u64),
+                    _ => None,
+                },
                 _ => None,
             };
             if let Some(n) = len {
@@ -917,6 +929,13 @@ mod tests {
     use crate::schema::TableSchema;
     use proptest::prelude::*;
     use serde_json::json;
+
+    #[test]
+    fn a_cell_stays_small() {
+        // Deliveries keep ≈ 100,000 rows of cells in flight: every byte of a cell is
+        // ≈ 1 MB a column (docs/benchmarks.md: 4 M-row peak memory).
+        assert!(std::mem::size_of::<Cell>() <= 32, "{}", std::mem::size_of::<Cell>());
+    }
 
     fn today() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, 28).unwrap()

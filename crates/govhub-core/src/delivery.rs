@@ -548,15 +548,45 @@ pub fn repeated_key(schema: &TableSchema, labels: &[String], row: ValidRow) -> Q
 
 /// The primary keys a delivery has had so far, as xxh3-128 digests (16 bytes a key):
 /// for a store that cannot ask its own tables which rows the delivery has written.
-#[derive(Default)]
+///
+/// Split into [`KEY_SET_PARTS`] sets of unequal shares (the largest twice the
+/// smallest). A hash table doubles when 7/8 full: one table of 4 M keys had just
+/// doubled to 8 M slots (≈ 140 MB) and held its old table too while growing; equal
+/// parts all double at the same moment, the same thing in 256 pieces. Parts of
+/// graded sizes double one after another, spread over the whole range of key counts:
+/// their fill averages ≈ 63 % whatever the count, and only one part's old table is
+/// ever waiting to be freed.
 pub struct KeySet {
-    seen: HashSet<u128, BuildHasherDefault<KeyHasher>>,
+    parts: Vec<HashSet<u128, BuildHasherDefault<KeyHasher>>>,
+    /// The part of each of the 4,096 slices of the digest's top 12 bits.
+    slice_part: Vec<u8>,
     buf: String,
 }
 
+/// Parts of a [`KeySet`].
+const KEY_SET_PARTS: usize = 256;
+
+impl Default for KeySet {
+    fn default() -> KeySet {
+        // Part p's share grows as 2^(p/256): cumulative shares cut [0, 1) into parts.
+        let weight = |p: usize| (p as f64 / KEY_SET_PARTS as f64).exp2();
+        let total: f64 = (0..KEY_SET_PARTS).map(weight).sum();
+        let mut slice_part = Vec::with_capacity(4096);
+        let (mut part, mut upto) = (0usize, weight(0) / total);
+        for slice in 0..4096 {
+            let at = (slice as f64 + 0.5) / 4096.0;
+            while at >= upto && part + 1 < KEY_SET_PARTS {
+                part += 1;
+                upto += weight(part) / total;
+            }
+            slice_part.push(part as u8);
+        }
+        KeySet { parts: (0..KEY_SET_PARTS).map(|_| HashSet::default()).collect(), slice_part, buf: String::new() }
+    }
+}
+
 impl KeySet {
-    /// True the first time a key (the cells at `key`) is seen.
-    pub fn first(&mut self, key: &[usize], cells: &[Cell]) -> bool {
+    fn digest(&mut self, key: &[usize], cells: &[Cell]) -> u128 {
         self.buf.clear();
         for &k in key {
             if let Some(c) = cells.get(k) {
@@ -564,7 +594,24 @@ impl KeySet {
             }
             self.buf.push('\u{1f}');
         }
-        self.seen.insert(xxh3_128(self.buf.as_bytes()))
+        xxh3_128(self.buf.as_bytes())
+    }
+
+    fn part(&mut self, d: u128) -> &mut HashSet<u128, BuildHasherDefault<KeyHasher>> {
+        let i = self.slice_part.get((d >> 116) as usize).copied().unwrap_or(0);
+        &mut self.parts[usize::from(i)]
+    }
+
+    /// True the first time a key (the cells at `key`) is seen.
+    pub fn first(&mut self, key: &[usize], cells: &[Cell]) -> bool {
+        let d = self.digest(key, cells);
+        self.part(d).insert(d)
+    }
+
+    /// Whether a key was seen, without adding it.
+    pub fn contains(&mut self, key: &[usize], cells: &[Cell]) -> bool {
+        let d = self.digest(key, cells);
+        self.part(d).contains(&d)
     }
 }
 
@@ -752,6 +799,20 @@ mod tests {
         assert!(s.first(&[0, 1], &ab), "parts are delimited");
         assert!(s.first(&[0], &[Cell::Int(1)]));
         assert!(!s.first(&[0], &[Cell::Int(1)]));
+        assert!(s.contains(&[0], &[Cell::Int(1)]));
+        assert!(!s.contains(&[0], &[Cell::Int(2)]));
+        assert!(s.first(&[0], &[Cell::Int(2)]), "contains does not add");
+        // Many keys across all parts: each seen once.
+        let keys: Vec<[Cell; 1]> = (3..20_000).map(|i| [Cell::Int(i)]).collect();
+        assert!(keys.iter().all(|k| s.first(&[0], k)));
+        assert!(keys.iter().all(|k| !s.first(&[0], k) && s.contains(&[0], k)));
+        // Every part has a share, the largest about twice the smallest.
+        let mut slices = [0usize; 256];
+        for &p in &s.slice_part {
+            slices[usize::from(p)] += 1;
+        }
+        let (min, max) = (slices.iter().min().copied().unwrap(), slices.iter().max().copied().unwrap());
+        assert!(min >= 10 && max <= 23 && slices.iter().sum::<usize>() == 4096, "{min}..{max}");
     }
 
     #[test]

@@ -965,6 +965,7 @@ pub async fn run_deliveries<S: Store + DeliveryStore + ?Sized>(s: &S) {
     responsibilities(s).await;
     stats(s).await;
     large_delivery(s).await;
+    redelivery_settles_rows_in_memory(s).await;
 }
 
 fn t(day: u32) -> DateTime<Utc> {
@@ -1483,6 +1484,94 @@ pub async fn repeated_keys_quarantine_the_later_row<S: Store + DeliveryStore + ?
     assert!(s.get_record(&d, &[Cell::Int(2)]).await.unwrap().unwrap().deleted);
 }
 
+/// A re-delivery large enough for the writer to read the table's current records once
+/// and settle unchanged rows in memory (SQLite reads them after its first sorted run,
+/// 65,536 rows; PostgreSQL at the start of an incremental delivery): repeated keys in
+/// every order of unchanged and changed rows, within a batch and across batches, a
+/// deleted record delivered again as it was, a new key twice; then a snapshot whose
+/// rows are all found unchanged in memory deletes every other record.
+pub async fn redelivery_settles_rows_in_memory<S: Store + DeliveryStore + ?Sized>(s: &S) {
+    ensure_org(s, "conf-redeliver").await;
+    let sc = schema(json!({
+        "fields": [{"name": "sfzh"}, {"name": "xm"}, {"name": "sl", "type": "number"}],
+        "primaryKey": "sfzh"
+    }));
+    let d = dataset("CONF-REDELIVER", "conf-redeliver", sc);
+    s.create_dataset(&d).await.unwrap();
+    const T: u64 = 70_200;
+    let key = |k: u64| txt(&format!("3204{k:014}"));
+    let rec = |k: u64, name: &str| vec![key(k), txt(name), Cell::Num(k as f64)];
+    let batches = |rows: Vec<(u64, Vec<Cell>)>, mut end: Vec<DeliveryBatch>| {
+        let mut out: Vec<DeliveryBatch> = rows
+            .chunks(10_000)
+            .map(|c| DeliveryBatch::Rows(c.iter().map(|(n, cells)| valid_row(*n, cells.clone())).collect()))
+            .collect();
+        out.append(&mut end);
+        out
+    };
+    // Records 0..=T; then T is deleted by a snapshot without it.
+    let all: Vec<(u64, Vec<Cell>)> = (0..=T).map(|k| (k + 1, rec(k, "甲"))).collect();
+    let (_, r) = deliver(s, &d, DeliveryMode::Snapshot, t(1), batches(all, vec![DeliveryBatch::Commit])).await;
+    assert_eq!(r.unwrap(), outcome(T + 1, 0, 0, 0, 0));
+    let most: Vec<(u64, Vec<Cell>)> = (0..T).map(|k| (k + 1, rec(k, "甲"))).collect();
+    let (_, r) = deliver(s, &d, DeliveryMode::Snapshot, t(2), batches(most, vec![DeliveryBatch::Commit])).await;
+    assert_eq!(r.unwrap(), outcome(0, 0, T, 1, 0));
+
+    // 70,000 unchanged rows (two sorted runs' worth of batches), then the cases.
+    let (a, b, c, dd) = (70_000, 70_001, 70_002, 70_003);
+    let mut rows: Vec<(u64, Vec<Cell>)> = (0..70_000).map(|k| (k + 1, rec(k, "甲"))).collect();
+    let mut n = 70_000u64;
+    let mut push = |rows: &mut Vec<(u64, Vec<Cell>)>, cells: Vec<Cell>| {
+        n += 1;
+        rows.push((n, cells));
+        n
+    };
+    // Batch 8: the first rows of a and b; c and d twice each, in one batch.
+    push(&mut rows, rec(a, "甲"));
+    push(&mut rows, rec(b, "甲"));
+    push(&mut rows, rec(c, "改"));
+    let c_again = push(&mut rows, rec(c, "甲"));
+    push(&mut rows, rec(dd, "改一"));
+    let d_again = push(&mut rows, rec(dd, "改二"));
+    push(&mut rows, rec(T, "甲")); // deleted, delivered as it was
+    push(&mut rows, rec(T + 1, "新"));
+    let mut tail =
+        vec![DeliveryBatch::Rows(rows.split_off(70_000).into_iter().map(|(n, c)| valid_row(n, c)).collect())];
+    // Batch 9: a and b again (unchanged, changed), the new key again, the rest unchanged.
+    let mut later = Vec::new();
+    let a_again = push(&mut later, rec(a, "甲"));
+    let b_again = push(&mut later, rec(b, "改"));
+    let new_again = push(&mut later, rec(T + 1, "新"));
+    for k in dd + 1..T {
+        push(&mut later, rec(k, "甲"));
+    }
+    tail.push(DeliveryBatch::Rows(later.into_iter().map(|(n, c)| valid_row(n, c)).collect()));
+    tail.push(DeliveryBatch::Commit);
+    let (id, r) = deliver(s, &d, DeliveryMode::Incremental, t(3), batches(rows, tail)).await;
+    let unchanged = 70_000 + 2 + (T - dd - 1);
+    assert_eq!(r.unwrap(), ApplyOutcome { repeated: 5, ..outcome(1, 3, unchanged, 0, 5) });
+    let q = s.list_quarantine(id, 0, 10).await.unwrap();
+    let mut repeated: Vec<u64> = q.items.iter().map(|q| q.row).collect();
+    repeated.sort_unstable();
+    assert_eq!(repeated, [c_again, d_again, a_again, b_again, new_again]);
+    let dr = &d;
+    let cells = |k: u64| async move { s.get_record(dr, &[key(k)]).await.unwrap().unwrap() };
+    assert_eq!(cells(b).await.cells, rec(b, "甲"), "the later, changed row of b is not applied");
+    assert_eq!(cells(c).await.cells, rec(c, "改"), "the earlier, changed row of c is applied");
+    assert_eq!(cells(dd).await.cells, rec(dd, "改一"));
+    assert!(!cells(T).await.deleted, "the deleted record delivered again is current again");
+    assert_eq!(cells(T).await.version, 3);
+    assert_eq!(cells(T + 1).await.cells, rec(T + 1, "新"));
+    assert_eq!(s.record_history(&d, &[key(c)]).await.unwrap().len(), 2);
+
+    // A snapshot of 70,000 unchanged rows deletes the other 202 current records.
+    let kept: Vec<(u64, Vec<Cell>)> = (0..70_000).map(|k| (k + 1, rec(k, "甲"))).collect();
+    let (_, r) = deliver(s, &d, DeliveryMode::Snapshot, t(4), batches(kept, vec![DeliveryBatch::Commit])).await;
+    assert_eq!(r.unwrap(), outcome(0, 0, 70_000, T + 2 - 70_000, 0));
+    assert!(!cells(69_999).await.deleted);
+    assert!(cells(70_000).await.deleted && cells(T + 1).await.deleted);
+}
+
 /// A first load with more bad and repeated rows than a writer may hold back while it
 /// streams (PostgreSQL keeps one COPY open and stores quarantined rows when it closes):
 /// every good row is in, every bad one is in the quarantine with its row number.
@@ -1672,9 +1761,9 @@ pub async fn typed_round_trip<S: Store + DeliveryStore + ?Sized>(s: &S) {
             Cell::DateTime(at("2024-05-06T07:08:09.123456Z")),
             Cell::Time(chrono::NaiveTime::from_hms_opt(23, 59, 58).unwrap()),
             Cell::Int(2024),
-            Cell::Json(json!({"名称": "值", "n": [1, 2.5, null, true], "q": "a\"b\\c\ttab"})),
-            Cell::Json(json!([1, "二", {"x": null}])),
-            Cell::Json(json!(["a", "b"])),
+            Cell::json(json!({"名称": "值", "n": [1, 2.5, null, true], "q": "a\"b\\c\ttab"})),
+            Cell::json(json!([1, "二", {"x": null}])),
+            Cell::json(json!(["a", "b"])),
             txt("2024-02"),
             text,
         ]
@@ -1703,7 +1792,7 @@ pub async fn typed_round_trip<S: Store + DeliveryStore + ?Sized>(s: &S) {
     let q = |field: usize, op: FilterOp| RecordQuery { filters: vec![Filter { field, op }], ..Default::default() };
     assert_eq!(s.query_records(&d, &q(1, FilterOp::Eq(Cell::Num(-0.25)))).await.unwrap().len(), 1);
     assert_eq!(s.query_records(&d, &q(3, FilterOp::Eq(Cell::Bool(false)))).await.unwrap().len(), 1);
-    let json_eq = q(10, FilterOp::Eq(Cell::Json(json!(["a", "b"]))));
+    let json_eq = q(10, FilterOp::Eq(Cell::json(json!(["a", "b"]))));
     assert_eq!(s.query_records(&d, &json_eq).await.unwrap().len(), 5);
     let dt = q(5, FilterOp::Range(Some(Cell::DateTime(at("2024-05-06T07:08:09.123456Z"))), None));
     assert_eq!(s.query_records(&d, &dt).await.unwrap().len(), 5);

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use futures_util::SinkExt;
 use govhub_core::cells::Cell;
-use govhub_core::delivery::{DeliveryMode, DeliveryReport, QuarantinedRow};
+use govhub_core::delivery::{DeliveryMode, DeliveryReport, KeySet, QuarantinedRow, ValidRow};
 use govhub_core::model::*;
 use govhub_core::names::DatasetCode;
 use govhub_core::schema::FieldType;
@@ -31,6 +31,7 @@ use govhub_core::store::{ApplyOutcome, DeliveryBatch, DeliveryQuery, DeliverySto
 use tokio::sync::mpsc::Receiver;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Row;
+use xxhash_rust::xxh3::xxh3_128;
 
 /// Timestamps as PostgreSQL text input, truncated to microseconds (as stored).
 fn ts_text(t: DateTime<Utc>) -> String {
@@ -123,7 +124,7 @@ fn cell(r: &Row, i: usize, k: Kind) -> StoreResult<Cell> {
         Kind::Date => get::<Option<chrono::NaiveDate>>(r, i)?.map(Cell::Date),
         Kind::Time => get::<Option<chrono::NaiveTime>>(r, i)?.map(Cell::Time),
         Kind::DateTime => get::<Option<DateTime<Utc>>>(r, i)?.map(Cell::DateTime),
-        Kind::Json => get::<Option<serde_json::Value>>(r, i)?.map(Cell::Json),
+        Kind::Json => get::<Option<serde_json::Value>>(r, i)?.map(Cell::json),
         Kind::Text => get::<Option<String>>(r, i)?.map(Cell::Text),
     };
     Ok(v.unwrap_or(Cell::Null))
@@ -247,26 +248,40 @@ fn copy_line(
     Ok(())
 }
 
-/// The current (not deleted) records of a table as `(key digest, _hash)` pairs, sorted,
-/// for an incremental re-delivery to recognise unchanged rows in the writer instead of
-/// sending every key and hash to the server to be joined against the table (≈ 5 µs a
-/// row). Keys are compared as their COPY text (PostgreSQL's output against
-/// [`copy_cell`]'s encoding, digested to 64 bits): where the two spell a value
-/// differently the row only takes the server's path; a row counts as unchanged only
-/// when its key's digest and its 64-bit content hash both match. 16 bytes of writer
-/// memory a record; `None` past [`CURRENT_MAX`] records.
+/// The current (not deleted) records of a table, for an incremental re-delivery to
+/// recognise unchanged rows in the writer instead of sending every key and hash to the
+/// server to be joined against the table (≈ 5 µs a row). Keys are compared as xxh3-128
+/// digests of their COPY text (PostgreSQL's output against [`copy_cell`]'s encoding):
+/// where the two spell a value differently the row only takes the server's path; a row
+/// counts as unchanged only when its key's digest and its 64-bit content hash both
+/// match. Each record also has a bit for "delivered again", so that the rows found
+/// unchanged need no place in the delivery's [`KeySet`](govhub_core::delivery::KeySet)
+/// (a key is repeated when its record's bit is set or the key set has it — the same
+/// 128-bit standard throughout). 24 bytes of writer memory a record; `None` past
+/// [`CURRENT_MAX`] records.
 struct Current {
-    pairs: Vec<(u64, i64)>,
-    digest: std::collections::hash_map::RandomState,
+    /// `(top half of the key digest, (bottom half, _hash))`.
+    records: CurrentRecords<(u64, i64)>,
+    delivered: Vec<u64>,
 }
 
-/// Records of a table beyond which a re-delivery is checked by the server alone.
-const CURRENT_MAX: usize = 8_000_000;
+/// Records of a table beyond which a re-delivery is checked by the server alone
+/// (≈ 110 MB of writer memory at the limit).
+const CURRENT_MAX: usize = 4_500_000;
+
+/// What [`Current`] makes of a delivered row.
+enum Seen {
+    /// The current record, unchanged, delivered for the first time.
+    Unchanged,
+    /// Its key was delivered before in this delivery.
+    Repeated,
+    /// New or changed (or a spelling [`Current`] cannot compare).
+    Other,
+}
 
 impl Current {
     async fn load(tx: &deadpool_postgres::Transaction<'_>, layout: &Layout<'_>) -> StoreResult<Option<Current>> {
         use futures_util::StreamExt;
-        use std::hash::BuildHasher;
         // The planner's estimate of the row count: room reserved at once, so the vector
         // never holds two copies of itself while growing.
         let estimate: f32 = get(
@@ -286,8 +301,7 @@ impl Current {
         );
         let stream = tx.copy_out(sql.as_str()).await.map_err(db)?;
         futures_util::pin_mut!(stream);
-        let digest = std::collections::hash_map::RandomState::new();
-        let mut pairs = Vec::with_capacity(estimate + estimate / 16 + 1024);
+        let mut records = CurrentRecords::with_capacity(estimate + estimate / 16 + 1024);
         let mut line: Vec<u8> = Vec::new();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(db)?;
@@ -299,21 +313,23 @@ impl Current {
                 let hash = std::str::from_utf8(&line[tab + 1..]).ok().and_then(|h| h.parse::<i64>().ok()).ok_or_else(
                     || StoreError::Corrupt(format!("{} holds a _hash that is not a number", layout.table)),
                 )?;
-                pairs.push((digest.hash_one(&line[..tab]), hash));
+                let d = xxh3_128(&line[..tab]);
+                records.push((d >> 64) as u64, (d as u64, hash));
                 line.clear();
-                if pairs.len() > CURRENT_MAX {
+                if records.len() > CURRENT_MAX {
                     return Ok(None);
                 }
             }
             line.extend_from_slice(rest);
         }
-        pairs.sort_unstable();
-        Ok(Some(Current { pairs, digest }))
+        let records = records.index();
+        let delivered = vec![0u64; records.len().div_ceil(64)];
+        Ok(Some(Current { records, delivered }))
     }
 
-    /// Whether `row` is the current record of its key, unchanged.
-    fn unchanged(&self, row: &govhub_core::delivery::ValidRow, key: &[usize], buf: &mut Vec<u8>) -> bool {
-        use std::hash::BuildHasher;
+    /// What `row` is to the current records; `keys` holds the keys of the rows this
+    /// delivery did not find unchanged (the caller adds an `Other` row's key to it).
+    fn see(&mut self, row: &ValidRow, key: &[usize], buf: &mut Vec<u8>, keys: &mut KeySet) -> Seen {
         buf.clear();
         for (i, &k) in key.iter().enumerate() {
             if i > 0 {
@@ -321,7 +337,22 @@ impl Current {
             }
             copy_cell(buf, row.cells.get(k).unwrap_or(&Cell::Null));
         }
-        self.pairs.binary_search(&(self.digest.hash_one(buf.as_slice()), row.hash)).is_ok()
+        let d = xxh3_128(buf);
+        let (top, bottom) = ((d >> 64) as u64, d as u64);
+        let bit = |at: usize| (at / 64, 1u64 << (at % 64));
+        if let Some(at) = self.records.position(top, |&(b, h)| b == bottom && h == row.hash) {
+            let (word, mask) = bit(at);
+            if self.delivered[word] & mask != 0 || keys.contains(key, &row.cells) {
+                return Seen::Repeated;
+            }
+            self.delivered[word] |= mask;
+            return Seen::Unchanged;
+        }
+        // A changed row of a key already delivered unchanged.
+        match self.records.position(top, |&(b, _)| b == bottom) {
+            Some(at) if self.delivered[bit(at).0] & bit(at).1 != 0 => Seen::Repeated,
+            _ => Seen::Other,
+        }
     }
 }
 
@@ -554,10 +585,14 @@ async fn apply(
     // Keys delivered so far: of a key delivered twice the later row is quarantined.
     // (SQLite asks its table which rows the delivery touched; here rows reach the table
     // only at commit, so the writer keeps 16 bytes a key.)
-    let mut keys = govhub_core::delivery::KeySet::default();
+    let mut keys = KeySet::default();
     let mut labels: Vec<String> = layout.fields().iter().map(|f| f.name.clone()).collect();
     // An incremental re-delivery recognises its unchanged rows in the writer.
-    let current = if !direct && mode == DeliveryMode::Incremental { Current::load(tx, &layout).await? } else { None };
+    let mut current = if !direct && mode == DeliveryMode::Incremental && layout.has_pk() {
+        Current::load(tx, &layout).await?
+    } else {
+        None
+    };
     let mut skipped = 0u64;
     let mut key_buf: Vec<u8> = Vec::new();
     let started = std::time::Instant::now();
@@ -579,8 +614,28 @@ async fn apply(
             }
             Some(DeliveryBatch::Rows(mut rows)) => {
                 if layout.has_pk() {
-                    let (first, repeated): (Vec<_>, Vec<_>) =
-                        rows.into_iter().partition(|r| keys.first(&layout.key, &r.cells));
+                    // Of a key delivered twice the later row is quarantined; rows the
+                    // current records show unchanged are counted and go no further.
+                    let mut repeated = Vec::new();
+                    let mut first = Vec::with_capacity(rows.len());
+                    for r in rows {
+                        let once = match current.as_mut() {
+                            Some(c) => match c.see(&r, &layout.key, &mut key_buf, &mut keys) {
+                                Seen::Unchanged => {
+                                    skipped += 1;
+                                    continue;
+                                }
+                                Seen::Repeated => false,
+                                Seen::Other => keys.first(&layout.key, &r.cells),
+                            },
+                            None => keys.first(&layout.key, &r.cells),
+                        };
+                        if once {
+                            first.push(r);
+                        } else {
+                            repeated.push(r);
+                        }
+                    }
                     rows = first;
                     if !repeated.is_empty() {
                         out.repeated += repeated.len() as u64;
@@ -602,14 +657,6 @@ async fn apply(
                 if direct {
                     copy.push(tx, &copy_sql, &rows, n, Some((id, at_text.as_str()))).await?;
                     continue;
-                }
-                if let Some(current) = &current {
-                    let before = rows.len();
-                    rows.retain(|r| !current.unchanged(r, &layout.key, &mut key_buf));
-                    skipped += (before - rows.len()) as u64;
-                    if rows.is_empty() {
-                        continue;
-                    }
                 }
                 // Keys and hashes first: only new and changed rows are sent whole.
                 tx.batch_execute("TRUNCATE govhub_batch").await.map_err(db)?;

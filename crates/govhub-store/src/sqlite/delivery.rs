@@ -197,6 +197,122 @@ fn member(rowid: i64) -> u64 {
     (rowid as u64) ^ (1 << 63)
 }
 
+/// The current records of a table, for a large re-delivery to recognise its unchanged
+/// rows without a key lookup each (≈ 2 µs a row on the writer; reading the table costs
+/// ≈ 0.5 µs a record). Each record is kept as its 64-bit content hash, 32 bits of a
+/// keyed digest of its key and its rowid (as an offset from the smallest): 16 bytes of
+/// writer memory a record. A row counts as unchanged when its content hash and key
+/// digest both match a record not yet touched by the delivery — the standard the typed
+/// table's `_hash` already sets (a changed row with the same 64-bit hash is missed);
+/// the content hash covers the key, so a row matching another key's record needs a
+/// 96-bit coincidence. Anything else takes the lookup. Loaded once a delivery has
+/// brought [`CURRENT_AFTER`] of the table's size.
+struct Current {
+    /// `(spread(content hash), (key digest, rowid - base))`.
+    records: CurrentRecords<(u32, u32)>,
+    base: i64,
+    digest: std::collections::hash_map::RandomState,
+}
+
+/// Records of a table beyond which a re-delivery looks every key up (memory: 16 bytes
+/// a record; rowid offsets are 32 bits).
+const CURRENT_MAX: i64 = 4_500_000;
+
+/// The share of a table's records (1/n) a delivery must have brought before the
+/// writer reads the whole table: a small delivery into a large table looks its keys up.
+const CURRENT_AFTER: i64 = 16;
+
+/// Key cells digested as the values SQLite stores (a cell is bound as its STRICT
+/// column type and read back as the same value).
+fn digest_value(h: &mut impl std::hash::Hasher, v: ValueRef<'_>) {
+    match v {
+        ValueRef::Null => h.write_u8(0),
+        ValueRef::Integer(i) => {
+            h.write_u8(1);
+            h.write_i64(i);
+        }
+        ValueRef::Real(f) => {
+            h.write_u8(2);
+            h.write_u64(f.to_bits());
+        }
+        ValueRef::Text(t) => {
+            h.write_u8(3);
+            h.write_usize(t.len());
+            h.write(t);
+        }
+        ValueRef::Blob(b) => {
+            h.write_u8(4);
+            h.write_usize(b.len());
+            h.write(b);
+        }
+    }
+}
+
+impl Current {
+    /// Read the table's current records (at most [`CURRENT_MAX`], else `None`).
+    fn load(conn: &Connection, layout: &Layout<'_>) -> StoreResult<Option<Current>> {
+        use std::hash::BuildHasher;
+        let t = &layout.table;
+        // Rowids are dense (records are marked deleted, never removed): their range is
+        // room enough, reserved at once so the vector never holds two copies of itself.
+        let (base, top): (i64, i64) = conn
+            .query_row(&format!("SELECT COALESCE(MIN(rowid), 0), COALESCE(MAX(rowid), 0) FROM {t}"), [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(db)?;
+        let room = top.saturating_sub(base).saturating_add(1);
+        if room > CURRENT_MAX {
+            return Ok(None);
+        }
+        let keys = layout.key_columns("");
+        let mut scan = conn
+            .prepare(&format!("SELECT rowid, \"_hash\", {} FROM {t} WHERE \"_deleted\" = 0", keys.join(", ")))
+            .map_err(db)?;
+        let digest = std::collections::hash_map::RandomState::new();
+        let mut records = CurrentRecords::with_capacity(usize::try_from(room).unwrap_or(0));
+        let mut rows = scan.raw_query();
+        while let Some(r) = rows.next().map_err(db)? {
+            let hash = r
+                .get_ref(1)
+                .map_err(db)?
+                .as_str()
+                .ok()
+                .and_then(|h| h.parse::<i64>().ok())
+                .ok_or_else(|| StoreError::Corrupt(format!("{t} holds a _hash that is not a number")))?;
+            let mut h = digest.build_hasher();
+            for i in 0..keys.len() {
+                digest_value(&mut h, r.get_ref(i + 2).map_err(db)?);
+            }
+            let Ok(offset) = u32::try_from(r.get::<_, i64>(0).map_err(db)? - base) else {
+                return Ok(None);
+            };
+            records.push(spread(hash), (std::hash::Hasher::finish(&h) as u32, offset));
+        }
+        Ok(Some(Current { records: records.index(), base, digest }))
+    }
+
+    /// The rowid of the untouched current record `row` repeats unchanged, if any.
+    fn unchanged(&self, row: &ValidRow, digest: u64) -> Option<i64> {
+        self.records
+            .find(spread(row.hash), |&(d, _)| d == digest as u32)
+            .map(|(_, offset)| self.base + i64::from(offset))
+    }
+
+    /// The digest of `row`'s key.
+    fn digest(&self, row: &ValidRow, key: &[usize]) -> Option<u64> {
+        use std::hash::BuildHasher;
+        let mut h = self.digest.build_hasher();
+        for &k in key {
+            match bind(row.cells.get(k)?) {
+                ToSqlOutput::Borrowed(v) => digest_value(&mut h, v),
+                ToSqlOutput::Owned(v) => digest_value(&mut h, ValueRef::from(&v)),
+                _ => return None,
+            }
+        }
+        Some(std::hash::Hasher::finish(&h))
+    }
+}
+
 /// The statements of one delivery.
 struct Writer<'c> {
     conn: &'c Connection,
@@ -214,9 +330,19 @@ struct Writer<'c> {
     /// The table was empty when the delivery began: insert first, look up only on a
     /// key conflict (a key delivered twice).
     insert_first: bool,
+    /// The table's current records, once the delivery has brought enough rows.
+    current: Option<Current>,
+    /// Rows received, and the table's size when the delivery began (`None` once the
+    /// current records were read or found too many).
+    received: u64,
+    load_current_after: Option<u64>,
+    /// Digests of the keys of the rows waiting to be written, once the current records
+    /// are read.
+    pending_keys: std::collections::HashSet<u64>,
     id: i64,
     at: String,
     hash: String,
+    scratch: String,
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
@@ -230,20 +356,36 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 }
 
 impl Writer<'_> {
-    fn bind_row(stmt: &mut rusqlite::Statement<'_>, row: &ValidRow, hash: &str, id: i64, at: &str) -> StoreResult<()> {
+    /// Bind a row's cells and content hash (the delivery id and time, the same for
+    /// every row, were bound once). Cells stored as text other than texts are written
+    /// into `scratch` (SQLite copies a bound text) instead of a new string each.
+    fn bind_row(
+        stmt: &mut rusqlite::Statement<'_>,
+        row: &ValidRow,
+        hash: &str,
+        scratch: &mut String,
+    ) -> StoreResult<()> {
         let n = row.cells.len();
         for (i, c) in row.cells.iter().enumerate() {
-            stmt.raw_bind_parameter(i + 1, Bind(c)).map_err(db)?;
+            match c {
+                Cell::Date(_) | Cell::Time(_) | Cell::DateTime(_) => {
+                    scratch.clear();
+                    match c {
+                        Cell::DateTime(t) => super::write_ts(scratch, *t),
+                        other => other.write_text(scratch),
+                    }
+                    stmt.raw_bind_parameter(i + 1, scratch.as_str()).map_err(db)?;
+                }
+                _ => stmt.raw_bind_parameter(i + 1, Bind(c)).map_err(db)?,
+            }
         }
         stmt.raw_bind_parameter(n + 1, hash).map_err(db)?;
-        stmt.raw_bind_parameter(n + 2, id).map_err(db)?;
-        stmt.raw_bind_parameter(n + 3, at).map_err(db)?;
         Ok(())
     }
 
     /// Insert a new record; `Ok(false)` when its key already exists.
     fn try_insert(&mut self, row: &ValidRow) -> StoreResult<bool> {
-        Self::bind_row(&mut self.insert, row, &self.hash, self.id, &self.at)?;
+        Self::bind_row(&mut self.insert, row, &self.hash, &mut self.scratch)?;
         match self.insert.raw_execute() {
             Ok(_) => Ok(true),
             Err(e) if is_unique_violation(&e) => Ok(false),
@@ -267,7 +409,7 @@ impl Writer<'_> {
         self.hash.clear();
         write!(self.hash, "{}", row.hash).map_err(StoreError::backend)?;
         if !layout.has_pk() {
-            Self::bind_row(&mut self.insert, row, &self.hash, self.id, &self.at)?;
+            Self::bind_row(&mut self.insert, row, &self.hash, &mut self.scratch)?;
             self.insert.raw_execute().map_err(db)?;
             out.inserted += 1;
             return Ok(());
@@ -302,7 +444,7 @@ impl Writer<'_> {
                 out.repeated_warnings += row.warnings.len() as u64;
             }
             None => {
-                Self::bind_row(&mut self.insert, row, &self.hash, self.id, &self.at)?;
+                Self::bind_row(&mut self.insert, row, &self.hash, &mut self.scratch)?;
                 self.insert.raw_execute().map_err(db)?;
                 self.touched.insert(member(self.conn.last_insert_rowid()));
                 out.inserted += 1;
@@ -314,7 +456,7 @@ impl Writer<'_> {
             Some((rowid, false)) => {
                 self.touched.insert(member(rowid));
                 self.history.execute(params![rowid, self.at]).map_err(db)?;
-                Self::bind_row(&mut self.update, row, &self.hash, self.id, &self.at)?;
+                Self::bind_row(&mut self.update, row, &self.hash, &mut self.scratch)?;
                 self.update.raw_bind_parameter(row.cells.len() + 4, rowid).map_err(db)?;
                 self.update.raw_execute().map_err(db)?;
                 out.updated += 1;
@@ -356,6 +498,33 @@ impl Writer<'_> {
         Ok(absent.len() as u64)
     }
 
+    /// Once the current records are read: count the rows that repeat one unchanged as
+    /// they arrive (in arrival order, without sorting or looking them up) and return
+    /// the others, to be written. A row whose key an earlier row still waiting to be
+    /// written has waits with it, so the earlier row is still the one kept.
+    fn settle_unchanged(&mut self, layout: &Layout<'_>, rows: Vec<ValidRow>, out: &mut ApplyOutcome) -> Vec<ValidRow> {
+        let Some(current) = &self.current else {
+            return rows;
+        };
+        let mut rest = Vec::new();
+        for row in rows {
+            let digest = current.digest(&row, &layout.key);
+            if let Some(d) = digest.filter(|d| !self.pending_keys.contains(d)) {
+                if let Some(rowid) = current.unchanged(&row, d) {
+                    if !self.touched.contains(member(rowid)) {
+                        self.touched.insert(member(rowid));
+                        out.unchanged += 1;
+                        continue;
+                    }
+                }
+            }
+            // Keys that take no digest wait with everything else.
+            self.pending_keys.insert(digest.unwrap_or(0));
+            rest.push(row);
+        }
+        rest
+    }
+
     /// Write the pending rows in key order (ties in arrival order: of a key delivered
     /// twice, the earlier row is written and the later one quarantined). Sorts
     /// positions, not rows.
@@ -371,6 +540,18 @@ impl Writer<'_> {
             self.merge(layout, &pending[i], out)?;
         }
         pending.clear();
+        self.pending_keys.clear();
+        if self.load_current_after.is_some_and(|n| self.received >= n) {
+            self.load_current_after = None;
+            let loading = Instant::now();
+            self.current = Current::load(self.conn, layout)?;
+            tracing::debug!(
+                delivery = self.id,
+                records = self.current.as_ref().map(|c| c.records.len()),
+                ms = loading.elapsed().as_millis() as u64,
+                "current records read"
+            );
+        }
         Ok(())
     }
 }
@@ -420,6 +601,13 @@ fn apply(
     {
         let empty: bool =
             tx.query_row(&format!("SELECT NOT EXISTS (SELECT 1 FROM {t})"), [], |r| r.get(0)).map_err(db)?;
+        let load_current_after = if empty || !layout.has_pk() {
+            None
+        } else {
+            let top: i64 =
+                tx.query_row(&format!("SELECT MAX(rowid) - MIN(rowid) + 1 FROM {t}"), [], |r| r.get(0)).map_err(db)?;
+            (top <= CURRENT_MAX).then(|| u64::try_from(top / CURRENT_AFTER).unwrap_or(0))
+        };
 
         let mut w = Writer {
             conn: &tx,
@@ -463,10 +651,21 @@ fn apply(
             touched: RoaringTreemap::new(),
             labels: layout.fields().iter().map(|f| f.name.clone()).collect(),
             insert_first: empty,
+            current: None,
+            received: 0,
+            load_current_after,
+            pending_keys: std::collections::HashSet::new(),
             id,
             at: at_text.clone(),
             hash: String::new(),
+            scratch: String::new(),
         };
+        // The delivery and its time are the same for every row: bound once (a reset
+        // statement keeps its bindings).
+        for stmt in [&mut w.insert, &mut w.update] {
+            stmt.raw_bind_parameter(n + 2, id).map_err(db)?;
+            stmt.raw_bind_parameter(n + 3, at_text.as_str()).map_err(db)?;
+        }
         let mut pending: Vec<ValidRow> = Vec::new();
         let mut starved = std::time::Duration::ZERO;
         let end = loop {
@@ -483,7 +682,9 @@ fn apply(
                     }
                     out.quarantined += rows.len() as u64;
                 }
-                Some(DeliveryBatch::Rows(mut rows)) => {
+                Some(DeliveryBatch::Rows(rows)) => {
+                    w.received += rows.len() as u64;
+                    let mut rows = w.settle_unchanged(&layout, rows, &mut out);
                     if pending.is_empty() {
                         pending = rows;
                         pending.reserve(SORT_ROWS.saturating_sub(pending.len()));

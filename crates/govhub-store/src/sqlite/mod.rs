@@ -36,11 +36,17 @@ const WRITER_CACHE_KIB: i64 = -65_536;
 /// Timestamps are stored as RFC 3339 UTC text with exactly six fractional digits, so
 /// text order is time order.
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    let mut s = String::with_capacity(27);
+    write_ts(&mut s, t);
+    s
+}
+
+/// [`ts`] appended to `s`.
+pub(crate) fn write_ts(s: &mut String, t: DateTime<Utc>) {
     use chrono::{Datelike, Timelike};
     use std::fmt::Write;
     // Written field by field: strftime parses its pattern on every call, and this runs
     // for every timestamp cell of every delivered row.
-    let mut s = String::with_capacity(27);
     let _ = write!(
         s,
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
@@ -53,7 +59,6 @@ pub(crate) fn ts(t: DateTime<Utc>) -> String {
         t.second() + t.nanosecond() / 1_000_000_000,
         t.nanosecond() / 1_000 % 1_000_000
     );
-    s
 }
 
 pub(crate) fn now_text() -> String {
