@@ -24,6 +24,7 @@ pub struct IngestBench {
     pub dir: Option<PathBuf>,
     pub skip_peers: bool,
     pub reader_only: bool,
+    pub skip_sqlite: bool,
     /// An existing population CSV to use instead of generating one.
     pub file: Option<PathBuf>,
 }
@@ -37,6 +38,23 @@ struct Timing {
 impl Timing {
     fn rate(&self) -> f64 {
         self.rows as f64 / self.secs.max(1e-9)
+    }
+}
+
+/// Start measuring the peak resident memory afresh (Linux: the peak becomes the
+/// current resident size); `false` where the kernel does not allow it.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Print the peak resident memory of a part of the run (each part measured alone
+/// where the kernel allows resetting the peak), and start the next part's.
+fn report_peak(part: &str) {
+    if let Some(mib) = peak_rss_mib() {
+        println!("  peak memory (VmHWM) of the {part}: {mib:.0} MiB");
+    }
+    if !reset_peak_rss() {
+        println!("  (the peak could not be reset: later parts include earlier ones)");
     }
 }
 
@@ -154,6 +172,38 @@ async fn pg_copy(base_url: &str, file: &Path, columns: &[String]) -> Result<f64>
     Ok(start.elapsed().as_secs_f64())
 }
 
+/// Deliver the file twice into a fresh store (`url`): the first and the unchanged
+/// re-delivery's timings, the counts checked.
+async fn deliver_twice(store: &str, url: &str, file: &Path, n: u64) -> Result<Vec<Timing>> {
+    let hub = hub_for(url).await?;
+    let first = deliver(&hub, file).await?;
+    let again = deliver(&hub, file).await?;
+    if first.rows_inserted != n || again.rows_unchanged != n {
+        bail!("unexpected counts on {store}: first {:?}, again {:?}", first, again);
+    }
+    let timing = |what: &str, r: &DeliveryReport| Timing {
+        label: format!("govhub {what}, {store}"),
+        secs: r.duration_ms as f64 / 1000.0,
+        rows: n,
+    };
+    Ok(vec![timing("delivery (new rows)", &first), timing("re-delivery (unchanged)", &again)])
+}
+
+/// Print a store's timings, with the peer tool's (`label`, `ratio` line, seconds) when
+/// it was measured.
+fn print_part(store: &str, mut t: Vec<Timing>, peer: Option<(&str, &str, f64)>, n: u64) {
+    if let Some((label, _, secs)) = peer {
+        t.push(Timing { label: label.into(), secs, rows: n });
+    }
+    print_table(store, &t);
+    if let (Some((_, ratio, _)), [first, _, peer]) = (peer, t.as_slice()) {
+        println!("  {ratio:<32} = {:.2}×", first.rate() / peer.rate());
+    }
+    if let [first, again, ..] = t.as_slice() {
+        println!("  re-delivery / first delivery      = {:.2}× faster", again.rate() / first.rate());
+    }
+}
+
 /// Create a uniquely named database next to the one in `base_url`; returns its URL.
 pub(crate) async fn fresh_database(base_url: &str) -> Result<String> {
     let (client, conn) = tokio_postgres::connect(base_url, tokio_postgres::NoTls).await?;
@@ -232,66 +282,33 @@ pub async fn ingest(b: IngestBench) -> Result<()> {
             rows: checked,
         };
         print_table("Reader side", &[t]);
+        report_peak("reader side");
     }
     if b.reader_only {
         return Ok(());
     }
-
-    // SQLite
-    let hub = hub_for(&fresh_sqlite(&dir, "govhub-bench.db")).await?;
-    let first = deliver(&hub, &file).await?;
-    let again = deliver(&hub, &file).await?;
-    let mut sqlite = vec![
-        Timing { label: "govhub delivery (new rows), SQLite".into(), secs: first.duration_ms as f64 / 1000.0, rows: n },
-        Timing {
-            label: "govhub re-delivery (unchanged), SQLite".into(),
-            secs: again.duration_ms as f64 / 1000.0,
-            rows: n,
-        },
-    ];
-    if first.rows_inserted != n || again.rows_unchanged != n {
-        bail!("unexpected counts: first {:?}, again {:?}", first, again);
+    if !b.skip_sqlite {
+        let t = deliver_twice("SQLite", &fresh_sqlite(&dir, "govhub-bench.db"), &file, n).await?;
+        let peer = if b.skip_peers {
+            None
+        } else {
+            let secs = sqlite3_import(&file, &dir, &columns)?;
+            Some(("sqlite3 .import (TEXT PRIMARY KEY, WAL)", "govhub / sqlite3 .import", secs))
+        };
+        print_part("SQLite", t, peer, n);
+        report_peak("SQLite part");
     }
-    if !b.skip_peers {
-        let secs = sqlite3_import(&file, &dir, &columns)?;
-        sqlite.push(Timing { label: "sqlite3 .import (TEXT PRIMARY KEY, WAL)".into(), secs, rows: n });
-    }
-    print_table("SQLite", &sqlite);
-    if sqlite.len() == 3 {
-        println!("  govhub / sqlite3 .import          = {:.2}×", sqlite[0].rate() / sqlite[2].rate());
-    }
-    println!("  re-delivery / first delivery      = {:.2}× faster", sqlite[1].rate() / sqlite[0].rate());
-
     // PostgreSQL
     if let Some(base) = &b.postgres {
-        let url = fresh_database(base).await?;
-        let hub = hub_for(&url).await?;
-        let first = deliver(&hub, &file).await?;
-        let again = deliver(&hub, &file).await?;
-        let mut pg = vec![
-            Timing {
-                label: "govhub delivery (new rows), PostgreSQL".into(),
-                secs: first.duration_ms as f64 / 1000.0,
-                rows: n,
-            },
-            Timing {
-                label: "govhub re-delivery (unchanged), PostgreSQL".into(),
-                secs: again.duration_ms as f64 / 1000.0,
-                rows: n,
-            },
-        ];
-        if !b.skip_peers {
+        let t = deliver_twice("PostgreSQL", &fresh_database(base).await?, &file, n).await?;
+        let peer = if b.skip_peers {
+            None
+        } else {
             let secs = pg_copy(base, &file, &columns).await?;
-            pg.push(Timing { label: "PostgreSQL \\copy … CSV (TEXT PRIMARY KEY)".into(), secs, rows: n });
-        }
-        print_table("PostgreSQL", &pg);
-        if pg.len() == 3 {
-            println!("  govhub / COPY                     = {:.2}×", pg[0].rate() / pg[2].rate());
-        }
-        println!("  re-delivery / first delivery      = {:.2}× faster", pg[1].rate() / pg[0].rate());
-    }
-    if let Some(mib) = peak_rss_mib() {
-        println!("\npeak memory (VmHWM) of this process: {mib:.0} MiB");
+            Some(("PostgreSQL \\copy … CSV (TEXT PRIMARY KEY)", "govhub / COPY", secs))
+        };
+        print_part("PostgreSQL", t, peer, n);
+        report_peak("PostgreSQL part");
     }
     if let Some(t) = tmp {
         let _ = std::fs::remove_dir_all(t);

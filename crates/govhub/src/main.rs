@@ -218,6 +218,9 @@ enum BenchCommand {
         /// Only the reader side (decode + validate + hash), for profiling it.
         #[arg(long)]
         reader_only: bool,
+        /// Skip the SQLite part (with `--postgres`: measure PostgreSQL alone, memory too).
+        #[arg(long, requires = "postgres")]
+        skip_sqlite: bool,
         /// Use this existing population CSV instead of generating one (`--rows` is then
         /// only what the counts are checked against), so profiles show the reader alone.
         #[arg(long)]
@@ -503,13 +506,14 @@ async fn main() -> Result<()> {
             })
             .await
         }
-        Command::Bench(BenchCommand::Ingest { rows, postgres, dir, skip_peers, reader_only, file }) => {
+        Command::Bench(BenchCommand::Ingest { rows, postgres, dir, skip_peers, reader_only, skip_sqlite, file }) => {
             bench::ingest(bench::IngestBench {
                 rows: *rows,
                 postgres: postgres.clone(),
                 dir: dir.clone(),
                 skip_peers: *skip_peers,
                 reader_only: *reader_only,
+                skip_sqlite: *skip_sqlite,
                 file: file.clone(),
             })
             .await
