@@ -333,7 +333,10 @@ fn openssl_alone_verifies_a_sealed_document() {
 
 /// The `verify-seal.sh` block of `docs/pki.md`, exactly as published.
 fn documented_script() -> String {
-    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/pki.md")).unwrap();
+    // The directory as cargo gives it when the test runs: a test binary built from a
+    // checkout elsewhere into the same target directory would carry that path.
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    let doc = std::fs::read_to_string(Path::new(&dir).join("../../docs/pki.md")).unwrap();
     let after = doc.split_once("<!-- verify-seal.sh").expect("docs/pki.md has the verify-seal.sh block").1;
     let body = after.split_once("```bash\n").unwrap().1;
     body.split_once("\n```").unwrap().0.to_string()
