@@ -114,3 +114,33 @@ async fn deliveries_write_in_key_order_and_keep_nothing_on_failure() {
     assert_eq!(all.len(), n as usize);
     assert!(all.iter().all(|r| !r.deleted));
 }
+
+/// The writer never checkpoints (a commit would wait for it); the checkpointer thread
+/// copies committed pages from the WAL into the database file while the store is open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkpointer_copies_committed_pages_into_the_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("govhub.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store.insert_org(&org("checkpoint-org", None)).await.unwrap();
+    let sc =
+        TableSchema::parse(&json!({"fields": [{"name": "id", "type": "integer"}, {"name": "xm"}], "primaryKey": "id"}))
+            .unwrap();
+    let d = dataset("CHECKPOINT", "checkpoint-org", sc);
+    store.create_dataset(&d).await.unwrap();
+    let rows: Vec<DeliveryBatch> = (0..4)
+        .map(|b| DeliveryBatch::Rows((b * 10_000..(b + 1) * 10_000).map(|i| valid_row(i as u64 + 1, row(i))).collect()))
+        .chain([DeliveryBatch::Commit])
+        .collect();
+    let (_, r) = deliver(&store, &d, DeliveryMode::Snapshot, at("2025-01-01T00:00:00Z"), rows).await;
+    assert_eq!(r.unwrap().inserted, 40_000);
+    // 40,000 rows are well over a megabyte of pages; until checkpointed they are only in
+    // the WAL and the database file keeps the size the migrations left.
+    let size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while size() < 1_000_000 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(size() >= 1_000_000, "the database file is {} bytes", size());
+    assert_eq!(store.get_record(&d, &[Cell::Int(39_999)]).await.unwrap().unwrap().cells, row(39_999));
+}

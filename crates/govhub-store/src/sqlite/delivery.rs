@@ -718,6 +718,9 @@ fn apply(
     .map_err(db)?;
     let committing = Instant::now();
     tx.commit().map_err(db)?;
+    // The checkpointer copies the delivery's pages into the database file now, not at
+    // its next round.
+    inner.checkpointer.nudge();
     tracing::debug!(
         delivery = id,
         index_ms = indexed.as_millis() as u64,

@@ -198,12 +198,72 @@ fn collect<R, T>(
 
 struct Inner {
     path: PathBuf,
+    /// Copies committed pages from the WAL into the database file.
+    checkpointer: Checkpointer,
     /// The audit log's own file and writer (`audit.rs`).
     audit: audit::AuditDb,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     /// One permit per reader connection.
     permits: Arc<Semaphore>,
+}
+
+/// The database's checkpoints, on a thread and connection of their own (as
+/// PostgreSQL's checkpointer): the writer's automatic checkpoint is off, because it ran
+/// inside the commit that crossed its threshold — a delivery of a million rows waited
+/// ≈ 1 s after its last row for its pages to be copied from the WAL into the database
+/// file, or the next small write after it did. Every [`CHECKPOINT_EVERY`], and at once
+/// when nudged (after a delivery), the thread runs a PASSIVE checkpoint, which never
+/// waits for readers or the writer; what it cannot copy yet it copies next time. The
+/// thread ends (after a last checkpoint) when the store is dropped.
+struct Checkpointer {
+    nudge: std::sync::mpsc::Sender<()>,
+}
+
+/// How often the checkpointer looks for committed pages to copy.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+impl Checkpointer {
+    fn start(path: &Path) -> StoreResult<Checkpointer> {
+        let conn = Connection::open(path).map_err(db)?;
+        let (nudge, rx) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("govhub-checkpoint".into())
+            .spawn(move || {
+                use std::sync::mpsc::RecvTimeoutError;
+                // A checkpoint reports the WAL's frames until a writer starts it over:
+                // log only what a checkpoint copied anew.
+                let mut reported = (0i64, 0i64);
+                loop {
+                    let last = match rx.recv_timeout(CHECKPOINT_EVERY) {
+                        Ok(()) | Err(RecvTimeoutError::Timeout) => false,
+                        Err(RecvTimeoutError::Disconnected) => true,
+                    };
+                    while rx.try_recv().is_ok() {}
+                    let started = std::time::Instant::now();
+                    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                    }) {
+                        Ok((_, frames, copied)) if (frames, copied) != reported => {
+                            reported = (frames, copied);
+                            tracing::debug!(frames, copied, ms = started.elapsed().as_millis() as u64, "checkpoint");
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "checkpoint failed; the next one copies the pages"),
+                    }
+                    if last {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| refused(format!("cannot start the SQLite checkpointer thread: {e}")))?;
+        Ok(Checkpointer { nudge })
+    }
+
+    /// Checkpoint now rather than at the next round.
+    fn nudge(&self) {
+        let _ = self.nudge.send(());
+    }
 }
 
 /// The SQLite implementation of [`Store`].
@@ -267,6 +327,8 @@ impl SqliteStore {
             )));
         }
         writer.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
+        // Checkpoints are the checkpointer's (below): a commit never waits for one.
+        writer.pragma_update(None, "wal_autocheckpoint", 0).map_err(db)?;
         // Deliveries write millions of rows in one transaction: the page cache (64 MiB,
         // allocated as used) keeps the key index's pages hot while rows are written in
         // sorted runs; the table itself is appended to. 256 MiB was no faster at 1 M rows
@@ -291,6 +353,7 @@ impl SqliteStore {
         }
         Ok(SqliteStore {
             inner: Arc::new(Inner {
+                checkpointer: Checkpointer::start(&path)?,
                 path,
                 audit,
                 writer: Mutex::new(writer),
