@@ -332,8 +332,8 @@ struct Writer<'c> {
     insert_first: bool,
     /// The table's current records, once the delivery has brought enough rows.
     current: Option<Current>,
-    /// Rows received, and the table's size when the delivery began (`None` once the
-    /// current records were read or found too many).
+    /// Rows received, and how many must have been before the current records are read
+    /// (`None` once they were, or when the table was empty, keyless or too large).
     received: u64,
     load_current_after: Option<u64>,
     /// Digests of the keys of the rows waiting to be written, once the current records
