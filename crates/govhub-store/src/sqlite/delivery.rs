@@ -18,9 +18,7 @@ use govhub_core::names::DatasetCode;
 use govhub_core::store::{ApplyOutcome, DeliveryBatch, DeliveryQuery, DeliveryStore, NewDelivery, StoreError};
 use roaring::RoaringTreemap;
 use rusqlite::types::{ToSql, ToSqlOutput, Value, ValueRef};
-use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, TransactionBehavior};
 use std::time::Instant;
 use tokio::sync::mpsc::Receiver;
 
@@ -207,8 +205,8 @@ fn member(rowid: i64) -> u64 {
 /// digest both match a record not yet touched by the delivery — the standard the typed
 /// table's `_hash` already sets (a changed row with the same 64-bit hash is missed);
 /// the content hash covers the key, so a row matching another key's record needs a
-/// 96-bit coincidence. Anything else takes the lookup. Read by a [`Loader`] while the
-/// delivery's first rows are written.
+/// 96-bit coincidence. Anything else takes the lookup. Loaded once a delivery has
+/// brought [`CURRENT_AFTER`] of the table's size.
 struct Current {
     /// `(spread(content hash), (key digest, rowid - base))`.
     records: CurrentRecords<(u32, u32)>,
@@ -219,6 +217,10 @@ struct Current {
 /// Records of a table beyond which a re-delivery looks every key up (memory: 16 bytes
 /// a record; rowid offsets are 32 bits).
 const CURRENT_MAX: i64 = 4_500_000;
+
+/// The share of a table's records (1/n) a delivery must have brought before the
+/// writer reads the whole table: a small delivery into a large table looks its keys up.
+const CURRENT_AFTER: i64 = 16;
 
 /// Key cells digested as the values SQLite stores (a cell is bound as its STRICT
 /// column type and read back as the same value).
@@ -247,10 +249,10 @@ fn digest_value(h: &mut impl std::hash::Hasher, v: ValueRef<'_>) {
 }
 
 impl Current {
-    /// Read the table's current records (at most [`CURRENT_MAX`], else `None`; `None`
-    /// too when `stop` is raised meanwhile). `keys`: the quoted key columns.
-    fn load(conn: &Connection, t: &str, keys: &[String], stop: &AtomicBool) -> StoreResult<Option<Current>> {
+    /// Read the table's current records (at most [`CURRENT_MAX`], else `None`).
+    fn load(conn: &Connection, layout: &Layout<'_>) -> StoreResult<Option<Current>> {
         use std::hash::BuildHasher;
+        let t = &layout.table;
         // Rowids are dense (records are marked deleted, never removed): their range is
         // room enough, reserved at once so the vector never holds two copies of itself.
         let (base, top): (i64, i64) = conn
@@ -262,6 +264,7 @@ impl Current {
         if room > CURRENT_MAX {
             return Ok(None);
         }
+        let keys = layout.key_columns("");
         let mut scan = conn
             .prepare(&format!("SELECT rowid, \"_hash\", {} FROM {t} WHERE \"_deleted\" = 0", keys.join(", ")))
             .map_err(db)?;
@@ -284,9 +287,6 @@ impl Current {
                 return Ok(None);
             };
             records.push(spread(hash), (std::hash::Hasher::finish(&h) as u32, offset));
-            if records.len() % 65_536 == 0 && stop.load(Ordering::Relaxed) {
-                return Ok(None);
-            }
         }
         Ok(Some(Current { records: records.index(), base, digest }))
     }
@@ -313,51 +313,6 @@ impl Current {
     }
 }
 
-/// Reads a table's current records on a connection and thread of its own while the
-/// writer goes on with the delivery's first rows; dropped, it tells the thread to stop.
-/// Started after the writer's `BEGIN IMMEDIATE`: no other commit can come between, so
-/// the read sees the table as the delivery found it (the delivery's own writes are not
-/// visible to it, and the rows it touched are in `touched`, which the check consults).
-struct Loader {
-    result: std::sync::mpsc::Receiver<StoreResult<Option<Current>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Loader {
-    fn start(path: &std::path::Path, layout: &Layout<'_>) -> Loader {
-        let (tx, result) = std::sync::mpsc::sync_channel(1);
-        let stop = Arc::new(AtomicBool::new(false));
-        let (path, table, keys, flag) =
-            (path.to_path_buf(), layout.table.clone(), layout.key_columns(""), stop.clone());
-        let spawned = std::thread::Builder::new().name("govhub-current".into()).spawn(move || {
-            let started = Instant::now();
-            // As the store's readers: read-write (WAL's shared memory) but query-only.
-            let read =
-                Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                    .and_then(|c| c.pragma_update(None, "query_only", "ON").map(|()| c))
-                    .map_err(db)
-                    .and_then(|c| Current::load(&c, &table, &keys, &flag));
-            tracing::debug!(
-                records = read.as_ref().ok().and_then(|c| c.as_ref()).map(|c| c.records.len()),
-                ms = started.elapsed().as_millis() as u64,
-                "current records read"
-            );
-            let _ = tx.send(read);
-        });
-        if let Err(e) = spawned {
-            // Without the thread every key is looked up, as for a small delivery.
-            tracing::warn!(error = %e, "could not start reading the current records");
-        }
-        Loader { result, stop }
-    }
-}
-
-impl Drop for Loader {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
 /// The statements of one delivery.
 struct Writer<'c> {
     conn: &'c Connection,
@@ -375,11 +330,12 @@ struct Writer<'c> {
     /// The table was empty when the delivery began: insert first, look up only on a
     /// key conflict (a key delivered twice).
     insert_first: bool,
-    /// The table's current records, once read.
+    /// The table's current records, once the delivery has brought enough rows.
     current: Option<Current>,
-    /// Reading them (`None` once read, or when the table was empty, keyless or too
-    /// large).
-    loader: Option<Loader>,
+    /// Rows received, and how many must have been before the current records are read
+    /// (`None` once they were, or when the table was empty, keyless or too large).
+    received: u64,
+    load_current_after: Option<u64>,
     /// Digests of the keys of the rows waiting to be written, once the current records
     /// are read.
     pending_keys: std::collections::HashSet<u64>,
@@ -585,31 +541,18 @@ impl Writer<'_> {
         }
         pending.clear();
         self.pending_keys.clear();
-        Ok(())
-    }
-
-    /// Take the current records if they have been read. The rows already waiting to be
-    /// written keep their keys' later rows waiting with them.
-    fn take_current(&mut self, layout: &Layout<'_>, pending: &[ValidRow]) {
-        let Some(loader) = &self.loader else {
-            return;
-        };
-        let read = match loader.result.try_recv() {
-            Ok(read) => read,
-            Err(std::sync::mpsc::TryRecvError::Empty) => return,
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => Ok(None),
-        };
-        self.loader = None;
-        // Without them every key is looked up: slower, not wrong.
-        self.current = read.unwrap_or_else(|e| {
-            tracing::warn!(delivery = self.id, error = %e, "reading the current records failed; looking keys up");
-            None
-        });
-        if let Some(current) = &self.current {
-            for row in pending {
-                self.pending_keys.insert(current.digest(row, &layout.key).unwrap_or(0));
-            }
+        if self.load_current_after.is_some_and(|n| self.received >= n) {
+            self.load_current_after = None;
+            let loading = Instant::now();
+            self.current = Current::load(self.conn, layout)?;
+            tracing::debug!(
+                delivery = self.id,
+                records = self.current.as_ref().map(|c| c.records.len()),
+                ms = loading.elapsed().as_millis() as u64,
+                "current records read"
+            );
         }
+        Ok(())
     }
 }
 
@@ -658,13 +601,12 @@ fn apply(
     {
         let empty: bool =
             tx.query_row(&format!("SELECT NOT EXISTS (SELECT 1 FROM {t})"), [], |r| r.get(0)).map_err(db)?;
-        // A re-delivery into a table small enough has its current records read meanwhile.
-        let loader = if empty || !layout.has_pk() {
+        let load_current_after = if empty || !layout.has_pk() {
             None
         } else {
             let top: i64 =
                 tx.query_row(&format!("SELECT MAX(rowid) - MIN(rowid) + 1 FROM {t}"), [], |r| r.get(0)).map_err(db)?;
-            (top <= CURRENT_MAX).then(|| Loader::start(&inner.path, &layout))
+            (top <= CURRENT_MAX).then(|| u64::try_from(top / CURRENT_AFTER).unwrap_or(0))
         };
 
         let mut w = Writer {
@@ -710,7 +652,8 @@ fn apply(
             labels: layout.fields().iter().map(|f| f.name.clone()).collect(),
             insert_first: empty,
             current: None,
-            loader,
+            received: 0,
+            load_current_after,
             pending_keys: std::collections::HashSet::new(),
             id,
             at: at_text.clone(),
@@ -740,7 +683,7 @@ fn apply(
                     out.quarantined += rows.len() as u64;
                 }
                 Some(DeliveryBatch::Rows(rows)) => {
-                    w.take_current(&layout, &pending);
+                    w.received += rows.len() as u64;
                     let mut rows = w.settle_unchanged(&layout, rows, &mut out);
                     if pending.is_empty() {
                         pending = rows;
