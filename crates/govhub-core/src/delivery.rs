@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
-use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
+use xxhash_rust::xxh3::xxh3_64;
 
 /// Incremental (upsert only) or a full snapshot (keys absent from it are deleted).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -546,8 +546,9 @@ pub fn repeated_key(schema: &TableSchema, labels: &[String], row: ValidRow) -> Q
     QuarantinedRow { row: row.row, raw, problems }
 }
 
-/// The primary keys a delivery has had so far, as xxh3-128 digests (16 bytes a key):
-/// for a store that cannot ask its own tables which rows the delivery has written.
+/// The primary keys a delivery has had so far, as 128-bit digests the store makes of
+/// them (16 bytes a key; the top 12 bits choose the part, the low 64 the slot): for a
+/// store that cannot ask its own tables which rows the delivery has written.
 ///
 /// Split into [`KEY_SET_PARTS`] sets of unequal shares (the largest twice the
 /// smallest). A hash table doubles when 7/8 full: one table of 4 M keys had just
@@ -560,7 +561,6 @@ pub struct KeySet {
     parts: Vec<HashSet<u128, BuildHasherDefault<KeyHasher>>>,
     /// The part of each of the 4,096 slices of the digest's top 12 bits.
     slice_part: Vec<u8>,
-    buf: String,
 }
 
 /// Parts of a [`KeySet`].
@@ -581,37 +581,24 @@ impl Default for KeySet {
             }
             slice_part.push(part as u8);
         }
-        KeySet { parts: (0..KEY_SET_PARTS).map(|_| HashSet::default()).collect(), slice_part, buf: String::new() }
+        KeySet { parts: (0..KEY_SET_PARTS).map(|_| HashSet::default()).collect(), slice_part }
     }
 }
 
 impl KeySet {
-    fn digest(&mut self, key: &[usize], cells: &[Cell]) -> u128 {
-        self.buf.clear();
-        for &k in key {
-            if let Some(c) = cells.get(k) {
-                c.write_text(&mut self.buf);
-            }
-            self.buf.push('\u{1f}');
-        }
-        xxh3_128(self.buf.as_bytes())
-    }
-
     fn part(&mut self, d: u128) -> &mut HashSet<u128, BuildHasherDefault<KeyHasher>> {
         let i = self.slice_part.get((d >> 116) as usize).copied().unwrap_or(0);
         &mut self.parts[usize::from(i)]
     }
 
-    /// True the first time a key (the cells at `key`) is seen.
-    pub fn first(&mut self, key: &[usize], cells: &[Cell]) -> bool {
-        let d = self.digest(key, cells);
-        self.part(d).insert(d)
+    /// True the first time a key (its digest) is seen.
+    pub fn first(&mut self, digest: u128) -> bool {
+        self.part(digest).insert(digest)
     }
 
-    /// Whether a key was seen, without adding it.
-    pub fn contains(&mut self, key: &[usize], cells: &[Cell]) -> bool {
-        let d = self.digest(key, cells);
-        self.part(d).contains(&d)
+    /// Whether a key (its digest) was seen, without adding it.
+    pub fn contains(&mut self, digest: u128) -> bool {
+        self.part(digest).contains(&digest)
     }
 }
 
@@ -792,20 +779,16 @@ mod tests {
     #[test]
     fn key_set_sees_each_key_once() {
         let mut s = KeySet::default();
-        let a = [Cell::Text("a".into()), Cell::Text("b".into())];
-        let ab = [Cell::Text("ab".into()), Cell::Text(String::new())];
-        assert!(s.first(&[0, 1], &a));
-        assert!(!s.first(&[0, 1], &a));
-        assert!(s.first(&[0, 1], &ab), "parts are delimited");
-        assert!(s.first(&[0], &[Cell::Int(1)]));
-        assert!(!s.first(&[0], &[Cell::Int(1)]));
-        assert!(s.contains(&[0], &[Cell::Int(1)]));
-        assert!(!s.contains(&[0], &[Cell::Int(2)]));
-        assert!(s.first(&[0], &[Cell::Int(2)]), "contains does not add");
-        // Many keys across all parts: each seen once.
-        let keys: Vec<[Cell; 1]> = (3..20_000).map(|i| [Cell::Int(i)]).collect();
-        assert!(keys.iter().all(|k| s.first(&[0], k)));
-        assert!(keys.iter().all(|k| !s.first(&[0], k) && s.contains(&[0], k)));
+        let d = |i: u64| xxhash_rust::xxh3::xxh3_128(&i.to_le_bytes());
+        assert!(s.first(d(1)));
+        assert!(!s.first(d(1)));
+        assert!(s.contains(d(1)));
+        assert!(!s.contains(d(2)));
+        assert!(s.first(d(2)), "contains does not add");
+        // Many keys across all parts (and digests at the ends of the range): each seen once.
+        let keys: Vec<u128> = (3..20_000).map(d).chain([0, u128::MAX]).collect();
+        assert!(keys.iter().all(|&k| s.first(k)));
+        assert!(keys.iter().all(|&k| !s.first(k) && s.contains(k)));
         // Every part has a share, the largest about twice the smallest.
         let mut slices = [0usize; 256];
         for &p in &s.slice_part {

@@ -327,22 +327,15 @@ impl Current {
         Ok(Some(Current { records, delivered }))
     }
 
-    /// What `row` is to the current records; `keys` holds the keys of the rows this
-    /// delivery did not find unchanged (the caller adds an `Other` row's key to it).
-    fn see(&mut self, row: &ValidRow, key: &[usize], buf: &mut Vec<u8>, keys: &mut KeySet) -> Seen {
-        buf.clear();
-        for (i, &k) in key.iter().enumerate() {
-            if i > 0 {
-                buf.push(b'\t');
-            }
-            copy_cell(buf, row.cells.get(k).unwrap_or(&Cell::Null));
-        }
-        let d = xxh3_128(buf);
+    /// What `row` (its key's digest `d`, [`key_digest`]) is to the current records;
+    /// `keys` holds the keys of the rows this delivery did not find unchanged (the
+    /// caller adds an `Other` row's key to it).
+    fn see(&mut self, row: &ValidRow, d: u128, keys: &mut KeySet) -> Seen {
         let (top, bottom) = ((d >> 64) as u64, d as u64);
         let bit = |at: usize| (at / 64, 1u64 << (at % 64));
         if let Some(at) = self.records.position(top, |&(b, h)| b == bottom && h == row.hash) {
             let (word, mask) = bit(at);
-            if self.delivered[word] & mask != 0 || keys.contains(key, &row.cells) {
+            if self.delivered[word] & mask != 0 || keys.contains(d) {
                 return Seen::Repeated;
             }
             self.delivered[word] |= mask;
@@ -354,6 +347,19 @@ impl Current {
             _ => Seen::Other,
         }
     }
+}
+
+/// The xxh3-128 digest of a row's key as COPY text (key cells joined by tabs): what
+/// the delivery's [`KeySet`] holds and [`Current`] compares with PostgreSQL's output.
+fn key_digest(row: &ValidRow, key: &[usize], buf: &mut Vec<u8>) -> u128 {
+    buf.clear();
+    for (i, &k) in key.iter().enumerate() {
+        if i > 0 {
+            buf.push(b'\t');
+        }
+        copy_cell(buf, row.cells.get(k).unwrap_or(&Cell::Null));
+    }
+    xxh3_128(buf)
 }
 
 /// Rows streamed into one COPY, opened at the first row and sent in chunks of about
@@ -619,16 +625,17 @@ async fn apply(
                     let mut repeated = Vec::new();
                     let mut first = Vec::with_capacity(rows.len());
                     for r in rows {
+                        let d = key_digest(&r, &layout.key, &mut key_buf);
                         let once = match current.as_mut() {
-                            Some(c) => match c.see(&r, &layout.key, &mut key_buf, &mut keys) {
+                            Some(c) => match c.see(&r, d, &mut keys) {
                                 Seen::Unchanged => {
                                     skipped += 1;
                                     continue;
                                 }
                                 Seen::Repeated => false,
-                                Seen::Other => keys.first(&layout.key, &r.cells),
+                                Seen::Other => keys.first(d),
                             },
-                            None => keys.first(&layout.key, &r.cells),
+                            None => keys.first(d),
                         };
                         if once {
                             first.push(r);

@@ -27,14 +27,31 @@ use tokio::sync::mpsc::Receiver;
 pub(super) struct Bind<'a>(pub(super) &'a Cell);
 
 fn bind(c: &Cell) -> ToSqlOutput<'_> {
-    match c {
+    bound_as_itself(c).unwrap_or_else(|| {
+        let mut s = String::new();
+        write_stored_text(c, &mut s);
+        ToSqlOutput::Owned(Value::Text(s))
+    })
+}
+
+/// A cell SQLite stores as the value itself (texts, numbers, booleans, nulls); `None`
+/// for one stored as a text written by [`write_stored_text`].
+fn bound_as_itself(c: &Cell) -> Option<ToSqlOutput<'_>> {
+    Some(match c {
         Cell::Null => ToSqlOutput::Owned(Value::Null),
         Cell::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
         Cell::Int(i) => ToSqlOutput::Owned(Value::Integer(*i)),
         Cell::Num(n) => ToSqlOutput::Owned(Value::Real(*n)),
         Cell::Bool(b) => ToSqlOutput::Owned(Value::Integer(i64::from(*b))),
-        Cell::DateTime(t) => ToSqlOutput::Owned(Value::Text(ts(*t))),
-        other => ToSqlOutput::Owned(Value::Text(other.to_text())),
+        _ => return None,
+    })
+}
+
+/// The text SQLite stores a date, time, timestamp or JSON cell as.
+fn write_stored_text(c: &Cell, out: &mut String) {
+    match c {
+        Cell::DateTime(t) => super::write_ts(out, *t),
+        other => other.write_text(out),
     }
 }
 
@@ -357,8 +374,8 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 
 impl Writer<'_> {
     /// Bind a row's cells and content hash (the delivery id and time, the same for
-    /// every row, were bound once). Cells stored as text other than texts are written
-    /// into `scratch` (SQLite copies a bound text) instead of a new string each.
+    /// every row, were bound once). Cells stored as a written text go through
+    /// `scratch` (SQLite copies a bound text) instead of a new string each.
     fn bind_row(
         stmt: &mut rusqlite::Statement<'_>,
         row: &ValidRow,
@@ -367,16 +384,13 @@ impl Writer<'_> {
     ) -> StoreResult<()> {
         let n = row.cells.len();
         for (i, c) in row.cells.iter().enumerate() {
-            match c {
-                Cell::Date(_) | Cell::Time(_) | Cell::DateTime(_) => {
+            match bound_as_itself(c) {
+                Some(v) => stmt.raw_bind_parameter(i + 1, v).map_err(db)?,
+                None => {
                     scratch.clear();
-                    match c {
-                        Cell::DateTime(t) => super::write_ts(scratch, *t),
-                        other => other.write_text(scratch),
-                    }
+                    write_stored_text(c, scratch);
                     stmt.raw_bind_parameter(i + 1, scratch.as_str()).map_err(db)?;
                 }
-                _ => stmt.raw_bind_parameter(i + 1, Bind(c)).map_err(db)?,
             }
         }
         stmt.raw_bind_parameter(n + 1, hash).map_err(db)?;
