@@ -1485,11 +1485,12 @@ pub async fn repeated_keys_quarantine_the_later_row<S: Store + DeliveryStore + ?
 }
 
 /// A re-delivery large enough for the writer to read the table's current records once
-/// and settle unchanged rows in memory (SQLite reads them after its first sorted run,
-/// 65,536 rows; PostgreSQL at the start of an incremental delivery): repeated keys in
-/// every order of unchanged and changed rows, within a batch and across batches, a
-/// deleted record delivered again as it was, a new key twice; then a snapshot whose
-/// rows are all found unchanged in memory deletes every other record.
+/// and settle unchanged rows in memory (SQLite reads them once 1/16 of the table's size
+/// has arrived, then settles the rows waiting to be written too; PostgreSQL at the
+/// start of an incremental delivery): repeated keys in every order of unchanged and
+/// changed rows, within a batch and across batches, among the rows waiting when the
+/// records are read, a deleted record delivered again as it was, a new key twice; then
+/// a snapshot whose rows are all found unchanged in memory deletes every other record.
 pub async fn redelivery_settles_rows_in_memory<S: Store + DeliveryStore + ?Sized>(s: &S) {
     ensure_org(s, "conf-redeliver").await;
     let sc = schema(json!({
@@ -1503,7 +1504,7 @@ pub async fn redelivery_settles_rows_in_memory<S: Store + DeliveryStore + ?Sized
     let rec = |k: u64, name: &str| vec![key(k), txt(name), Cell::Num(k as f64)];
     let batches = |rows: Vec<(u64, Vec<Cell>)>, mut end: Vec<DeliveryBatch>| {
         let mut out: Vec<DeliveryBatch> = rows
-            .chunks(10_000)
+            .chunks(1_000)
             .map(|c| DeliveryBatch::Rows(c.iter().map(|(n, cells)| valid_row(*n, cells.clone())).collect()))
             .collect();
         out.append(&mut end);
@@ -1517,10 +1518,20 @@ pub async fn redelivery_settles_rows_in_memory<S: Store + DeliveryStore + ?Sized
     let (_, r) = deliver(s, &d, DeliveryMode::Snapshot, t(2), batches(most, vec![DeliveryBatch::Commit])).await;
     assert_eq!(r.unwrap(), outcome(0, 0, T, 1, 0));
 
-    // 70,000 unchanged rows (two sorted runs' worth of batches), then the cases.
+    // 70,000 rows (two sorted runs' worth), unchanged but for key 1: changed in the
+    // first batch, which is still waiting when SQLite reads the current records (at
+    // 4,387 rows), and delivered again as it was in the seventh; then the cases.
     let (a, b, c, dd) = (70_000, 70_001, 70_002, 70_003);
-    let mut rows: Vec<(u64, Vec<Cell>)> = (0..70_000).map(|k| (k + 1, rec(k, "甲"))).collect();
-    let mut n = 70_000u64;
+    let mut rows: Vec<(u64, Vec<Cell>)> = Vec::new();
+    let mut one_again = 0;
+    for k in 0..70_000 {
+        rows.push((rows.len() as u64 + 1, rec(k, if k == 1 { "改" } else { "甲" })));
+        if k == 6_000 {
+            one_again = rows.len() as u64 + 1;
+            rows.push((one_again, rec(1, "甲")));
+        }
+    }
+    let mut n = 70_001u64;
     let mut push = |rows: &mut Vec<(u64, Vec<Cell>)>, cells: Vec<Cell>| {
         n += 1;
         rows.push((n, cells));
@@ -1536,7 +1547,7 @@ pub async fn redelivery_settles_rows_in_memory<S: Store + DeliveryStore + ?Sized
     push(&mut rows, rec(T, "甲")); // deleted, delivered as it was
     push(&mut rows, rec(T + 1, "新"));
     let mut tail =
-        vec![DeliveryBatch::Rows(rows.split_off(70_000).into_iter().map(|(n, c)| valid_row(n, c)).collect())];
+        vec![DeliveryBatch::Rows(rows.split_off(70_001).into_iter().map(|(n, c)| valid_row(n, c)).collect())];
     // Batch 9: a and b again (unchanged, changed), the new key again, the rest unchanged.
     let mut later = Vec::new();
     let a_again = push(&mut later, rec(a, "甲"));
@@ -1548,15 +1559,16 @@ pub async fn redelivery_settles_rows_in_memory<S: Store + DeliveryStore + ?Sized
     tail.push(DeliveryBatch::Rows(later.into_iter().map(|(n, c)| valid_row(n, c)).collect()));
     tail.push(DeliveryBatch::Commit);
     let (id, r) = deliver(s, &d, DeliveryMode::Incremental, t(3), batches(rows, tail)).await;
-    let unchanged = 70_000 + 2 + (T - dd - 1);
-    assert_eq!(r.unwrap(), ApplyOutcome { repeated: 5, ..outcome(1, 3, unchanged, 0, 5) });
+    let unchanged = 69_999 + 2 + (T - dd - 1);
+    assert_eq!(r.unwrap(), ApplyOutcome { repeated: 6, ..outcome(1, 4, unchanged, 0, 6) });
     let q = s.list_quarantine(id, 0, 10).await.unwrap();
     let mut repeated: Vec<u64> = q.items.iter().map(|q| q.row).collect();
     repeated.sort_unstable();
-    assert_eq!(repeated, [c_again, d_again, a_again, b_again, new_again]);
+    assert_eq!(repeated, [one_again, c_again, d_again, a_again, b_again, new_again]);
     let dr = &d;
     let cells = |k: u64| async move { s.get_record(dr, &[key(k)]).await.unwrap().unwrap() };
     assert_eq!(cells(b).await.cells, rec(b, "甲"), "the later, changed row of b is not applied");
+    assert_eq!(cells(1).await.cells, rec(1, "改"), "the earlier, changed row of key 1 is applied");
     assert_eq!(cells(c).await.cells, rec(c, "改"), "the earlier, changed row of c is applied");
     assert_eq!(cells(dd).await.cells, rec(dd, "改一"));
     assert!(!cells(T).await.deleted, "the deleted record delivered again is current again");
@@ -1567,7 +1579,7 @@ pub async fn redelivery_settles_rows_in_memory<S: Store + DeliveryStore + ?Sized
     // A snapshot of 70,000 unchanged rows deletes the other 202 current records.
     let kept: Vec<(u64, Vec<Cell>)> = (0..70_000).map(|k| (k + 1, rec(k, "甲"))).collect();
     let (_, r) = deliver(s, &d, DeliveryMode::Snapshot, t(4), batches(kept, vec![DeliveryBatch::Commit])).await;
-    assert_eq!(r.unwrap(), outcome(0, 0, 70_000, T + 2 - 70_000, 0));
+    assert_eq!(r.unwrap(), outcome(0, 1, 69_999, T + 2 - 70_000, 0));
     assert!(!cells(69_999).await.deleted);
     assert!(cells(70_000).await.deleted && cells(T + 1).await.deleted);
 }

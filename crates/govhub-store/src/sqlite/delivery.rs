@@ -555,6 +555,20 @@ impl Writer<'_> {
         }
         pending.clear();
         self.pending_keys.clear();
+        Ok(())
+    }
+
+    /// Take `rows` in: once the delivery has brought enough of the table's size, read
+    /// the current records and settle the rows still waiting to be written with them
+    /// (in arrival order, before `rows`), so those need no lookup either.
+    fn receive(
+        &mut self,
+        layout: &Layout<'_>,
+        pending: &mut Vec<ValidRow>,
+        rows: Vec<ValidRow>,
+        out: &mut ApplyOutcome,
+    ) -> StoreResult<()> {
+        self.received += rows.len() as u64;
         if self.load_current_after.is_some_and(|n| self.received >= n) {
             self.load_current_after = None;
             let loading = Instant::now();
@@ -565,6 +579,18 @@ impl Writer<'_> {
                 ms = loading.elapsed().as_millis() as u64,
                 "current records read"
             );
+            let waiting = std::mem::take(pending);
+            *pending = self.settle_unchanged(layout, waiting, out);
+        }
+        let mut rows = self.settle_unchanged(layout, rows, out);
+        if pending.is_empty() {
+            *pending = rows;
+            pending.reserve(SORT_ROWS.saturating_sub(pending.len()));
+        } else {
+            pending.append(&mut rows);
+        }
+        if pending.len() >= SORT_ROWS {
+            self.write_sorted(layout, pending, out)?;
         }
         Ok(())
     }
@@ -696,19 +722,7 @@ fn apply(
                     }
                     out.quarantined += rows.len() as u64;
                 }
-                Some(DeliveryBatch::Rows(rows)) => {
-                    w.received += rows.len() as u64;
-                    let mut rows = w.settle_unchanged(&layout, rows, &mut out);
-                    if pending.is_empty() {
-                        pending = rows;
-                        pending.reserve(SORT_ROWS.saturating_sub(pending.len()));
-                    } else {
-                        pending.append(&mut rows);
-                    }
-                    if pending.len() >= SORT_ROWS {
-                        w.write_sorted(&layout, &mut pending, &mut out)?;
-                    }
-                }
+                Some(DeliveryBatch::Rows(rows)) => w.receive(&layout, &mut pending, rows, &mut out)?,
             }
             let waiting = Instant::now();
             next = batches.blocking_recv();
