@@ -132,18 +132,18 @@ pub struct Hub {
 /// schema or class change made on another node is seen here within the TTL.
 #[derive(Debug, Default)]
 pub(crate) struct DatasetCache {
-    map: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Dataset)>>,
+    map: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Arc<Dataset>)>>,
 }
 
 impl DatasetCache {
     pub(crate) const TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
-    fn get(&self, code: &str) -> Option<Dataset> {
+    fn get(&self, code: &str) -> Option<Arc<Dataset>> {
         let map = self.map.lock().ok()?;
         map.get(code).filter(|(at, _)| at.elapsed() < Self::TTL).map(|(_, d)| d.clone())
     }
 
-    fn put(&self, d: &Dataset) {
+    fn put(&self, d: &Arc<Dataset>) {
         if let Ok(mut map) = self.map.lock() {
             if map.len() > 10_000 {
                 map.clear();
@@ -580,13 +580,18 @@ impl Hub {
     }
 
     pub(crate) async fn load_dataset(&self, code: &str) -> Result<Dataset> {
+        self.shared_dataset(code).await.map(|d| Dataset::clone(&d))
+    }
+
+    /// [`Hub::load_dataset`] without a copy: the cached entry itself (hot paths).
+    pub(crate) async fn shared_dataset(&self, code: &str) -> Result<Arc<Dataset>> {
         if let Some(d) = self.datasets.get(code) {
             return Ok(d);
         }
         let nf =
             || Error::new(Code::UnknownDataset, format!("dataset '{code}' not found"), format!("数据集“{code}”不存在"));
         let code = DatasetCode::parse(code).map_err(|_| nf())?;
-        let d = self.store.get_dataset(&code).await.map_err(store_err)?.ok_or_else(nf)?;
+        let d = Arc::new(self.store.get_dataset(&code).await.map_err(store_err)?.ok_or_else(nf)?);
         self.datasets.put(&d);
         Ok(d)
     }

@@ -15,6 +15,7 @@ use crate::service::{store_err, Audit, Ctx, Hub};
 use crate::sharing::{china_date, Change, ChangePosition, Grant};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -321,7 +322,7 @@ impl Hub {
         code: &str,
         target: &str,
         ctx: &Ctx,
-    ) -> Result<(Dataset, Grant, i64)> {
+    ) -> Result<(Arc<Dataset>, Grant, i64)> {
         self.share_begin_with(p, code, target, None, ctx).await
     }
 
@@ -333,7 +334,7 @@ impl Hub {
         target: &str,
         known: Option<Grant>,
         ctx: &Ctx,
-    ) -> Result<(Dataset, Grant, i64)> {
+    ) -> Result<(Arc<Dataset>, Grant, i64)> {
         self.authorize(p, Action::ReadShared, target, ctx).await?;
         let app = p.app.ok_or_else(|| Error::forbidden("apps only", "仅限应用调用"))?;
         if !self.share_state().admit(app) {
@@ -343,7 +344,7 @@ impl Hub {
                 "本应用请求过于频繁，请稍后重试",
             ));
         }
-        let d = self.load_dataset(code).await?;
+        let d = self.shared_dataset(code).await?;
         let refuse = |en: String, zh: String| Error::new(Code::NoGrant, en, zh);
         let found = match known {
             Some(g) => Some(g),
@@ -570,7 +571,14 @@ impl Hub {
             ctx,
         )
         .await?;
-        Ok(ExportPlan { dataset: d, projection: proj, filters, app, principal: p.clone(), ctx: ctx.clone() })
+        Ok(ExportPlan {
+            dataset: Dataset::clone(&d),
+            projection: proj,
+            filters,
+            app,
+            principal: p.clone(),
+            ctx: ctx.clone(),
+        })
     }
 
     /// The next page of an export after `after` (the last key of the previous page).

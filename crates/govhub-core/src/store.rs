@@ -228,7 +228,7 @@ pub trait DeliveryStore: Send + Sync + 'static {
     /// token and grant it took from its cache are still current (docs/sharing.md).
     async fn shared_record(
         &self,
-        dataset: &Dataset,
+        dataset: &std::sync::Arc<Dataset>,
         key: &[crate::cells::Cell],
     ) -> Result<(Option<Record>, i64), StoreError>;
     /// Records in primary-key order after `query.after`, filtered.

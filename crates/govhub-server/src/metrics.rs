@@ -5,11 +5,11 @@
 
 use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -56,8 +56,10 @@ pub struct ShareUsage {
 #[derive(Debug, Default)]
 pub struct Metrics {
     started: Option<Instant>,
-    http: Mutex<BTreeMap<(String, String, u16), Histogram>>,
-    share: Mutex<BTreeMap<(String, i64), ShareUsage>>,
+    /// By route, then `(method, status)`: a request that finds its entry allocates nothing.
+    http: Mutex<HashMap<String, Vec<(Method, u16, Histogram)>>>,
+    /// By dataset, then app.
+    share: Mutex<HashMap<String, BTreeMap<i64, ShareUsage>>>,
 }
 
 impl Metrics {
@@ -65,32 +67,57 @@ impl Metrics {
         Metrics { started: Some(Instant::now()), ..Default::default() }
     }
 
-    fn http(&self, method: &str, route: &str, status: u16, d: Duration) {
+    fn http(&self, method: &Method, route: &str, status: u16, d: Duration) {
         if let Ok(mut m) = self.http.lock() {
-            m.entry((method.to_string(), route.to_string(), status)).or_default().observe(d);
+            if !m.contains_key(route) {
+                m.insert(route.to_string(), Vec::new());
+            }
+            let Some(by) = m.get_mut(route) else { return };
+            match by.iter_mut().find(|(m, s, _)| m == method && *s == status) {
+                Some((_, _, h)) => h.observe(d),
+                None => {
+                    let mut h = Histogram::default();
+                    h.observe(d);
+                    by.push((method.clone(), status, h));
+                }
+            }
+        }
+    }
+
+    /// The usage entry of `(dataset, app)`.
+    fn with_share(&self, dataset: &str, app: i64, f: impl FnOnce(&mut ShareUsage)) {
+        if let Ok(mut m) = self.share.lock() {
+            if !m.contains_key(dataset) {
+                m.insert(dataset.to_string(), BTreeMap::new());
+            }
+            if let Some(by_app) = m.get_mut(dataset) {
+                f(by_app.entry(app).or_default());
+            }
         }
     }
 
     /// One consumer-API request: `rows` returned, or an error.
     pub fn share(&self, dataset: &str, app: i64, rows: u64, error: bool, d: Duration) {
-        if let Ok(mut m) = self.share.lock() {
-            let u = m.entry((dataset.to_string(), app)).or_default();
+        self.with_share(dataset, app, |u| {
             u.requests += 1;
             u.rows += rows;
             u.errors += u64::from(error);
             u.latency.observe(d);
-        }
+        });
     }
 
     /// Rows streamed by an export, counted when it ends.
     pub fn share_rows(&self, dataset: &str, app: i64, rows: u64) {
-        if let Ok(mut m) = self.share.lock() {
-            m.entry((dataset.to_string(), app)).or_default().rows += rows;
-        }
+        self.with_share(dataset, app, |u| u.rows += rows);
     }
 
+    /// Usage by dataset and app, in that order.
     pub fn share_usage(&self) -> Vec<(String, i64, ShareUsage)> {
-        self.share.lock().map(|m| m.iter().map(|((d, a), u)| (d.clone(), *a, u.clone())).collect()).unwrap_or_default()
+        let Ok(m) = self.share.lock() else { return Vec::new() };
+        let mut out: Vec<(String, i64, ShareUsage)> =
+            m.iter().flat_map(|(d, by)| by.iter().map(|(a, u)| (d.clone(), *a, u.clone()))).collect();
+        out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        out
     }
 
     /// The Prometheus text exposition.
@@ -113,7 +140,14 @@ impl Metrics {
         let _ = writeln!(out, "# HELP govhub_http_request_duration_seconds HTTP requests by route and status.");
         let _ = writeln!(out, "# TYPE govhub_http_request_duration_seconds histogram");
         if let Ok(m) = self.http.lock() {
-            for ((method, route, status), h) in m.iter() {
+            let mut series: Vec<(&str, &str, u16, &Histogram)> = m
+                .iter()
+                .flat_map(|(route, by)| {
+                    by.iter().map(move |(method, status, h)| (method.as_str(), route.as_str(), *status, h))
+                })
+                .collect();
+            series.sort_by_key(|&(method, route, status, _)| (method, route, status));
+            for (method, route, status, h) in series {
                 let labels = format!("method=\"{}\",route=\"{}\",status=\"{status}\"", esc(method), esc(route));
                 hist(&mut out, "govhub_http_request_duration_seconds", &labels, h);
             }
@@ -153,11 +187,11 @@ impl Metrics {
 /// in URLs do not end up in metrics).
 pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_string();
-    let route =
-        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let resp = next.run(req).await;
-    st.metrics.http(&method, &route, resp.status().as_u16(), start.elapsed());
+    let route = route.as_ref().map_or("unmatched", |p| p.as_str());
+    st.metrics.http(&method, route, resp.status().as_u16(), start.elapsed());
     resp
 }
 
@@ -200,7 +234,7 @@ mod tests {
         let m = Metrics::new();
         m.share("gaj-hjrk", 3, 1, false, Duration::from_micros(800));
         m.share("gaj-hjrk", 3, 0, true, Duration::from_millis(30));
-        m.http("GET", "/api/v1/share/{dataset}/records/{key}", 200, Duration::from_millis(2));
+        m.http(&Method::GET, "/api/v1/share/{dataset}/records/{key}", 200, Duration::from_millis(2));
         let text = m.render();
         assert!(text.contains("govhub_share_requests_total{dataset=\"gaj-hjrk\",app=\"3\"} 2"), "{text}");
         assert!(text.contains("govhub_share_errors_total{dataset=\"gaj-hjrk\",app=\"3\"} 1"));
@@ -211,5 +245,25 @@ mod tests {
         let u = &m.share_usage()[0].2;
         assert_eq!(u.latency.quantile(0.5), Some(0.001));
         assert_eq!(u.latency.quantile(0.99), Some(0.05));
+
+        // Series stay apart by method and status, by dataset and app; usage comes sorted.
+        let route = "/api/v1/share/{dataset}/records/{key}";
+        m.http(&Method::GET, route, 200, Duration::from_millis(2));
+        m.http(&Method::GET, route, 403, Duration::from_millis(2));
+        m.http(&Method::POST, route, 200, Duration::from_millis(2));
+        m.share_rows("gaj-hjrk", 1, 5);
+        m.share_rows("a-first", 9, 7);
+        let text = m.render();
+        let count = |labels: &str| {
+            text.lines()
+                .find(|l| l.starts_with(&format!("govhub_http_request_duration_seconds_count{{{labels}}}")))
+                .and_then(|l| l.rsplit(' ').next())
+                .map(str::to_string)
+        };
+        assert_eq!(count(&format!("method=\"GET\",route=\"{route}\",status=\"200\"")).as_deref(), Some("2"));
+        assert_eq!(count(&format!("method=\"GET\",route=\"{route}\",status=\"403\"")).as_deref(), Some("1"));
+        assert_eq!(count(&format!("method=\"POST\",route=\"{route}\",status=\"200\"")).as_deref(), Some("1"));
+        let usage: Vec<(String, i64, u64)> = m.share_usage().into_iter().map(|(d, a, u)| (d, a, u.rows)).collect();
+        assert_eq!(usage, [("a-first".into(), 9, 7), ("gaj-hjrk".into(), 1, 5), ("gaj-hjrk".into(), 3, 1)]);
     }
 }

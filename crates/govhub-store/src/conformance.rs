@@ -1660,11 +1660,12 @@ pub async fn record_queries<S: Store + DeliveryStore + ?Sized>(s: &S) {
     // The consumer API's lookup: the record as get_record has it, plus the sharing
     // generation of the same snapshot — also when there is no such record.
     let generation = s.sharing_generation().await.unwrap();
-    let (found, g) = s.shared_record(&d, &[txt("张"), Cell::Int(10)]).await.unwrap();
+    let shared = std::sync::Arc::new(d.clone());
+    let (found, g) = s.shared_record(&shared, &[txt("张"), Cell::Int(10)]).await.unwrap();
     assert_eq!(found, s.get_record(&d, &[txt("张"), Cell::Int(10)]).await.unwrap());
     assert_eq!(found.unwrap().cells[2], txt("张3010"));
     assert_eq!(g, generation);
-    let (missing, g) = s.shared_record(&d, &[txt("张"), Cell::Int(8)]).await.unwrap();
+    let (missing, g) = s.shared_record(&shared, &[txt("张"), Cell::Int(8)]).await.unwrap();
     assert_eq!((missing, g), (None, generation));
 
     let key = |r: &Record| (r.cells[0].to_text(), r.cells[1].clone());

@@ -100,8 +100,8 @@ async fn postgres_migrations_run_once_and_are_checked() {
         // Two nodes starting together: the advisory lock makes one apply, one skip.
         let (a, b) = tokio::join!(govhub_store::open(&url), govhub_store::open(&url));
         let (a, b): (Arc<dyn Store>, Arc<dyn Store>) = (a.unwrap(), b.unwrap());
-        assert_eq!(a.migrations().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8]);
-        assert_eq!(b.migrations().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(a.migrations().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(b.migrations().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
         let client = pg(&url).await;
         let before = applied_at(&client).await;
         drop((a, b));

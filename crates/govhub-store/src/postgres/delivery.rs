@@ -1005,7 +1005,11 @@ impl DeliveryStore for PostgresStore {
         rows.first().map(|r| record(r, &layout)).transpose()
     }
 
-    async fn shared_record(&self, dataset: &Dataset, key: &[Cell]) -> StoreResult<(Option<Record>, i64)> {
+    async fn shared_record(
+        &self,
+        dataset: &std::sync::Arc<Dataset>,
+        key: &[Cell],
+    ) -> StoreResult<(Option<Record>, i64)> {
         let layout = Layout::new(dataset)?;
         let sql = shared_record_sql(&DIALECT, &layout, key)?;
         let rows = query(&self.client().await?, &sql).await?;

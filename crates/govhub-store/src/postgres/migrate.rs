@@ -15,6 +15,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 6, sql: include_str!("migrations/0006_licences.sql") },
     Migration { version: 7, sql: include_str!("migrations/0007_licence_sources.sql") },
     Migration { version: 8, sql: include_str!("migrations/0008_sharing_generation.sql") },
+    Migration { version: 9, sql: include_str!("migrations/0009_drop_audit_action_index.sql") },
 ];
 
 /// Advisory lock key held while migrating ("govhub" in ASCII).

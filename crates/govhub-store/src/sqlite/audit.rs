@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, Semaphore};
 pub const AUDIT_MIGRATIONS: &[Migration] = &[
     Migration { version: 1, sql: include_str!("audit_migrations/0001_audit_log.sql") },
     Migration { version: 2, sql: include_str!("audit_migrations/0002_subject_blocks.sql") },
+    Migration { version: 3, sql: include_str!("audit_migrations/0003_drop_action_index.sql") },
 ];
 
 /// Entries per block of the subject index (migration 0002).

@@ -83,7 +83,7 @@ fn prefix(col: &str, p: &str) -> String {
     format!("substr(CAST({col} AS TEXT), 1, length({p})) = {p}")
 }
 
-const DIALECT: ReadDialect = ReadDialect { placeholder, select, text_order: "", prefix, false_literal: "0" };
+pub(crate) const DIALECT: ReadDialect = ReadDialect { placeholder, select, text_order: "", prefix, false_literal: "0" };
 
 /// Read a stored field value back as a typed cell.
 fn cell(r: &Row<'_>, i: usize, k: Kind) -> StoreResult<Cell> {
@@ -946,15 +946,20 @@ impl DeliveryStore for SqliteStore {
         .await
     }
 
-    async fn shared_record(&self, dataset: &Dataset, key: &[Cell]) -> StoreResult<(Option<Record>, i64)> {
-        let d = dataset.clone();
+    async fn shared_record(
+        &self,
+        dataset: &std::sync::Arc<Dataset>,
+        key: &[Cell],
+    ) -> StoreResult<(Option<Record>, i64)> {
+        let d = std::sync::Arc::clone(dataset);
         let key = key.to_vec();
+        let text = self.shared_record_text(dataset, &key)?;
         self.read_now(move |c| {
             let layout = Layout::new(&d)?;
-            let sql = shared_record_sql(&DIALECT, &layout, &key)?;
+            let args = layout.key_args(&key)?;
             let n = layout.fields().len();
-            let mut stmt = c.prepare_cached(&sql.text).map_err(db)?;
-            let mut rs = stmt.query(params_from_iter(sql.args.iter())).map_err(db)?;
+            let mut stmt = c.prepare_cached(&text).map_err(db)?;
+            let mut rs = stmt.query(params_from_iter(args.iter())).map_err(db)?;
             let r =
                 rs.next().map_err(db)?.ok_or_else(|| StoreError::Corrupt("sharing_generation has no row".into()))?;
             let generation: i64 = r.get(n + 4).map_err(db)?;

@@ -206,6 +206,9 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// One permit per reader connection.
     permits: Arc<Semaphore>,
+    /// The consumer API's lookup statement by table: `(fields, SQL)` (built once, not
+    /// per request; a field added in place changes the count and rebuilds it).
+    shared_sql: Mutex<std::collections::HashMap<String, (usize, Arc<str>)>>,
 }
 
 /// The database's checkpoints, on a thread and connection of their own (as
@@ -359,6 +362,7 @@ impl SqliteStore {
                 writer: Mutex::new(writer),
                 readers: Mutex::new(readers),
                 permits: Arc::new(Semaphore::new(READERS)),
+                shared_sql: Mutex::default(),
             }),
         })
     }
@@ -406,6 +410,25 @@ impl SqliteStore {
     /// otherwise. A thread hop costs more than such a read: on the consumer API's hot
     /// path (token, grant, record) the hops were most of the time. WAL readers never
     /// wait for the writer, so this does not stall the async runtime behind a delivery.
+    /// The text of [`crate::delivery::shared_record_sql`] for `d` (its parameters are
+    /// the key's, in key order).
+    pub(crate) fn shared_record_text(&self, d: &Dataset, key: &[govhub_core::cells::Cell]) -> StoreResult<Arc<str>> {
+        let fields = d.schema.fields.len();
+        if let Some((n, text)) = lock(&self.inner.shared_sql).get(&d.table_name) {
+            if *n == fields {
+                return Ok(text.clone());
+            }
+        }
+        let layout = crate::delivery::Layout::new(d)?;
+        let text: Arc<str> = crate::delivery::shared_record_sql(&delivery::DIALECT, &layout, key)?.text.into();
+        let mut map = lock(&self.inner.shared_sql);
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        map.insert(d.table_name.clone(), (fields, text.clone()));
+        Ok(text)
+    }
+
     pub(crate) async fn read_now<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
