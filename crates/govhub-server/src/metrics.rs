@@ -53,11 +53,14 @@ pub struct ShareUsage {
     pub latency: Histogram,
 }
 
+/// One route's requests of one method answered with one status.
+type HttpSeries = (Method, u16, Histogram);
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     started: Option<Instant>,
     /// By route, then `(method, status)`: a request that finds its entry allocates nothing.
-    http: Mutex<HashMap<String, Vec<(Method, u16, Histogram)>>>,
+    http: Mutex<HashMap<String, Vec<HttpSeries>>>,
     /// By dataset, then app.
     share: Mutex<HashMap<String, BTreeMap<i64, ShareUsage>>>,
 }
