@@ -448,8 +448,7 @@ async fn the_documented_independent_checks_work() {
         "{text}"
     );
 
-    exec(&f.app, "UPDATE audit_entry_subjects SET digest = upper(digest) WHERE seq = (SELECT max(seq) FROM audit_log)")
-        .await;
+    exec(&f.app, "UPDATE audit_log SET subjects = upper(subjects) WHERE seq = (SELECT max(seq) FROM audit_log)").await;
     let out = chain();
     assert!(!out.status.success());
     assert!(

@@ -31,6 +31,7 @@ pub const AUDIT_MIGRATIONS: &[Migration] = &[
     Migration { version: 1, sql: include_str!("audit_migrations/0001_audit_log.sql") },
     Migration { version: 2, sql: include_str!("audit_migrations/0002_subject_blocks.sql") },
     Migration { version: 3, sql: include_str!("audit_migrations/0003_drop_action_index.sql") },
+    Migration { version: 4, sql: include_str!("audit_migrations/0004_subjects_in_entries.sql") },
 ];
 
 /// Entries per block of the subject index (migration 0002).
@@ -128,8 +129,8 @@ fn insert_entry(tx: &Connection, e: &ChainEntry) -> StoreResult<()> {
     let mut ins = tx
         .prepare_cached(
             "INSERT INTO audit_log (seq, prev_hash, hash, at, actor, actor_role, actor_org, on_behalf_of, action,
-                 target, outcome, detail, request_id, app, purpose, row_count)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                 target, outcome, detail, request_id, app, purpose, row_count, subjects)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         )
         .map_err(db)?;
     ins.execute(params![
@@ -149,16 +150,19 @@ fn insert_entry(tx: &Connection, e: &ChainEntry) -> StoreResult<()> {
         b.app,
         b.purpose,
         b.rows,
+        subjects_json(&b.subjects)?,
     ])
     .map_err(db)?;
-    if !b.subjects.is_empty() {
-        let mut sub =
-            tx.prepare_cached("INSERT INTO audit_entry_subjects (seq, digest) VALUES (?1, ?2)").map_err(db)?;
-        for d in &b.subjects {
-            sub.execute(params![e.seq, d]).map_err(db)?;
-        }
-    }
     Ok(())
+}
+
+/// An entry's subjects as stored (migration 0004): a JSON array in the entry's order,
+/// `None` for none.
+fn subjects_json(subjects: &[String]) -> StoreResult<Option<String>> {
+    if subjects.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(subjects).map(Some).map_err(|e| refused(format!("audit subjects: {e}")))
 }
 
 /// Chain `bodies` after the head and commit them in one transaction.
@@ -273,7 +277,9 @@ fn index_subjects(conn: &mut Connection, known: &mut Option<i64>, head: i64) -> 
         let block = tx.last_insert_rowid();
         tx.execute(
             "INSERT INTO audit_subject_index (block, digest, seq)
-             SELECT ?1, digest, seq FROM audit_entry_subjects WHERE seq >= ?2 AND seq <= ?3 ORDER BY digest, seq",
+             SELECT ?1, j.value, l.seq FROM audit_log l, json_each(l.subjects) j
+             WHERE l.seq >= ?2 AND l.seq <= ?3 AND json_valid(l.subjects) AND j.type = 'text'
+             ORDER BY j.value, l.seq",
             params![block, first, last],
         )
         .map_err(db)?;
@@ -462,12 +468,12 @@ impl Cols<'_, '_> {
 }
 
 const CHAIN_COLUMNS: &str = "seq, prev_hash, hash, at, actor, actor_role, actor_org, on_behalf_of, action, target, \
-                             outcome, detail, request_id, app, purpose, row_count";
+                             outcome, detail, request_id, app, purpose, row_count, subjects";
 
 fn chain_row(r: &Row<'_>) -> rusqlite::Result<ChainEntry> {
     let seq: i64 = r.get(0)?;
     let mut c = Cols { row: r, bad: None };
-    let body = EntryBody {
+    let mut body = EntryBody {
         at: c.text(3, "at"),
         actor: c.text(4, "actor"),
         actor_role: c.opt_text(5, "actor_role"),
@@ -483,41 +489,25 @@ fn chain_row(r: &Row<'_>) -> rusqlite::Result<ChainEntry> {
         rows: c.opt_int(15, "row_count"),
         subjects: Vec::new(),
     };
+    if let Some(text) = c.opt_text(16, "subjects") {
+        match serde_json::from_str::<Vec<String>>(&text) {
+            Ok(list) => body.subjects = list,
+            Err(e) => {
+                c.bad.get_or_insert_with(|| format!("column subjects is not a JSON array of digests: {e}"));
+            }
+        }
+    }
     let prev_hash = c.text(1, "prev_hash");
     let hash = c.text(2, "hash");
     Ok(ChainEntry { seq, prev_hash, hash, body, malformed: c.bad })
 }
 
 fn chain_page(c: &Connection, after: i64, limit: u32) -> StoreResult<Vec<ChainEntry>> {
-    let tx = c.unchecked_transaction().map_err(db)?;
-    let mut entries = {
-        let mut stmt = tx
-            .prepare_cached(&format!("SELECT {CHAIN_COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"))
-            .map_err(db)?;
-        let rows = stmt.query_map(params![after, i64::from(limit)], chain_row).map_err(db)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(db)?
-    };
-    if let (Some(first), Some(last)) = (entries.first().map(|e| e.seq), entries.last().map(|e| e.seq)) {
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT seq, digest FROM audit_entry_subjects WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq, digest",
-            )
-            .map_err(db)?;
-        let mut rows = stmt.query(params![first, last]).map_err(db)?;
-        let mut i = 0;
-        while let Some(r) = rows.next().map_err(db)? {
-            let seq: i64 = r.get(0).map_err(db)?;
-            let digest = String::from_utf8_lossy(&bytes_of(r.get_ref(1).map_err(db)?)).into_owned();
-            while i < entries.len() && entries[i].seq < seq {
-                i += 1;
-            }
-            if let Some(e) = entries.get_mut(i).filter(|e| e.seq == seq) {
-                e.body.subjects.push(digest);
-            }
-        }
-    }
-    tx.finish().map_err(db)?;
-    Ok(entries)
+    let mut stmt = c
+        .prepare_cached(&format!("SELECT {CHAIN_COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"))
+        .map_err(db)?;
+    let rows = stmt.query_map(params![after, i64::from(limit)], chain_row).map_err(db)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(db)
 }
 
 impl SqliteStore {
@@ -609,8 +599,9 @@ impl AuditStore for SqliteStore {
                              (SELECT i.seq FROM audit_subject_blocks b
                                   JOIN audit_subject_index i ON i.block = b.block AND i.digest = ?1
                               UNION ALL
-                              SELECT seq FROM audit_entry_subjects
-                              WHERE seq > (SELECT COALESCE(MAX(last_seq), 0) FROM audit_subject_blocks) AND digest = ?1)
+                              SELECT l.seq FROM audit_log l, json_each(l.subjects) j
+                              WHERE l.seq > (SELECT COALESCE(MAX(last_seq), 0) FROM audit_subject_blocks)
+                                AND json_valid(l.subjects) AND j.value = ?1)
                           ORDER BY seq DESC LIMIT ?2)
                      ORDER BY seq DESC"
                 ),
@@ -663,12 +654,13 @@ impl AuditStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::{audit_path, migrate, AUDIT_MIGRATIONS};
+    use super::{audit_path, chain_page, migrate, AUDIT_MIGRATIONS};
     use rusqlite::Connection;
     use std::path::{Path, PathBuf};
 
-    /// Migration 0002 moves the subjects of an existing file: the chain's copy in entry
-    /// order, and everything so far as block 1 of the lookup.
+    /// Migrations 0002 and 0004 move the subjects of an existing file: the chain's copy
+    /// in entry order (0004: into the entries' rows), everything so far as block 1 of
+    /// the lookup.
     #[test]
     fn subjects_move_to_entry_order_and_block_one() {
         let dir = tempfile::tempdir().unwrap();
@@ -685,14 +677,22 @@ mod tests {
         for (d, seq) in [("bb", 1), ("aa", 1), ("aa", 3)] {
             c.execute("INSERT INTO audit_subjects (digest, seq) VALUES (?1, ?2)", rusqlite::params![d, seq]).unwrap();
         }
-        migrate::run_with(&mut c, "test", AUDIT_MIGRATIONS).unwrap();
-        let all = |sql: &str| -> Vec<(i64, String)> {
+        migrate::run_with(&mut c, "test", &AUDIT_MIGRATIONS[..2]).unwrap();
+        let all = |c: &Connection, sql: &str| -> Vec<(i64, String)> {
             let mut stmt = c.prepare(sql).unwrap();
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
         };
-        let entry = all("SELECT seq, digest FROM audit_entry_subjects ORDER BY seq, digest");
+        let entry = all(&c, "SELECT seq, digest FROM audit_entry_subjects ORDER BY seq, digest");
         assert_eq!(entry, [(1, "aa".into()), (1, "bb".into()), (3, "aa".into())]);
-        let index = all("SELECT seq, digest FROM audit_subject_index WHERE block = 1 ORDER BY digest, seq");
+        // Migration 0004 moves them into their entries' rows, in order.
+        migrate::run_with(&mut c, "test", AUDIT_MIGRATIONS).unwrap();
+        let rows = all(&c, "SELECT seq, COALESCE(subjects, 'none') FROM audit_log ORDER BY seq");
+        assert_eq!(rows, [(1, r#"["aa","bb"]"#.into()), (2, "none".into()), (3, r#"["aa"]"#.into())]);
+        let chain = chain_page(&c, 0, 10).unwrap();
+        let subjects: Vec<Vec<String>> = chain.iter().map(|e| e.body.subjects.clone()).collect();
+        assert_eq!(subjects, [vec!["aa".to_string(), "bb".into()], vec![], vec!["aa".into()]]);
+        assert!(chain.iter().all(|e| e.malformed.is_none()));
+        let index = all(&c, "SELECT seq, digest FROM audit_subject_index WHERE block = 1 ORDER BY digest, seq");
         assert_eq!(index, [(1, "aa".into()), (3, "aa".into()), (1, "bb".into())]);
         let blocks: (i64, i64, i64) = c
             .query_row("SELECT block, first_seq, last_seq FROM audit_subject_blocks", [], |r| {
@@ -701,7 +701,11 @@ mod tests {
             .unwrap();
         assert_eq!(blocks, (1, 1, 3));
         let old: i64 = c
-            .query_row("SELECT count(*) FROM sqlite_master WHERE name LIKE 'audit_subjects%'", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name LIKE 'audit_subjects%' OR name = 'audit_entry_subjects'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(old, 0);
     }
