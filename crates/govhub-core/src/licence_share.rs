@@ -243,7 +243,7 @@ impl Hub {
         // licence exists.
         let (d, g, _) = self.share_begin(p, &code, &code, ctx).await?;
         let l = self.licence_by_id(parsed.as_str()).await?;
-        Ok((l, Dataset::clone(&d), g))
+        Ok((l, Dataset::clone(&d), Grant::clone(&g)))
     }
 
     /// One licence, for an app with a grant on its type.

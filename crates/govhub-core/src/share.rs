@@ -43,7 +43,7 @@ enum Access<'a> {
     /// generation read before the token.
     Remember(&'a str, i64),
     /// The access cache: the grant and the generation both were read at.
-    Cached(&'a Grant, i64),
+    Cached(&'a Arc<Grant>, i64),
 }
 
 /// Entries of the access cache before it starts afresh.
@@ -57,14 +57,14 @@ const ACCESS_CACHE_ENTRIES: usize = 10_000;
 #[derive(Debug, Default)]
 struct AccessCache {
     /// Token digest → the app's principal.
-    tokens: HashMap<String, (Principal, i64)>,
-    /// (app, dataset) → the grant in force.
-    grants: HashMap<(i64, String), (Grant, i64)>,
+    tokens: HashMap<String, (Arc<Principal>, i64)>,
+    /// App → dataset → the grant in force (nested, so that a lookup allocates nothing).
+    grants: HashMap<i64, HashMap<String, (Arc<Grant>, i64)>>,
 }
 
 impl AccessCache {
     fn room(&mut self) {
-        if self.tokens.len() + self.grants.len() >= ACCESS_CACHE_ENTRIES {
+        if self.tokens.len() + self.grants.values().map(HashMap::len).sum::<usize>() >= ACCESS_CACHE_ENTRIES {
             self.tokens.clear();
             self.grants.clear();
         }
@@ -84,25 +84,28 @@ impl ShareState {
 
     /// The cached principal of a token and its grant on a dataset, when both were read
     /// at the same generation (returned).
-    fn cached_access(&self, digest: &str, dataset: &str) -> Option<(Principal, Grant, i64)> {
+    fn cached_access(&self, digest: &str, dataset: &str) -> Option<(Arc<Principal>, Arc<Grant>, i64)> {
         let cache = self.access.lock().ok()?;
         let (p, generation) = cache.tokens.get(digest)?;
-        let (g, grant_generation) = cache.grants.get(&(p.app?, dataset.to_string()))?;
+        let (g, grant_generation) = cache.grants.get(&p.app?)?.get(dataset)?;
         (generation == grant_generation).then(|| (p.clone(), g.clone(), *generation))
     }
 
-    fn remember_access(&self, digest: &str, p: &Principal, g: &Grant, generation: i64) {
+    fn remember_access(&self, digest: &str, p: &Principal, g: &Arc<Grant>, generation: i64) {
         let (Ok(mut cache), Some(app)) = (self.access.lock(), p.app) else { return };
         cache.room();
-        cache.tokens.insert(digest.to_string(), (p.clone(), generation));
-        cache.grants.insert((app, g.dataset.as_str().to_string()), (g.clone(), generation));
+        cache.tokens.insert(digest.to_string(), (Arc::new(p.clone()), generation));
+        cache.grants.entry(app).or_default().insert(g.dataset.as_str().to_string(), (g.clone(), generation));
     }
 
     /// Drop every entry read before `generation`.
     fn forget_before(&self, generation: i64) {
         if let Ok(mut cache) = self.access.lock() {
             cache.tokens.retain(|_, (_, g)| *g >= generation);
-            cache.grants.retain(|_, (_, g)| *g >= generation);
+            for by_dataset in cache.grants.values_mut() {
+                by_dataset.retain(|_, (_, g)| *g >= generation);
+            }
+            cache.grants.retain(|_, by_dataset| !by_dataset.is_empty());
         }
     }
 
@@ -322,7 +325,7 @@ impl Hub {
         code: &str,
         target: &str,
         ctx: &Ctx,
-    ) -> Result<(Arc<Dataset>, Grant, i64)> {
+    ) -> Result<(Arc<Dataset>, Arc<Grant>, i64)> {
         self.share_begin_with(p, code, target, None, ctx).await
     }
 
@@ -332,9 +335,9 @@ impl Hub {
         p: &Principal,
         code: &str,
         target: &str,
-        known: Option<Grant>,
+        known: Option<Arc<Grant>>,
         ctx: &Ctx,
-    ) -> Result<(Arc<Dataset>, Grant, i64)> {
+    ) -> Result<(Arc<Dataset>, Arc<Grant>, i64)> {
         self.authorize(p, Action::ReadShared, target, ctx).await?;
         let app = p.app.ok_or_else(|| Error::forbidden("apps only", "仅限应用调用"))?;
         if !self.share_state().admit(app) {
@@ -348,7 +351,7 @@ impl Hub {
         let refuse = |en: String, zh: String| Error::new(Code::NoGrant, en, zh);
         let found = match known {
             Some(g) => Some(g),
-            None => self.store().current_grant(app, &d.code).await.map_err(store_err)?,
+            None => self.store().current_grant(app, &d.code).await.map_err(store_err)?.map(Arc::new),
         };
         let Some(g) = found else {
             self.share_denied(p, code, "no grant", ctx).await?;
@@ -479,7 +482,7 @@ impl Hub {
     ) -> Result<Option<Map<String, Value>>> {
         refuse_licence_dataset(code)?;
         let (known, cached_at) = match &access {
-            Access::Cached(g, generation) => (Some((*g).clone()), Some(*generation)),
+            Access::Cached(g, generation) => (Some(Arc::clone(g)), Some(*generation)),
             _ => (None, None),
         };
         let (d, g, _) = self.share_begin_with(p, code, code, known, ctx).await?;
