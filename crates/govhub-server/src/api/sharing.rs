@@ -495,7 +495,7 @@ pub async fn share_record(
     bearer: Bearer,
     Path((dataset, key)): Path<(String, String)>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Result<Json<Map<String, Value>>, ApiError> {
+) -> Result<Json<govhub_core::share::SharedRecord>, ApiError> {
     let p = share_params(params)?;
     if let Some((k, _)) = p.filters.first() {
         return Err(request_error(format!("unknown parameter \"{k}\""), format!("未知参数“{k}”")));
