@@ -1747,6 +1747,23 @@ pub async fn record_queries<S: Store + DeliveryStore + ?Sized>(s: &S) {
     let r = s.get_record(&d, &[txt("张"), Cell::Int(9)]).await.unwrap().unwrap();
     assert_eq!(r.cells, rows[10]);
     assert!(s.get_record(&d, &[txt("张")]).await.is_err());
+
+    // A field added in place: the consumer API's lookup reads the new column too (a
+    // statement kept from before would miss it).
+    let mut added = d.clone();
+    let mut field = added.schema.fields[2].clone();
+    field.name = "bz".into();
+    field.title = None;
+    field.constraints = Default::default();
+    field.sensitive = false;
+    added.schema.fields.push(field.clone());
+    s.evolve_schema(&added, &SchemaEvolution::AddColumns(vec![field])).await.unwrap();
+    let added = std::sync::Arc::new(added);
+    let (found, _) = s.shared_record(&added, &[txt("张"), Cell::Int(10)]).await.unwrap();
+    let found = found.unwrap();
+    assert_eq!(found.cells.len(), 7);
+    assert_eq!(found.cells[6], Cell::Null);
+    assert_eq!(Some(found), s.get_record(&added, &[txt("张"), Cell::Int(10)]).await.unwrap());
 }
 
 /// Every storable type round-trips through a delivery, including awkward text.

@@ -206,9 +206,10 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// One permit per reader connection.
     permits: Arc<Semaphore>,
-    /// The consumer API's lookup statement by table: `(fields, SQL)` (built once, not
-    /// per request; a field added in place changes the count and rebuilds it).
-    shared_sql: Mutex<std::collections::HashMap<String, (usize, Arc<str>)>>,
+    /// The consumer API's lookup statement by table: `(fields, primary key, SQL)`
+    /// (built once, not per request; a field added in place changes the count and
+    /// rebuilds it, as would a different key under the same table name).
+    shared_sql: Mutex<std::collections::HashMap<String, SharedSql>>,
 }
 
 /// The database's checkpoints, on a thread and connection of their own (as
@@ -294,6 +295,9 @@ impl Drop for Checkout<'_> {
         }
     }
 }
+
+/// A table's lookup statement: the field count and primary key it was built for.
+type SharedSql = (usize, Vec<String>, Arc<str>);
 
 /// How much of the database file each reader connection maps.
 const READER_MMAP_BYTES: i64 = 1 << 30;
@@ -414,8 +418,8 @@ impl SqliteStore {
     /// the key's, in key order).
     pub(crate) fn shared_record_text(&self, d: &Dataset, key: &[govhub_core::cells::Cell]) -> StoreResult<Arc<str>> {
         let fields = d.schema.fields.len();
-        if let Some((n, text)) = lock(&self.inner.shared_sql).get(&d.table_name) {
-            if *n == fields {
+        if let Some((n, pk, text)) = lock(&self.inner.shared_sql).get(&d.table_name) {
+            if *n == fields && *pk == d.schema.primary_key {
                 return Ok(text.clone());
             }
         }
@@ -425,7 +429,7 @@ impl SqliteStore {
         if map.len() > 10_000 {
             map.clear();
         }
-        map.insert(d.table_name.clone(), (fields, text.clone()));
+        map.insert(d.table_name.clone(), (fields, d.schema.primary_key.clone(), text.clone()));
         Ok(text)
     }
 
