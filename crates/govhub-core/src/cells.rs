@@ -84,16 +84,9 @@ impl Cell {
         };
     }
 
-    /// JSON form for API answers.
+    /// JSON form for API answers (what [`Cell`]'s `Serialize` writes).
     pub fn to_json(&self) -> Value {
-        match self {
-            Cell::Null => Value::Null,
-            Cell::Int(i) => Value::from(*i),
-            Cell::Num(n) => serde_json::Number::from_f64(*n).map(Value::Number).unwrap_or(Value::Null),
-            Cell::Bool(b) => Value::Bool(*b),
-            Cell::Json(v) => (**v).clone(),
-            other => Value::String(other.to_text()),
-        }
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
     fn partial_cmp_cell(&self, other: &Cell) -> Option<Ordering> {
@@ -923,12 +916,50 @@ fn pattern_matches(p: &str, s: &str) -> Option<bool> {
     })
 }
 
+/// A cell's JSON form: numbers, booleans, null and JSON as themselves (a number JSON
+/// cannot hold — NaN, ±∞ — as null), everything else as its canonical text.
+impl serde::Serialize for Cell {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Cell::Null => s.serialize_unit(),
+            Cell::Int(i) => s.serialize_i64(*i),
+            Cell::Num(n) if n.is_finite() => s.serialize_f64(*n),
+            Cell::Num(_) => s.serialize_unit(),
+            Cell::Bool(b) => s.serialize_bool(*b),
+            Cell::Json(v) => v.serialize(s),
+            Cell::Text(t) => s.serialize_str(t),
+            other => s.serialize_str(&other.to_text()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::schema::TableSchema;
     use proptest::prelude::*;
     use serde_json::json;
+
+    #[test]
+    fn cells_in_json_known_answers() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 29, 8, 39, 48).unwrap();
+        let date = NaiveDate::from_ymd_opt(1990, 1, 1).unwrap();
+        for (cell, want) in [
+            (Cell::Null, json!(null)),
+            (Cell::Int(-7), json!(-7)),
+            (Cell::Num(1.75), json!(1.75)),
+            (Cell::Num(f64::NAN), json!(null)),
+            (Cell::Num(f64::INFINITY), json!(null)),
+            (Cell::Bool(true), json!(true)),
+            (Cell::Text("欧阳修".into()), json!("欧阳修")),
+            (Cell::Date(date), json!("1990-01-01")),
+            (Cell::DateTime(t), json!("2026-11-29T08:39:48Z")),
+            (Cell::json(json!({"a": [1, "二"], "b": null})), json!({"a": [1, "二"], "b": null})),
+        ] {
+            assert_eq!(cell.to_json(), want, "{cell:?}");
+            assert_eq!(serde_json::to_string(&cell).unwrap(), want.to_string(), "{cell:?}");
+        }
+    }
 
     #[test]
     fn a_cell_stays_small() {

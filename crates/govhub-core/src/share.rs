@@ -161,9 +161,14 @@ impl Projection {
     }
 
     fn cell(&self, j: usize, c: &Cell) -> Cell {
+        self.shown(j, c).into_owned()
+    }
+
+    /// Projected field `j`'s cell as it may be shown: masked, or `c` itself.
+    fn shown<'c>(&self, j: usize, c: &'c Cell) -> std::borrow::Cow<'c, Cell> {
         match self.masks[j] {
-            Some(rule) => mask_cell(rule, c),
-            None => c.clone(),
+            Some(rule) => std::borrow::Cow::Owned(mask_cell(rule, c)),
+            None => std::borrow::Cow::Borrowed(c),
         }
     }
 
@@ -216,30 +221,9 @@ impl serde::Serialize for SharedRecord {
         let mut m = s.serialize_map(Some(self.projection.fields.len()))?;
         for (j, &i) in self.projection.fields.iter().enumerate() {
             let (Some(c), Some(f)) = (self.cells.get(i), self.dataset.schema.fields.get(i)) else { continue };
-            match self.projection.masks[j] {
-                Some(rule) => m.serialize_entry(&f.name, &CellJson(&mask_cell(rule, c)))?,
-                None => m.serialize_entry(&f.name, &CellJson(c))?,
-            }
+            m.serialize_entry(&f.name, &*self.projection.shown(j, c))?;
         }
         m.end()
-    }
-}
-
-/// A cell serialised as [`Cell::to_json`] makes it, without building the value.
-struct CellJson<'a>(&'a Cell);
-
-impl serde::Serialize for CellJson<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        match self.0 {
-            Cell::Null => s.serialize_unit(),
-            Cell::Int(i) => s.serialize_i64(*i),
-            Cell::Num(n) if n.is_finite() => s.serialize_f64(*n),
-            Cell::Num(_) => s.serialize_unit(),
-            Cell::Bool(b) => s.serialize_bool(*b),
-            Cell::Json(v) => v.serialize(s),
-            Cell::Text(t) => s.serialize_str(t),
-            other => s.serialize_str(&other.to_text()),
-        }
     }
 }
 

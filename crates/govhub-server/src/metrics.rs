@@ -56,6 +56,14 @@ pub struct ShareUsage {
 /// One route's requests of one method answered with one status.
 type HttpSeries = (Method, u16, Histogram);
 
+/// `m[key]`, created empty if absent; the key is copied only then (always `Some`).
+fn slot<'m, V: Default>(m: &'m mut HashMap<String, V>, key: &str) -> Option<&'m mut V> {
+    if !m.contains_key(key) {
+        m.insert(key.to_string(), V::default());
+    }
+    m.get_mut(key)
+}
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     started: Option<Instant>,
@@ -72,10 +80,7 @@ impl Metrics {
 
     fn http(&self, method: &Method, route: &str, status: u16, d: Duration) {
         if let Ok(mut m) = self.http.lock() {
-            if !m.contains_key(route) {
-                m.insert(route.to_string(), Vec::new());
-            }
-            let Some(by) = m.get_mut(route) else { return };
+            let Some(by) = slot(&mut m, route) else { return };
             match by.iter_mut().find(|(m, s, _)| m == method && *s == status) {
                 Some((_, _, h)) => h.observe(d),
                 None => {
@@ -90,10 +95,7 @@ impl Metrics {
     /// The usage entry of `(dataset, app)`.
     fn with_share(&self, dataset: &str, app: i64, f: impl FnOnce(&mut ShareUsage)) {
         if let Ok(mut m) = self.share.lock() {
-            if !m.contains_key(dataset) {
-                m.insert(dataset.to_string(), BTreeMap::new());
-            }
-            if let Some(by_app) = m.get_mut(dataset) {
+            if let Some(by_app) = slot(&mut m, dataset) {
                 f(by_app.entry(app).or_default());
             }
         }
