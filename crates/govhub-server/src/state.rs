@@ -35,21 +35,46 @@ impl Default for ServerConfig {
     }
 }
 
+/// What every handler shares. Cloned for each request (axum's `State`), so it is one
+/// reference count: the parts live in [`AppParts`].
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+pub struct AppParts {
     pub hub: Hub,
-    pub config: Arc<ServerConfig>,
+    pub config: ServerConfig,
     pub ui: Arc<crate::ui::Templates>,
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
 impl AppState {
     pub fn new(hub: Hub, config: ServerConfig) -> Result<AppState, crate::ui::TemplateError> {
-        Ok(AppState {
+        Ok(AppState::from_parts(hub, config, crate::ui::Templates::load()?))
+    }
+
+    pub fn from_parts(hub: Hub, config: ServerConfig, ui: crate::ui::Templates) -> AppState {
+        AppState(Arc::new(AppParts {
             hub,
-            config: Arc::new(config),
-            ui: Arc::new(crate::ui::Templates::load()?),
+            config,
+            ui: Arc::new(ui),
             metrics: Arc::new(crate::metrics::Metrics::new()),
-        })
+        }))
+    }
+
+    /// The same hub, templates and metrics under other settings.
+    pub fn with_config(&self, config: ServerConfig) -> AppState {
+        AppState(Arc::new(AppParts {
+            hub: self.hub.clone(),
+            config,
+            ui: Arc::clone(&self.ui),
+            metrics: Arc::clone(&self.metrics),
+        }))
     }
 }

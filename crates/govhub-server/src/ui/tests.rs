@@ -126,12 +126,7 @@ async fn world() -> World {
     .await
     .unwrap();
     let strict = Templates::with_undefined(minijinja::UndefinedBehavior::Strict).unwrap();
-    let state = AppState {
-        hub,
-        config: Arc::new(ServerConfig::default()),
-        ui: Arc::new(strict),
-        metrics: Arc::new(crate::metrics::Metrics::new()),
-    };
+    let state = AppState::from_parts(hub, ServerConfig::default(), strict);
     World { state, clock, _dir: dir }
 }
 
@@ -401,7 +396,7 @@ async fn sign_in_sets_a_session_cookie_and_goes_to_next() {
 #[tokio::test]
 async fn secure_cookies_when_configured() {
     let mut w = world().await;
-    w.state.config = Arc::new(ServerConfig { secure_cookies: true, ..ServerConfig::default() });
+    w.state = w.state.with_config(ServerConfig { secure_cookies: true, ..ServerConfig::default() });
     let form = w.get("/login", "").await;
     assert!(form.set_cookies().iter().all(|c| c.contains("; Secure")));
     let session = w.sign_in("admin").await;
@@ -660,7 +655,7 @@ async fn upload_through_the_form_report_quarantine_and_csv() {
     let mut w = world().await;
     let (jar, csrf) = w.sign_in_with_csrf("gaj-officer").await;
     // The upload is streamed: a body far above the form limit still goes through.
-    w.state.config = Arc::new(ServerConfig { max_body_bytes: 100, ..ServerConfig::default() });
+    w.state = w.state.with_config(ServerConfig { max_body_bytes: 100, ..ServerConfig::default() });
 
     let ds = w.get("/catalog/ga-hjrk", &jar).await;
     assert_eq!(ds.status, StatusCode::OK, "{}", ds.body);
