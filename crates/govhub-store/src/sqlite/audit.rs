@@ -749,7 +749,6 @@ mod tests {
     /// WAL's 40 MB: the checkpointer copied them (nothing else checkpoints here).
     #[tokio::test]
     async fn the_checkpointer_copies_appends_into_the_file() {
-        use govhub_core::model::{NewAuditEvent, Outcome};
         use govhub_core::store::Store;
         let dir = tempfile::tempdir().unwrap();
         let main = dir.path().join("govhub.db");
@@ -757,22 +756,8 @@ mod tests {
         let file = audit_path(&main);
         let before = pages_in_file(&file);
         for i in 0..300 {
-            let ev = NewAuditEvent {
-                at: chrono::Utc::now(),
-                actor: "app:1".into(),
-                actor_role: None,
-                actor_org: None,
-                on_behalf_of: None,
-                action: "share.read".into(),
-                target: "gaj-hjrk".into(),
-                outcome: Outcome::Allowed,
-                detail: serde_json::json!({"key": format!("key-{i}"), "padding": "x".repeat(400)}),
-                request_id: None,
-                app: Some("测试应用".into()),
-                purpose: Some("测试".into()),
-                rows: Some(1),
-                subjects: Vec::new(),
-            };
+            let mut ev = crate::conformance_audit::access("conf-ckpt", "CONF-CKPT", &[]);
+            ev.detail = serde_json::json!({"key": format!("key-{i}"), "padding": "x".repeat(400)});
             store.append_audit(&ev).await.unwrap();
         }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
