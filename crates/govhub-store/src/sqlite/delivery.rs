@@ -6,7 +6,7 @@
 //! primary key in runs of [`SORT_ROWS`]. Readers (WAL) see the dataset as it was until
 //! the commit.
 
-use super::{collect, db, ddl, lock, ts, Inner, SqliteStore, Ts};
+use super::{collect, db, ddl, ts, Inner, SqliteStore, Ts};
 use crate::delivery::*;
 use crate::records::*;
 use async_trait::async_trait;
@@ -617,7 +617,7 @@ fn apply(
     let mut next = batches.blocking_recv();
     let mut out = ApplyOutcome::default();
 
-    let mut conn = lock(&inner.writer);
+    let mut conn = inner.writer();
     let locked = started.elapsed();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
     tx.execute_batch(&ddl::create_history_table(&d.table_name, &d.schema, true)).map_err(db)?;

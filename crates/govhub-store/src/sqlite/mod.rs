@@ -7,6 +7,7 @@ pub mod ddl;
 mod delivery;
 mod licence;
 mod migrate;
+mod readers;
 mod sharing;
 mod webhooks;
 
@@ -203,7 +204,7 @@ struct Inner {
     /// The audit log's own file and writer (`audit.rs`).
     audit: audit::AuditDb,
     writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Arc<readers::Pool>,
     /// One permit per reader connection.
     permits: Arc<Semaphore>,
     /// The consumer API's lookup statement by table: `(fields, primary key, SQL)`
@@ -282,17 +283,42 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-/// A reader connection taken from the pool; returned on drop.
-struct Checkout<'a> {
-    inner: &'a Inner,
-    conn: Option<Connection>,
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.readers.shut_down();
+    }
 }
 
-impl Drop for Checkout<'_> {
+impl Inner {
+    /// The writer connection. The reader pool learns when it is given back, so no
+    /// lookup is served from a snapshot older than a write this process has finished.
+    fn writer(&self) -> Writing<'_> {
+        Writing { conn: lock(&self.writer), readers: &self.readers }
+    }
+}
+
+/// The writer connection, held.
+struct Writing<'a> {
+    conn: MutexGuard<'a, Connection>,
+    readers: &'a readers::Pool,
+}
+
+impl std::ops::Deref for Writing<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Writing<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+impl Drop for Writing<'_> {
     fn drop(&mut self) {
-        if let Some(c) = self.conn.take() {
-            lock(&self.inner.readers).push(c);
-        }
+        self.readers.wrote();
     }
 }
 
@@ -317,6 +343,11 @@ impl SqliteStore {
     }
 
     fn open_blocking(path: PathBuf) -> StoreResult<SqliteStore> {
+        Self::open_reusing(path, readers::SNAPSHOT_REUSE)
+    }
+
+    /// [`SqliteStore::open`], the point lookups sharing a snapshot for up to `reuse`.
+    fn open_reusing(path: PathBuf, reuse: Duration) -> StoreResult<SqliteStore> {
         if path.as_os_str().is_empty() {
             return Err(refused("the SQLite database path is empty"));
         }
@@ -356,7 +387,7 @@ impl SqliteStore {
             r.pragma_update(None, "mmap_size", READER_MMAP_BYTES).map_err(db)?;
             // Every dataset has its own lookup statements: keep enough of them prepared.
             r.set_prepared_statement_cache_capacity(256);
-            readers.push(r);
+            readers.push(readers::Reader::new(r));
         }
         Ok(SqliteStore {
             inner: Arc::new(Inner {
@@ -364,7 +395,7 @@ impl SqliteStore {
                 path,
                 audit,
                 writer: Mutex::new(writer),
-                readers: Mutex::new(readers),
+                readers: readers::Pool::start(readers, reuse)?,
                 permits: Arc::new(Semaphore::new(READERS)),
                 shared_sql: Mutex::default(),
             }),
@@ -383,7 +414,7 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || f(&mut lock(&inner.writer))).await.map_err(StoreError::backend)?
+        tokio::task::spawn_blocking(move || f(&mut inner.writer())).await.map_err(StoreError::backend)?
     }
 
     /// Run `f` on a reader connection.
@@ -396,12 +427,8 @@ impl SqliteStore {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let conn = lock(&inner.readers).pop().ok_or_else(|| refused("no SQLite reader connection is free"))?;
-            let checkout = Checkout { inner: &inner, conn: Some(conn) };
-            match &checkout.conn {
-                Some(c) => f(c),
-                None => Err(refused("no SQLite reader connection is free")),
-            }
+            let checkout = inner.readers.take().ok_or_else(|| refused("no SQLite reader connection is free"))?;
+            f(checkout.conn()?)
         })
         .await
         .map_err(StoreError::backend)?
@@ -409,11 +436,6 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// Run a point read (a lookup by key: tens of microseconds) on the calling thread
-    /// when a reader connection is free at once, and like [`SqliteStore::read`]
-    /// otherwise. A thread hop costs more than such a read: on the consumer API's hot
-    /// path (token, grant, record) the hops were most of the time. WAL readers never
-    /// wait for the writer, so this does not stall the async runtime behind a delivery.
     /// The text of [`crate::delivery::shared_record_sql`] for `d` (its parameters are
     /// the key's, in key order).
     pub(crate) fn shared_record_text(&self, d: &Dataset, key: &[govhub_core::cells::Cell]) -> StoreResult<Arc<str>> {
@@ -433,19 +455,24 @@ impl SqliteStore {
         Ok(text)
     }
 
+    /// Run a point read (a lookup by key: tens of microseconds) on the calling thread
+    /// when a reader connection is free at once, and like [`SqliteStore::read`]
+    /// otherwise. A thread hop costs more than such a read: on the consumer API's hot
+    /// path (token, grant, record) the hops were most of the time. WAL readers never
+    /// wait for the writer, so this does not stall the async runtime behind a delivery.
+    /// On the calling thread it reads from a shared snapshot (`readers.rs`): at most
+    /// [`readers::SNAPSHOT_REUSE`] old, and never older than this process's last write.
     pub(crate) async fn read_now<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         if let Ok(permit) = self.inner.permits.clone().try_acquire_owned() {
-            let conn = lock(&self.inner.readers).pop();
-            if let Some(conn) = conn {
-                let checkout = Checkout { inner: &self.inner, conn: Some(conn) };
-                let result = match &checkout.conn {
-                    Some(c) => f(c),
-                    None => Err(refused("no SQLite reader connection is free")),
-                };
+            if let Some(mut checkout) = self.inner.readers.take_snapshot()? {
+                let result = f(checkout.conn()?);
+                if result.is_err() {
+                    checkout.failed();
+                }
                 drop(checkout);
                 drop(permit);
                 return result;
