@@ -16,8 +16,8 @@
 //!
 //! A write by another process on the same file (a CLI command) is seen at most
 //! [`SNAPSHOT_REUSE`] later. A thread of its own ends the snapshots of connections left
-//! idle in the pool once they are that old, so a kept snapshot never holds the
-//! checkpointer back for longer. Other reads ([`Pool::take`]) end a kept snapshot
+//! idle in the pool within [`CLOSER_EVERY`] of that age, so a kept snapshot never
+//! holds the checkpointer back for long. Other reads ([`Pool::take`]) end a kept snapshot
 //! first and run in their own transactions as before.
 
 use super::{db, lock, refused, StoreResult};
@@ -28,6 +28,10 @@ use std::time::{Duration, Instant};
 
 /// How long the point lookups may share one snapshot.
 pub(crate) const SNAPSHOT_REUSE: Duration = Duration::from_millis(2);
+
+/// How often the closer looks for idle readers' snapshots to end: an idle snapshot
+/// lives at most [`SNAPSHOT_REUSE`] plus this.
+const CLOSER_EVERY: Duration = Duration::from_millis(20);
 
 /// A reader connection, with the read transaction it keeps open for reuse (if any).
 pub(crate) struct Reader {
@@ -147,34 +151,28 @@ impl Pool {
         }
     }
 
-    /// The closer thread: end the snapshots of idle connections once they are
-    /// [`Pool::reuse`] old; sleep while none is open.
+    /// The closer thread: every [`CLOSER_EVERY`] while any idle reader keeps a
+    /// snapshot, end those that are [`Pool::reuse`] old; sleep while none is kept.
+    /// (A busy reader is kept fresh by the lookups themselves, which never use a
+    /// snapshot past that age; a wake-up at every expiry cost more than the check.)
     fn close_old_snapshots(&self) {
         let mut idle = lock(&self.idle);
         while !idle.shutdown {
-            let now = Instant::now();
-            let mut next: Option<Instant> = None;
+            let mut kept = false;
             for r in idle.readers.iter_mut() {
                 if let Some(s) = r.snapshot {
-                    let due = s.since + self.reuse;
-                    if due <= now {
+                    if s.since.elapsed() >= self.reuse {
                         r.end_snapshot();
                     } else {
-                        next = Some(next.map_or(due, |n| n.min(due)));
+                        kept = true;
                     }
                 }
             }
-            idle = match next {
-                Some(due) => {
-                    self.wake
-                        .wait_timeout(idle, due.saturating_duration_since(now))
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-                None => {
-                    idle.watched = false;
-                    self.wake.wait(idle).unwrap_or_else(|e| e.into_inner())
-                }
+            idle = if kept {
+                self.wake.wait_timeout(idle, CLOSER_EVERY).unwrap_or_else(|e| e.into_inner()).0
+            } else {
+                idle.watched = false;
+                self.wake.wait(idle).unwrap_or_else(|e| e.into_inner())
             };
         }
     }
