@@ -255,7 +255,11 @@ pub fn kind(t: FieldType) -> Kind {
 /// Parse a stored text value of a field (SQLite keeps dates, times and JSON as text).
 pub fn cell_from_text(k: Kind, s: String) -> StoreResult<Cell> {
     Ok(match k {
-        Kind::Date => Cell::Date(NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|e| corrupt("date", &s, e))?),
+        // Stored dates are canonical `YYYY-MM-DD`; a stray one goes through chrono for its error.
+        Kind::Date => Cell::Date(match govhub_core::cells::iso_date(&s) {
+            Some(d) => d,
+            None => NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|e| corrupt("date", &s, e))?,
+        }),
         Kind::Time => Cell::Time(NaiveTime::parse_from_str(&s, "%H:%M:%S%.f").map_err(|e| corrupt("time", &s, e))?),
         Kind::DateTime => Cell::DateTime(
             DateTime::parse_from_rfc3339(&s).map_err(|e| corrupt("timestamp", &s, e))?.with_timezone(&Utc),

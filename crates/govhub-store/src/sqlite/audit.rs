@@ -127,11 +127,10 @@ fn subject_salt(main: &Connection) -> StoreResult<String> {
 }
 
 fn head(c: &Connection) -> StoreResult<Option<ChainHead>> {
-    c.query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| {
-        Ok(ChainHead { seq: r.get(0)?, hash: r.get(1)? })
-    })
-    .optional()
-    .map_err(db)
+    // Cached: the writer reads the head in every append transaction.
+    c.prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .and_then(|mut s| s.query_row([], |r| Ok(ChainHead { seq: r.get(0)?, hash: r.get(1)? })).optional())
+        .map_err(db)
 }
 
 fn insert_entry(tx: &Connection, e: &ChainEntry) -> StoreResult<()> {
@@ -394,7 +393,9 @@ fn checkpoint_loop(conn: &Connection, appended: &std::sync::mpsc::Receiver<()>, 
 
 /// The last entry covered by the subject index's blocks.
 fn indexed_through(c: &Connection) -> StoreResult<i64> {
-    c.query_row("SELECT COALESCE(MAX(last_seq), 0) FROM audit_subject_blocks", [], |r| r.get(0)).map_err(db)
+    c.prepare_cached("SELECT COALESCE(MAX(last_seq), 0) FROM audit_subject_blocks")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(db)
 }
 
 const CHECKPOINT_COLUMNS: &str = "seq, head_hash, at, signature, key_fingerprint";
