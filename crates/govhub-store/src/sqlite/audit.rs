@@ -218,8 +218,11 @@ fn commit_batch(
 }
 
 /// Subject-index rows written per append transaction: a block's 4,096 entries written at
-/// once held every append for ≈ 8.5 ms (the consumer API's p99 on a busy server).
-const INDEX_SLICE: usize = 256;
+/// once held every append for ≈ 8.5 ms (the consumer API's p99 on a busy server), and
+/// slices of 256 still put ≈ 0.5 ms into one commit in eight (`bench api` p99 5.1–5.4
+/// ms; with 64: 4.8–5.0). At 32 appends a commit, 64 rows a slice index a block of
+/// single-subject entries in half the time the block took to fill.
+const INDEX_SLICE: usize = 64;
 
 /// A closed block of entries (`first..=last`) with its subjects read and sorted by the
 /// checkpointer (off the append path), written by the writer [`INDEX_SLICE`] rows per
