@@ -33,15 +33,24 @@ pub struct ShareState {
     rate: f64,
     burst: f64,
     access: Mutex<AccessCache>,
+    /// Two independent random SipHash keys: a token's [`TokenKey`].
+    token_keys: (std::hash::RandomState, std::hash::RandomState),
 }
+
+/// What the access cache knows a token by: two 64-bit SipHash values of it under this
+/// process's random keys. Hashing the token with SM3 (as the store does) was ≈ 5 % of a
+/// busy server's CPU; without the keys, nobody can make a token land on another's entry
+/// (one chance in 2^128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct TokenKey(u64, u64);
 
 /// Where the record lookup's token and grant come from.
 enum Access<'a> {
     /// The store, not remembered (a person's token, or a caller with a principal).
     Store,
-    /// The store, then remembered in the access cache under the token digest and the
+    /// The store, then remembered in the access cache under the token's key and the
     /// generation read before the token.
-    Remember(&'a str, i64),
+    Remember(TokenKey, i64),
     /// The access cache: the grant and the generation both were read at.
     Cached(&'a Arc<Grant>, i64),
 }
@@ -56,8 +65,8 @@ const ACCESS_CACHE_ENTRIES: usize = 10_000;
 /// tokens and grants, so a revocation on any node is seen by the next request.
 #[derive(Debug, Default)]
 struct AccessCache {
-    /// Token digest → the app's principal.
-    tokens: HashMap<String, (Arc<Principal>, i64)>,
+    /// Token → the app's principal.
+    tokens: HashMap<TokenKey, (Arc<Principal>, i64)>,
     /// App → dataset → the grant in force (nested, so that a lookup allocates nothing).
     grants: HashMap<i64, HashMap<String, (Arc<Grant>, i64)>>,
 }
@@ -79,22 +88,28 @@ impl ShareState {
             rate: f64::from(rate_per_sec.max(1)),
             burst: f64::from(burst.max(1)),
             access: Mutex::new(AccessCache::default()),
+            token_keys: (std::hash::RandomState::new(), std::hash::RandomState::new()),
         }
+    }
+
+    fn token_key(&self, token: &str) -> TokenKey {
+        use std::hash::BuildHasher;
+        TokenKey(self.token_keys.0.hash_one(token), self.token_keys.1.hash_one(token))
     }
 
     /// The cached principal of a token and its grant on a dataset, when both were read
     /// at the same generation (returned).
-    fn cached_access(&self, digest: &str, dataset: &str) -> Option<(Arc<Principal>, Arc<Grant>, i64)> {
+    fn cached_access(&self, token: TokenKey, dataset: &str) -> Option<(Arc<Principal>, Arc<Grant>, i64)> {
         let cache = self.access.lock().ok()?;
-        let (p, generation) = cache.tokens.get(digest)?;
+        let (p, generation) = cache.tokens.get(&token)?;
         let (g, grant_generation) = cache.grants.get(&p.app?)?.get(dataset)?;
         (generation == grant_generation).then(|| (p.clone(), g.clone(), *generation))
     }
 
-    fn remember_access(&self, digest: &str, p: &Principal, g: &Arc<Grant>, generation: i64) {
+    fn remember_access(&self, token: TokenKey, p: &Principal, g: &Arc<Grant>, generation: i64) {
         let (Ok(mut cache), Some(app)) = (self.access.lock(), p.app) else { return };
         cache.room();
-        cache.tokens.insert(digest.to_string(), (Arc::new(p.clone()), generation));
+        cache.tokens.insert(token, (Arc::new(p.clone()), generation));
         cache.grants.entry(app).or_default().insert(g.dataset.as_str().to_string(), (g.clone(), generation));
     }
 
@@ -479,8 +494,8 @@ impl Hub {
                 Err(e) => (None, Err(e)),
             };
         }
-        let digest = govhub_crypto::token_digest(token);
-        if let Some((p, g, generation)) = self.share_state().cached_access(&digest, code) {
+        let token_key = self.share_state().token_key(token);
+        if let Some((p, g, generation)) = self.share_state().cached_access(token_key, code) {
             match self.share_record_at(&p, code, key, fields, Access::Cached(&g, generation), ctx).await {
                 Ok(Some(out)) => return (p.app, Ok(out)),
                 Ok(None) => {}
@@ -497,7 +512,7 @@ impl Hub {
             Ok(p) => p,
             Err(e) => return (None, Err(e)),
         };
-        let found = self.share_record_at(&p, code, key, fields, Access::Remember(&digest, generation), ctx).await;
+        let found = self.share_record_at(&p, code, key, fields, Access::Remember(token_key, generation), ctx).await;
         let out = found.and_then(|o| o.ok_or_else(|| Error::internal("an uncached record lookup came back stale")));
         (p.app, out)
     }
@@ -520,8 +535,8 @@ impl Hub {
             _ => (None, None),
         };
         let (d, g, _) = self.share_begin_with(p, code, code, known, ctx).await?;
-        if let Access::Remember(digest, generation) = access {
-            self.share_state().remember_access(digest, p, &g, generation);
+        if let Access::Remember(token_key, generation) = access {
+            self.share_state().remember_access(token_key, p, &g, generation);
         }
         let proj = Projection::new(&d, &g, fields)?;
         let cells = crate::records::parse_key(&d.schema, key)?;

@@ -210,6 +210,14 @@ async fn requests_decisions_and_the_consumer_api(app: TestApp) {
     assert_eq!(r["sfzh"], format!("{}********{}", &id0[..6], &id0[14..]));
     assert_eq!(r["xm"], "欧阳*");
     assert_eq!(r["xb"], "男");
+    // The token and grant are now in the access cache: a token that differs from it in
+    // one character, or is a prefix of it, is not served from there.
+    let path0 = format!("/api/v1/share/gaj-hjrk/records/{}", person(0));
+    let last = tok.chars().last().unwrap();
+    let near = format!("{}{}", &tok[..tok.len() - 1], if last == 'a' { 'b' } else { 'a' });
+    assert_eq!(app.get(&path0, &near).await.0, 401);
+    assert_eq!(app.get(&path0, &tok[..tok.len() - 1]).await.0, 401);
+    assert_eq!(app.get(&path0, &tok).await.0, 200);
     // Asking for a field outside the grant: refused, and nothing of its values shows.
     let (s, e) = app.get(&format!("/api/v1/share/gaj-hjrk/records/{}?fields=sfzh,nl", person(0)), &tok).await;
     assert_eq!(s, 400);
