@@ -56,7 +56,7 @@ impl Reader {
     fn end_snapshot(&mut self) {
         if self.snapshot.take().is_some() && !self.conn.is_autocommit() {
             // A read transaction has nothing to commit; this only releases its locks.
-            if let Err(e) = self.conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([])) {
+            if let Err(e) = self.run("COMMIT") {
                 tracing::warn!(error = %e, "ending a reader's snapshot failed");
             }
         }
@@ -66,9 +66,14 @@ impl Reader {
     fn begin_snapshot(&mut self, written: u64) -> StoreResult<()> {
         self.end_snapshot();
         let since = Instant::now();
-        self.conn.prepare_cached("BEGIN").and_then(|mut s| s.execute([])).map_err(db)?;
+        self.run("BEGIN").map_err(db)?;
         self.snapshot = Some(Snapshot { since, written });
         Ok(())
+    }
+
+    /// `BEGIN` or `COMMIT`, prepared once per connection (both run on every snapshot).
+    fn run(&self, sql: &str) -> rusqlite::Result<usize> {
+        self.conn.prepare_cached(sql).and_then(|mut s| s.execute([]))
     }
 
     fn snapshot_open(&self) -> bool {
