@@ -97,7 +97,7 @@ impl AuditDb {
         let checkpointer = Connection::open(&path).map_err(db)?;
         configure(&checkpointer)?;
         let (appended, wal_grew) = std::sync::mpsc::sync_channel(1);
-        let prepared: Arc<Handoff> = Arc::new(Mutex::new(None));
+        let prepared: Arc<Mutex<Handoff>> = Arc::default();
         let for_writer = Arc::clone(&prepared);
         std::thread::Builder::new()
             .name("govhub-audit-ckpt".into())
@@ -175,24 +175,22 @@ fn subjects_json(subjects: &[String]) -> StoreResult<Option<String>> {
 }
 
 /// Chain `bodies` after the head and commit them in one transaction, with the next slice
-/// of the prepared block's subject rows, if there is one (`prepared` moves on only once
-/// the transaction is committed).
-fn commit_batch(
-    conn: &mut Connection,
-    bodies: Vec<EntryBody>,
-    prepared: &mut Option<PreparedBlock>,
-) -> StoreResult<Vec<i64>> {
+/// of the prepared block's subject rows, if there is one (the block moves on only once
+/// the transaction is committed; so do the subjects the writer remembers).
+fn commit_batch(conn: &mut Connection, bodies: Vec<EntryBody>, handoff: &mut Handoff) -> StoreResult<Vec<i64>> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
     let (mut seq, mut prev) = head(&tx)?.map(|h| (h.seq, h.hash)).unwrap_or((0, GENESIS_HASH.to_string()));
     let mut seqs = Vec::with_capacity(bodies.len());
+    let mut subjects = Vec::new();
     for body in bodies {
         seq += 1;
         let e = body.chain(seq, prev);
         insert_entry(&tx, &e)?;
         prev = e.hash;
         seqs.push(seq);
+        subjects.extend(e.body.subjects.into_iter().map(|s| (s, seq)));
     }
-    let slice = match prepared.as_ref() {
+    let slice = match handoff.block.as_ref() {
         Some(block) => {
             // A failed slice is rolled back alone (the savepoint is dropped): the entries
             // are committed all the same and the block is read again later.
@@ -202,19 +200,82 @@ fn commit_batch(
         None => Ok(None),
     };
     tx.commit().map_err(db)?;
+    if let (Some(first), Some(last)) = (seqs.first(), seqs.last()) {
+        handoff.recent.committed(*first, *last, subjects);
+    }
     match slice {
         Ok(Some(next)) => {
-            if let Some(block) = prepared.as_mut() {
+            if let Some(block) = handoff.block.as_mut() {
                 block.next = next;
             }
         }
-        Ok(None) => *prepared = None,
+        Ok(None) => handoff.block = None,
         Err(e) => {
             tracing::warn!(error = %e, "indexing the audit subjects failed; the block is read again");
-            *prepared = None;
+            handoff.block = None;
         }
     }
     Ok(seqs)
+}
+
+/// The subjects of the entries this process's writer committed last, one run of
+/// consecutive entries, so that the checkpointer can index a closed block without
+/// reading its entries back (reading and sorting them through `json_each` was ≈ 2 % of
+/// a busy consumer API's CPU). When another process on the file appended in between,
+/// the run starts again, and a block it does not cover is read from the file.
+#[derive(Debug)]
+struct Recent {
+    /// The run's first and last entries (`first > last` when empty).
+    first: i64,
+    last: i64,
+    /// `(digest, seq)` in entry order.
+    rows: std::collections::VecDeque<(String, i64)>,
+}
+
+impl Default for Recent {
+    fn default() -> Recent {
+        Recent { first: 1, last: 0, rows: std::collections::VecDeque::new() }
+    }
+}
+
+impl Recent {
+    /// Entries `first..=last` committed with `subjects`.
+    fn committed(&mut self, first: i64, last: i64, subjects: Vec<(String, i64)>) {
+        if self.first > self.last || first != self.last + 1 {
+            self.rows.clear();
+            self.first = first;
+        }
+        self.last = last;
+        self.rows.extend(subjects);
+        // A run longer than two blocks means blocks are not being indexed (the
+        // checkpointer fails, or another process indexes them): keep only the latest.
+        let keep_from = self.last - 2 * SUBJECT_BLOCK + 1;
+        if self.first < keep_from {
+            self.forget_before(keep_from);
+        }
+    }
+
+    fn forget_before(&mut self, seq: i64) {
+        while self.rows.front().is_some_and(|(_, s)| *s < seq) {
+            self.rows.pop_front();
+        }
+        self.first = self.first.max(seq);
+    }
+
+    /// Block `first..=last`'s rows sorted by digest and seq, if the run covers it;
+    /// what comes before the block is forgotten either way.
+    fn take_block(&mut self, first: i64, last: i64) -> Option<Vec<(String, i64)>> {
+        self.forget_before(first);
+        if self.first > first || self.last < last {
+            return None;
+        }
+        let end = self.rows.iter().position(|(_, s)| *s > last).unwrap_or(self.rows.len());
+        let mut rows: Vec<(String, i64)> = self.rows.drain(..end).collect();
+        self.first = last + 1;
+        rows.sort_unstable();
+        rows.dedup();
+        Some(rows)
+    }
 }
 
 /// Subject-index rows written per append transaction: a block's 4,096 entries written at
@@ -279,9 +340,10 @@ impl PreparedBlock {
     }
 }
 
-/// The next block to index, read and sorted, if one is closed and not yet indexed
-/// (one read transaction: the blocks so far, the head and the entries agree).
-fn prepare_block(c: &Connection) -> StoreResult<Option<PreparedBlock>> {
+/// The next block to index, its rows sorted, if one is closed and not yet indexed (one
+/// read transaction: the blocks so far, the head and the entries agree). The rows come
+/// from what the writer remembers when it covers the block, else from the file.
+fn prepare_block(c: &Connection, handoff: &Mutex<Handoff>) -> StoreResult<Option<PreparedBlock>> {
     let tx = c.unchecked_transaction().map_err(db)?;
     let done = indexed_through(&tx)?;
     let head = head(&tx)?.map_or(0, |h| h.seq);
@@ -290,7 +352,12 @@ fn prepare_block(c: &Connection) -> StoreResult<Option<PreparedBlock>> {
     }
     let block: i64 =
         tx.query_row("SELECT COALESCE(MAX(block), 0) + 1 FROM audit_subject_blocks", [], |r| r.get(0)).map_err(db)?;
-    let prepared = PreparedBlock::read(&tx, block, done + 1, done + SUBJECT_BLOCK)?;
+    let (first, last) = (done + 1, done + SUBJECT_BLOCK);
+    let remembered = lock(handoff).recent.take_block(first, last);
+    let prepared = match remembered {
+        Some(rows) => PreparedBlock { block, first, last, rows, next: 0 },
+        None => PreparedBlock::read(&tx, block, first, last)?,
+    };
     tx.finish().map_err(db)?;
     Ok(Some(prepared))
 }
@@ -305,7 +372,7 @@ fn writer_loop(
     mut conn: Connection,
     mut jobs: mpsc::Receiver<Job>,
     appended: &std::sync::mpsc::SyncSender<()>,
-    handoff: &Handoff,
+    handoff: &Mutex<Handoff>,
 ) {
     let mut bodies = Vec::new();
     let mut replies = Vec::new();
@@ -344,9 +411,9 @@ fn writer_loop(
         }
         expect = bodies.len();
         // Held through the commit: the checkpointer prepares no other block meanwhile.
-        let mut prepared = lock(handoff);
-        let committed = commit_batch(&mut conn, std::mem::take(&mut bodies), &mut prepared);
-        drop(prepared);
+        let mut held = lock(handoff);
+        let committed = commit_batch(&mut conn, std::mem::take(&mut bodies), &mut held);
+        drop(held);
         match committed {
             Ok(seqs) => {
                 // Full means the checkpointer has been told already.
@@ -364,8 +431,13 @@ fn writer_loop(
 /// the file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(30);
 
-/// Where the checkpointer leaves a prepared block for the writer.
-type Handoff = Mutex<Option<PreparedBlock>>;
+/// What the writer and the checkpointer share: the block the checkpointer prepared for
+/// the writer to index, and the subjects the writer remembers for the next blocks.
+#[derive(Default)]
+struct Handoff {
+    block: Option<PreparedBlock>,
+    recent: Recent,
+}
 
 /// The checkpointer: some [`CHECKPOINT_EVERY`] after appends, copy what the WAL holds
 /// into the audit file (`PASSIVE`: appends go on meanwhile). Left to the writer, the
@@ -375,7 +447,7 @@ type Handoff = Mutex<Option<PreparedBlock>>;
 /// and restarts the WAL at little cost. Then, when a block of entries is closed and the
 /// writer has none in hand, read its subjects for the writer ([`PreparedBlock`]). Ends
 /// when the writer does.
-fn checkpoint_loop(conn: &Connection, appended: &std::sync::mpsc::Receiver<()>, handoff: &Handoff) {
+fn checkpoint_loop(conn: &Connection, appended: &std::sync::mpsc::Receiver<()>, handoff: &Mutex<Handoff>) {
     while appended.recv().is_ok() {
         std::thread::sleep(CHECKPOINT_EVERY);
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
@@ -383,11 +455,11 @@ fn checkpoint_loop(conn: &Connection, appended: &std::sync::mpsc::Receiver<()>, 
         }
         // The writer clears the slot when it has written the block (or given it up);
         // only this thread fills it, so nothing comes between the check and the fill.
-        if lock(handoff).is_some() {
+        if lock(handoff).block.is_some() {
             continue;
         }
-        match prepare_block(conn) {
-            Ok(Some(p)) => *lock(handoff) = Some(p),
+        match prepare_block(conn, handoff) {
+            Ok(Some(p)) => lock(handoff).block = Some(p),
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "reading audit subjects for their index failed; retried later"),
         }
@@ -852,46 +924,46 @@ mod tests {
         assert!(after >= before + 20, "the audit file held {before} pages before 300 appends and {after} after");
     }
 
-    /// A closed block's subjects reach the index a slice at a time, behind the appends:
-    /// once the block is listed its rows are exactly the block's (digest, seq) pairs, and
-    /// a subject in it is found through them.
-    #[tokio::test]
-    async fn a_closed_block_is_indexed_in_slices_behind_the_appends() {
-        use govhub_core::audit::AuditStore;
+    /// Append subject `i`'s access through `store`.
+    async fn append_subject(store: &crate::sqlite::SqliteStore, i: i64) {
         use govhub_core::store::Store;
-        let dir = tempfile::tempdir().unwrap();
-        let main = dir.path().join("govhub.db");
-        let store = std::sync::Arc::new(crate::sqlite::SqliteStore::open(&main).await.unwrap());
-        let subject = |i: i64| format!("3204021980{i:08}");
-        let append = |i: i64| {
-            let s = store.clone();
-            let subject = subject(i);
-            async move { s.append_audit(&crate::conformance_audit::access("conf-slices", "CONF-SLICES", &[&subject])).await }
-        };
-        for chunk in (0..super::SUBJECT_BLOCK).collect::<Vec<_>>().chunks(512) {
-            let tasks: Vec<_> = chunk.iter().map(|&i| tokio::spawn(append(i))).collect();
+        let subject = format!("3204021980{i:08}");
+        store.append_audit(&crate::conformance_audit::access("conf-slices", "CONF-SLICES", &[&subject])).await.unwrap();
+    }
+
+    /// Append accesses `range` through `store`, 512 at a time concurrently.
+    async fn append_subjects(store: &std::sync::Arc<crate::sqlite::SqliteStore>, range: std::ops::Range<i64>) {
+        for chunk in range.collect::<Vec<_>>().chunks(512) {
+            let tasks: Vec<_> = chunk
+                .iter()
+                .map(|&i| {
+                    let s = store.clone();
+                    tokio::spawn(async move { append_subject(&s, i).await })
+                })
+                .collect();
             for t in tasks {
-                t.await.unwrap().unwrap();
+                t.await.unwrap();
             }
         }
-        let c = Connection::open(audit_path(&main)).unwrap();
+    }
+
+    /// Keep appending through `store` until block 1 is listed, then check that its rows
+    /// are exactly the block's (digest, seq) pairs and that a subject in it is found.
+    async fn block_one_is_indexed(main: &Path, store: &crate::sqlite::SqliteStore) {
+        use govhub_core::audit::AuditStore;
+        let c = Connection::open(audit_path(main)).unwrap();
         let listed = |c: &Connection| -> i64 {
             c.query_row("SELECT COALESCE(MAX(last_seq), 0) FROM audit_subject_blocks", [], |r| r.get(0)).unwrap()
         };
         // Each append writes one slice; the block is listed after its last.
-        let mut more = super::SUBJECT_BLOCK;
+        let mut more = 1_000_000;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while listed(&c) < super::SUBJECT_BLOCK && std::time::Instant::now() < deadline {
-            append(more).await.unwrap();
+            append_subject(store, more).await;
             more += 1;
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-        assert_eq!(
-            listed(&c),
-            super::SUBJECT_BLOCK,
-            "block 1 not indexed after {} more appends",
-            more - super::SUBJECT_BLOCK
-        );
+        assert_eq!(listed(&c), super::SUBJECT_BLOCK, "block 1 not indexed after {} more appends", more - 1_000_000);
         let mut stmt =
             c.prepare("SELECT digest, seq FROM audit_subject_index WHERE block = 1 ORDER BY digest, seq").unwrap();
         let indexed: Vec<(String, i64)> =
@@ -908,9 +980,64 @@ mod tests {
             .collect();
         assert_eq!(indexed.len(), super::SUBJECT_BLOCK as usize);
         assert_eq!(indexed, wanted);
-        let found = store.list_audit_for_subject(&subject(77), 10).await.unwrap();
+        let found = store.list_audit_for_subject("320402198000000077", 10).await.unwrap();
         assert_eq!(found.len(), 1);
         assert!(found[0].seq <= super::SUBJECT_BLOCK);
+    }
+
+    /// A closed block's subjects reach the index a slice at a time, behind the appends,
+    /// from what the writer remembers of them.
+    #[tokio::test]
+    async fn a_closed_block_is_indexed_in_slices_behind_the_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("govhub.db");
+        let store = std::sync::Arc::new(crate::sqlite::SqliteStore::open(&main).await.unwrap());
+        append_subjects(&store, 0..super::SUBJECT_BLOCK).await;
+        block_one_is_indexed(&main, &store).await;
+    }
+
+    /// Two processes appending to one file in turns: neither writer remembers the whole
+    /// block, and its subjects are read back from the file.
+    #[tokio::test]
+    async fn a_block_appended_by_two_processes_is_indexed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("govhub.db");
+        let a = std::sync::Arc::new(crate::sqlite::SqliteStore::open(&main).await.unwrap());
+        let b = std::sync::Arc::new(crate::sqlite::SqliteStore::open(&main).await.unwrap());
+        append_subjects(&a, 0..1_500).await;
+        append_subjects(&b, 1_500..2_500).await;
+        append_subjects(&a, 2_500..super::SUBJECT_BLOCK).await;
+        block_one_is_indexed(&main, &a).await;
+    }
+
+    /// The writer's memory of subjects: one run of consecutive entries, started again
+    /// after a gap, handing out a block only when it covers it whole.
+    #[test]
+    fn the_writer_remembers_one_run_of_subjects() {
+        let rows = |seqs: std::ops::RangeInclusive<i64>| -> Vec<(String, i64)> {
+            seqs.map(|s| (format!("d{:04}", 9_999 - s), s)).collect()
+        };
+        let mut r = super::Recent::default();
+        assert_eq!(r.take_block(1, 4), None);
+        r.committed(1, 3, rows(1..=3));
+        r.committed(4, 6, rows(4..=6));
+        let mut want = rows(1..=4);
+        want.sort();
+        assert_eq!(r.take_block(1, 4), Some(want));
+        // 5 and 6 are kept for the next block, which the run does not cover yet.
+        assert_eq!(r.take_block(5, 8), None);
+        r.committed(7, 8, rows(7..=8));
+        assert_eq!(r.take_block(5, 8).map(|v| v.len()), Some(4));
+        // Another process appended 9..=10: the run starts again at 11.
+        r.committed(11, 12, rows(11..=12));
+        assert_eq!(r.take_block(9, 12), None);
+        r.committed(13, 16, rows(13..=16));
+        assert_eq!(r.take_block(13, 16).map(|v| v.len()), Some(4));
+        // Blocks nobody takes: no more than two blocks' entries are kept.
+        let far = 17 + 3 * super::SUBJECT_BLOCK;
+        r.committed(17, far, rows(17..=far));
+        assert_eq!(r.rows.len() as i64, 2 * super::SUBJECT_BLOCK);
+        assert_eq!(r.take_block(17, 16 + super::SUBJECT_BLOCK), None);
     }
 
     #[test]
