@@ -33,6 +33,7 @@ pub const AUDIT_MIGRATIONS: &[Migration] = &[
     Migration { version: 2, sql: include_str!("audit_migrations/0002_subject_blocks.sql") },
     Migration { version: 3, sql: include_str!("audit_migrations/0003_drop_action_index.sql") },
     Migration { version: 4, sql: include_str!("audit_migrations/0004_subjects_in_entries.sql") },
+    Migration { version: 5, sql: include_str!("audit_migrations/0005_block_keys.sql") },
 ];
 
 /// Entries per block of the subject index (migration 0002).
@@ -182,13 +183,18 @@ fn commit_batch(conn: &mut Connection, bodies: Vec<EntryBody>, handoff: &mut Han
     let (mut seq, mut prev) = head(&tx)?.map(|h| (h.seq, h.hash)).unwrap_or((0, GENESIS_HASH.to_string()));
     let mut seqs = Vec::with_capacity(bodies.len());
     let mut subjects = Vec::new();
+    let mut keys: Vec<KeyRun> = Vec::new();
     for body in bodies {
         seq += 1;
         let e = body.chain(seq, prev);
         insert_entry(&tx, &e)?;
         prev = e.hash;
         seqs.push(seq);
-        subjects.extend(e.body.subjects.into_iter().map(|s| (s, seq)));
+        let b = e.body;
+        subjects.extend(b.subjects.into_iter().map(|s| (s, seq)));
+        if keys.last().is_none_or(|k| k.actor != b.actor || k.target != b.target) {
+            keys.push(KeyRun { from: seq, actor: b.actor, target: b.target });
+        }
     }
     let slice = match handoff.block.as_ref() {
         Some(block) => {
@@ -201,7 +207,7 @@ fn commit_batch(conn: &mut Connection, bodies: Vec<EntryBody>, handoff: &mut Han
     };
     tx.commit().map_err(db)?;
     if let (Some(first), Some(last)) = (seqs.first(), seqs.last()) {
-        handoff.recent.committed(*first, *last, subjects);
+        handoff.recent.committed(*first, *last, subjects, keys);
     }
     match slice {
         Ok(Some(next)) => {
@@ -230,23 +236,39 @@ struct Recent {
     last: i64,
     /// `(digest, seq)` in entry order.
     rows: std::collections::VecDeque<(String, i64)>,
+    /// Where the entries' actor or target changes, in entry order.
+    keys: std::collections::VecDeque<KeyRun>,
+}
+
+/// Entries from `from` on (to the next run) have this actor and target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KeyRun {
+    from: i64,
+    actor: String,
+    target: String,
 }
 
 impl Default for Recent {
     fn default() -> Recent {
-        Recent { first: 1, last: 0, rows: std::collections::VecDeque::new() }
+        Recent { first: 1, last: 0, rows: std::collections::VecDeque::new(), keys: std::collections::VecDeque::new() }
     }
 }
 
 impl Recent {
     /// Entries `first..=last` committed with `subjects`.
-    fn committed(&mut self, first: i64, last: i64, subjects: Vec<(String, i64)>) {
+    fn committed(&mut self, first: i64, last: i64, subjects: Vec<(String, i64)>, keys: Vec<KeyRun>) {
         if self.first > self.last || first != self.last + 1 {
             self.rows.clear();
+            self.keys.clear();
             self.first = first;
         }
         self.last = last;
         self.rows.extend(subjects);
+        for k in keys {
+            if self.keys.back().is_none_or(|b| b.actor != k.actor || b.target != k.target) {
+                self.keys.push_back(k);
+            }
+        }
         // A run longer than two blocks means blocks are not being indexed (the
         // checkpointer fails, or another process indexes them): keep only the latest.
         let keep_from = self.last - 2 * SUBJECT_BLOCK + 1;
@@ -259,22 +281,31 @@ impl Recent {
         while self.rows.front().is_some_and(|(_, s)| *s < seq) {
             self.rows.pop_front();
         }
+        // A run goes on to the next one's start: keep the one that `seq` is in.
+        while self.keys.get(1).is_some_and(|k| k.from <= seq) {
+            self.keys.pop_front();
+        }
         self.first = self.first.max(seq);
     }
 
-    /// Block `first..=last`'s rows sorted by digest and seq, if the run covers it;
-    /// what comes before the block is forgotten either way.
-    fn take_block(&mut self, first: i64, last: i64) -> Option<Vec<(String, i64)>> {
+    /// Block `first..=last`'s subject rows sorted by digest and seq, and its actors and
+    /// targets, if the run covers it; what comes before the block is forgotten either way.
+    fn take_block(&mut self, first: i64, last: i64) -> Option<(Vec<(String, i64)>, BlockKeys)> {
         self.forget_before(first);
         if self.first > first || self.last < last {
             return None;
         }
         let end = self.rows.iter().position(|(_, s)| *s > last).unwrap_or(self.rows.len());
         let mut rows: Vec<(String, i64)> = self.rows.drain(..end).collect();
-        self.first = last + 1;
         rows.sort_unstable();
         rows.dedup();
-        Some(rows)
+        let mut keys = BlockKeys::default();
+        for k in self.keys.iter().take_while(|k| k.from <= last) {
+            keys.actors.insert(k.actor.clone());
+            keys.targets.insert(k.target.clone());
+        }
+        self.forget_before(last + 1);
+        Some((rows, keys))
     }
 }
 
@@ -294,11 +325,20 @@ pub(crate) struct PreparedBlock {
     first: i64,
     last: i64,
     rows: Vec<(String, i64)>,
+    keys: BlockKeys,
     next: usize,
 }
 
+/// The distinct actors and targets of a block's entries (migration 0005).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct BlockKeys {
+    actors: std::collections::BTreeSet<String>,
+    targets: std::collections::BTreeSet<String>,
+}
+
 impl PreparedBlock {
-    /// Read block `block` = entries `first..=last`'s subjects, sorted.
+    /// Read block `block` = entries `first..=last`'s subjects, sorted, and its actors
+    /// and targets.
     fn read(c: &Connection, block: i64, first: i64, last: i64) -> StoreResult<PreparedBlock> {
         let mut stmt = c
             .prepare(
@@ -312,7 +352,15 @@ impl PreparedBlock {
             .map_err(db)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(db)?;
-        Ok(PreparedBlock { block, first, last, rows, next: 0 })
+        let mut keys = BlockKeys::default();
+        let mut stmt =
+            c.prepare("SELECT DISTINCT actor, target FROM audit_log WHERE seq >= ?1 AND seq <= ?2").map_err(db)?;
+        let mut pairs = stmt.query(params![first, last]).map_err(db)?;
+        while let Some(r) = pairs.next().map_err(db)? {
+            keys.actors.insert(text_of(r.get_ref(0).map_err(db)?));
+            keys.targets.insert(text_of(r.get_ref(1).map_err(db)?));
+        }
+        Ok(PreparedBlock { block, first, last, rows, keys, next: 0 })
     }
 
     /// Write the next slice in `tx`; the position after it, or `None` when the block is
@@ -336,6 +384,14 @@ impl PreparedBlock {
             params![self.block, self.first, self.last],
         )
         .map_err(db)?;
+        let mut ins = tx
+            .prepare_cached("INSERT OR IGNORE INTO audit_block_keys (kind, value, block) VALUES (?1, ?2, ?3)")
+            .map_err(db)?;
+        for (kind, values) in [("actor", &self.keys.actors), ("target", &self.keys.targets)] {
+            for v in values {
+                ins.execute(params![kind, v, self.block]).map_err(db)?;
+            }
+        }
         Ok(None)
     }
 }
@@ -355,7 +411,7 @@ fn prepare_block(c: &Connection, handoff: &Mutex<Handoff>) -> StoreResult<Option
     let (first, last) = (done + 1, done + SUBJECT_BLOCK);
     let remembered = lock(handoff).recent.take_block(first, last);
     let prepared = match remembered {
-        Some(rows) => PreparedBlock { block, first, last, rows, next: 0 },
+        Some((rows, keys)) => PreparedBlock { block, first, last, rows, keys, next: 0 },
         None => PreparedBlock::read(&tx, block, first, last)?,
     };
     tx.finish().map_err(db)?;
@@ -474,6 +530,10 @@ fn indexed_through(c: &Connection) -> StoreResult<i64> {
 }
 
 const CHECKPOINT_COLUMNS: &str = "seq, head_hash, at, signature, key_fingerprint";
+
+fn text_of(v: ValueRef<'_>) -> String {
+    String::from_utf8_lossy(&bytes_of(v)).into_owned()
+}
 
 fn bytes_of(v: ValueRef<'_>) -> Vec<u8> {
     match v {
@@ -737,37 +797,83 @@ impl SqliteStore {
     }
 
     pub(crate) async fn list_audit_entries(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
-        let mut clauses: Vec<&str> = Vec::new();
-        let mut args: Vec<Value> = Vec::new();
-        if let Some(a) = &query.actor {
-            clauses.push("actor = ?");
-            args.push(Value::Text(a.clone()));
-        }
-        if let Some(p) = &query.action_prefix {
-            // A prefix match without LIKE: exact and case-sensitive, as on PostgreSQL.
-            clauses.push("substr(action, 1, ?) = ?");
-            args.push(Value::Integer(p.chars().count() as i64));
-            args.push(Value::Text(p.clone()));
-        }
-        if let Some(t) = &query.target {
-            clauses.push("target = ?");
-            args.push(Value::Text(t.clone()));
-        }
-        if let Some(s) = query.after_seq {
-            clauses.push("seq > ?");
-            args.push(Value::Integer(s));
-        }
-        args.push(Value::Integer(effective_limit(query.limit)));
-        let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
-        self.audit_read(move |c| {
-            events(
-                c,
-                &format!("SELECT {AUDIT_COLUMNS} FROM audit_log{filter} ORDER BY seq DESC LIMIT ?"),
-                params_from_iter(args.iter()),
-            )
-        })
-        .await
+        let query = query.clone();
+        self.audit_read(move |c| list_entries(c, &query)).await
     }
+}
+
+/// The entries `query` asks for, newest first. Filtered by actor or target, it scans the
+/// entries after the last closed block, then, newest first, only the blocks whose
+/// actors or targets (`audit_block_keys`) include the one asked for, until it has
+/// `limit`; otherwise it scans the log from its end.
+fn list_entries(c: &Connection, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
+    let mut clauses: Vec<&str> = vec!["seq >= ?", "seq <= ?"];
+    let mut args: Vec<Value> = vec![Value::Integer(0), Value::Integer(i64::MAX)];
+    if let Some(a) = &query.actor {
+        clauses.push("actor = ?");
+        args.push(Value::Text(a.clone()));
+    }
+    if let Some(p) = &query.action_prefix {
+        // A prefix match without LIKE: exact and case-sensitive, as on PostgreSQL.
+        clauses.push("substr(action, 1, ?) = ?");
+        args.push(Value::Integer(p.chars().count() as i64));
+        args.push(Value::Text(p.clone()));
+    }
+    if let Some(t) = &query.target {
+        clauses.push("target = ?");
+        args.push(Value::Text(t.clone()));
+    }
+    let limit = effective_limit(query.limit);
+    args.push(Value::Integer(limit));
+    let sql =
+        format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE {} ORDER BY seq DESC LIMIT ?", clauses.join(" AND "));
+    let after = query.after_seq.unwrap_or(0);
+    let mut page = |from: i64, to: i64, want: i64, out: &mut Vec<AuditEvent>| -> StoreResult<()> {
+        args[0] = Value::Integer(from.max(after.saturating_add(1)));
+        args[1] = Value::Integer(to);
+        if let Some(last) = args.last_mut() {
+            *last = Value::Integer(want);
+        }
+        out.extend(events(c, &sql, params_from_iter(args.iter()))?);
+        Ok(())
+    };
+    let tx = c.unchecked_transaction().map_err(db)?;
+    let mut out = Vec::new();
+    let mut keys: Vec<(&str, &str)> = Vec::new();
+    if let Some(a) = &query.actor {
+        keys.push(("actor", a));
+    }
+    if let Some(t) = &query.target {
+        keys.push(("target", t));
+    }
+    if keys.is_empty() {
+        page(0, i64::MAX, limit, &mut out)?;
+    } else {
+        let done = indexed_through(&tx)?;
+        page(done + 1, i64::MAX, limit, &mut out)?;
+        let holding = keys
+            .iter()
+            .map(|_| "SELECT block FROM audit_block_keys WHERE kind = ? AND value = ?")
+            .collect::<Vec<_>>()
+            .join(" INTERSECT ");
+        let mut stmt = tx
+            .prepare(&format!(
+                "SELECT first_seq, last_seq FROM audit_subject_blocks
+                 WHERE block IN ({holding}) AND last_seq > ? ORDER BY block DESC"
+            ))
+            .map_err(db)?;
+        let mut block_args: Vec<Value> =
+            keys.iter().flat_map(|(k, v)| [Value::Text((*k).to_string()), Value::Text((*v).to_string())]).collect();
+        block_args.push(Value::Integer(after));
+        let mut blocks = stmt.query(params_from_iter(block_args.iter())).map_err(db)?;
+        while (out.len() as i64) < limit {
+            let Some(b) = blocks.next().map_err(db)? else { break };
+            let (first, last): (i64, i64) = (b.get(0).map_err(db)?, b.get(1).map_err(db)?);
+            page(first, last, limit - out.len() as i64, &mut out)?;
+        }
+    }
+    drop(tx);
+    Ok(out)
 }
 
 #[async_trait]
@@ -854,7 +960,7 @@ mod tests {
         for seq in 1..=3 {
             c.execute(
                 "INSERT INTO audit_log (seq, prev_hash, hash, at, actor, action, target, outcome, detail)
-                 VALUES (?1, 'p', 'h', 't', 'a', 'share.read', 'ds', 'allowed', '{}')",
+                 VALUES (?1, 'p', 'h', 't', 'a' || (?1 % 2), 'share.read', 'ds', 'allowed', '{}')",
                 [seq],
             )
             .unwrap();
@@ -893,6 +999,15 @@ mod tests {
             )
             .unwrap();
         assert_eq!(old, 0);
+        // Migration 0005 lists block 1's actors and targets and drops their indexes.
+        let keys = all(&c, "SELECT block, kind || ':' || value FROM audit_block_keys ORDER BY kind, value");
+        assert_eq!(keys, [(1, "actor:a0".into()), (1, "actor:a1".into()), (1, "target:ds".into())]);
+        let indexes: i64 = c
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_log'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(indexes, 0);
     }
 
     /// The database size in the audit file's header (what checkpoints have copied in).
@@ -924,11 +1039,22 @@ mod tests {
         assert!(after >= before + 20, "the audit file held {before} pages before 300 appends and {after} after");
     }
 
-    /// Append subject `i`'s access through `store`.
+    /// Append subject `i`'s access through `store`: by one of three actors, on one of
+    /// five targets, one in seven a write (and from 1,000,000 on by another actor on
+    /// another target).
     async fn append_subject(store: &crate::sqlite::SqliteStore, i: i64) {
         use govhub_core::store::Store;
         let subject = format!("3204021980{i:08}");
-        store.append_audit(&crate::conformance_audit::access("conf-slices", "CONF-SLICES", &[&subject])).await.unwrap();
+        let (actor, target) = if i >= 1_000_000 {
+            ("conf-more".to_string(), "CONF-MORE".to_string())
+        } else {
+            (format!("conf-actor-{}", i % 3), format!("CONF-T{}", i % 5))
+        };
+        let mut event = crate::conformance_audit::access(&actor, &target, &[&subject]);
+        if i % 7 == 0 {
+            event.action = "conf.share.write".into();
+        }
+        store.append_audit(&event).await.unwrap();
     }
 
     /// Append accesses `range` through `store`, 512 at a time concurrently.
@@ -983,6 +1109,66 @@ mod tests {
         let found = store.list_audit_for_subject("320402198000000077", 10).await.unwrap();
         assert_eq!(found.len(), 1);
         assert!(found[0].seq <= super::SUBJECT_BLOCK);
+        let keys = |sql: &str| -> Vec<(String, String)> {
+            let mut stmt = c.prepare(sql).unwrap();
+            let rows = stmt.query_map([super::SUBJECT_BLOCK], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        assert_eq!(
+            keys("SELECT kind, value FROM audit_block_keys WHERE block = 1 AND ?1 > 0 ORDER BY kind, value"),
+            keys(
+                "SELECT 'actor' AS k, actor AS v FROM audit_log WHERE seq <= ?1
+                 UNION SELECT 'target', target FROM audit_log WHERE seq <= ?1 ORDER BY k, v"
+            ),
+            "block 1's actors and targets"
+        );
+    }
+
+    /// Lists filtered by actor, target and action, with and without a start and at
+    /// several limits, are exactly what a scan of the whole log finds.
+    async fn lists_agree_with_a_scan(main: &Path, store: &crate::sqlite::SqliteStore) {
+        use govhub_core::model::AuditQuery;
+        use govhub_core::store::Store;
+        let c = Connection::open(audit_path(main)).unwrap();
+        let scan = |q: &AuditQuery| -> Vec<i64> {
+            let mut stmt = c
+                .prepare(
+                    "SELECT seq FROM audit_log NOT INDEXED
+                     WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR target = ?2)
+                       AND (?3 IS NULL OR substr(action, 1, length(?3)) = ?3) AND seq > ?4
+                     ORDER BY seq DESC LIMIT ?5",
+                )
+                .unwrap();
+            let rows = stmt
+                .query_map(
+                    rusqlite::params![q.actor, q.target, q.action_prefix, q.after_seq.unwrap_or(0), i64::from(q.limit)],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        let mut checked = 0;
+        for actor in [None, Some("conf-actor-1"), Some("conf-more"), Some("nobody")] {
+            for target in [None, Some("CONF-T3"), Some("CONF-MORE")] {
+                for action in [None, Some("conf.share.w")] {
+                    for after in [None, Some(100), Some(super::SUBJECT_BLOCK - 10)] {
+                        for limit in [1, 7, 500, 10_000] {
+                            let q = AuditQuery {
+                                actor: actor.map(String::from),
+                                target: target.map(String::from),
+                                action_prefix: action.map(String::from),
+                                after_seq: after,
+                                limit,
+                            };
+                            let listed: Vec<i64> = store.list_audit(&q).await.unwrap().iter().map(|e| e.seq).collect();
+                            assert_eq!(listed, scan(&q), "{q:?}");
+                            checked += usize::from(!listed.is_empty());
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 100, "only {checked} queries found entries");
     }
 
     /// A closed block's subjects reach the index a slice at a time, behind the appends,
@@ -994,6 +1180,8 @@ mod tests {
         let store = std::sync::Arc::new(crate::sqlite::SqliteStore::open(&main).await.unwrap());
         append_subjects(&store, 0..super::SUBJECT_BLOCK).await;
         block_one_is_indexed(&main, &store).await;
+        append_subjects(&store, 5_000..5_300).await;
+        lists_agree_with_a_scan(&main, &store).await;
     }
 
     /// Two processes appending to one file in turns: neither writer remembers the whole
@@ -1008,36 +1196,48 @@ mod tests {
         append_subjects(&b, 1_500..2_500).await;
         append_subjects(&a, 2_500..super::SUBJECT_BLOCK).await;
         block_one_is_indexed(&main, &a).await;
+        lists_agree_with_a_scan(&main, &b).await;
     }
 
     /// The writer's memory of subjects: one run of consecutive entries, started again
-    /// after a gap, handing out a block only when it covers it whole.
+    /// after a gap, handing out a block (its subjects, actors and targets) only when it
+    /// covers it whole.
     #[test]
     fn the_writer_remembers_one_run_of_subjects() {
+        use super::{BlockKeys, KeyRun};
         let rows = |seqs: std::ops::RangeInclusive<i64>| -> Vec<(String, i64)> {
             seqs.map(|s| (format!("d{:04}", 9_999 - s), s)).collect()
         };
+        let run = |from: i64, who: &str| KeyRun { from, actor: format!("actor-{who}"), target: format!("T-{who}") };
+        let keys = |who: &[&str]| BlockKeys {
+            actors: who.iter().map(|w| format!("actor-{w}")).collect(),
+            targets: who.iter().map(|w| format!("T-{w}")).collect(),
+        };
         let mut r = super::Recent::default();
         assert_eq!(r.take_block(1, 4), None);
-        r.committed(1, 3, rows(1..=3));
-        r.committed(4, 6, rows(4..=6));
+        r.committed(1, 3, rows(1..=3), vec![run(1, "a"), run(3, "b")]);
+        r.committed(4, 6, rows(4..=6), vec![run(4, "b"), run(6, "c")]);
         let mut want = rows(1..=4);
         want.sort();
-        assert_eq!(r.take_block(1, 4), Some(want));
+        assert_eq!(r.take_block(1, 4), Some((want, keys(&["a", "b"]))));
         // 5 and 6 are kept for the next block, which the run does not cover yet.
         assert_eq!(r.take_block(5, 8), None);
-        r.committed(7, 8, rows(7..=8));
-        assert_eq!(r.take_block(5, 8).map(|v| v.len()), Some(4));
+        r.committed(7, 8, rows(7..=8), vec![run(7, "c")]);
+        let (subjects, k) = r.take_block(5, 8).unwrap();
+        assert_eq!((subjects.len(), k), (4, keys(&["b", "c"])));
         // Another process appended 9..=10: the run starts again at 11.
-        r.committed(11, 12, rows(11..=12));
+        r.committed(11, 12, rows(11..=12), vec![run(11, "d")]);
         assert_eq!(r.take_block(9, 12), None);
-        r.committed(13, 16, rows(13..=16));
-        assert_eq!(r.take_block(13, 16).map(|v| v.len()), Some(4));
+        r.committed(13, 16, rows(13..=16), vec![run(13, "d")]);
+        let (subjects, k) = r.take_block(13, 16).unwrap();
+        assert_eq!((subjects.len(), k), (4, keys(&["d"])));
         // Blocks nobody takes: no more than two blocks' entries are kept.
         let far = 17 + 3 * super::SUBJECT_BLOCK;
-        r.committed(17, far, rows(17..=far));
+        r.committed(17, far, rows(17..=far), vec![run(17, "e"), run(far, "f")]);
         assert_eq!(r.rows.len() as i64, 2 * super::SUBJECT_BLOCK);
         assert_eq!(r.take_block(17, 16 + super::SUBJECT_BLOCK), None);
+        let (_, k) = r.take_block(far - super::SUBJECT_BLOCK + 1, far).unwrap();
+        assert_eq!(k, keys(&["e", "f"]));
     }
 
     #[test]
