@@ -540,7 +540,7 @@ impl Hub {
         }
         let proj = Projection::new(&d, &g, fields)?;
         let cells = crate::records::parse_key(&d.schema, key)?;
-        let (found, now) = self.store().shared_record(&d, &cells).await.map_err(store_err)?;
+        let (found, now) = self.store().shared_record(&d, &cells, &fields_read(&d, &proj)).await.map_err(store_err)?;
         if cached_at.is_some_and(|at| at != now) {
             self.share_state().forget_before(now);
             return Ok(None);
@@ -720,14 +720,7 @@ impl Hub {
 /// `id-number` and `uscc` fields (before masking; the audit log keeps only their
 /// salted digests).
 fn subjects_of(d: &Dataset, read: &[&[Cell]]) -> Vec<String> {
-    let cols: Vec<usize> = d
-        .schema
-        .fields
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| matches!(f.format_or_default(), "id-number" | "uscc"))
-        .map(|(i, _)| i)
-        .collect();
+    let cols = subject_columns(d);
     let mut out = Vec::new();
     for cells in read {
         for &i in &cols {
@@ -737,6 +730,25 @@ fn subjects_of(d: &Dataset, read: &[&[Cell]]) -> Vec<String> {
         }
     }
     out
+}
+
+/// The fields whose values are subjects (ID numbers, USCCs) for the audit log.
+fn subject_columns(d: &Dataset) -> Vec<usize> {
+    d.schema
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| matches!(f.format_or_default(), "id-number" | "uscc"))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The fields a lookup reads: those shown, and the subjects the audit entry names.
+fn fields_read(d: &Dataset, proj: &Projection) -> Vec<usize> {
+    let mut read: Vec<usize> = proj.fields.iter().copied().chain(subject_columns(d)).collect();
+    read.sort_unstable();
+    read.dedup();
+    read
 }
 
 /// The projection and filters of a query, all on granted fields, and the filters as

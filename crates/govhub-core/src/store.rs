@@ -226,10 +226,14 @@ pub trait DeliveryStore: Send + Sync + 'static {
     /// A record by its primary key together with the sharing generation, both read in
     /// one statement (one snapshot): the consumer API's hot path, which checks that the
     /// token and grant it took from its cache are still current (docs/sharing.md).
+    ///
+    /// Only the fields at the schema positions `fields` are read; the record's other
+    /// cells are `Null`, so a field outside an app's grant is never read for it.
     async fn shared_record(
         &self,
         dataset: &std::sync::Arc<Dataset>,
         key: &[crate::cells::Cell],
+        fields: &[usize],
     ) -> Result<(Option<Record>, i64), StoreError>;
     /// Records in primary-key order after `query.after`, filtered.
     async fn query_records(&self, dataset: &Dataset, query: &RecordQuery) -> Result<Vec<Record>, StoreError>;

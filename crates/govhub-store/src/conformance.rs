@@ -1661,12 +1661,26 @@ pub async fn record_queries<S: Store + DeliveryStore + ?Sized>(s: &S) {
     // generation of the same snapshot — also when there is no such record.
     let generation = s.sharing_generation().await.unwrap();
     let shared = std::sync::Arc::new(d.clone());
-    let (found, g) = s.shared_record(&shared, &[txt("张"), Cell::Int(10)]).await.unwrap();
-    assert_eq!(found, s.get_record(&d, &[txt("张"), Cell::Int(10)]).await.unwrap());
-    assert_eq!(found.unwrap().cells[2], txt("张3010"));
+    let all: Vec<usize> = (0..d.schema.fields.len()).collect();
+    let (found, g) = s.shared_record(&shared, &[txt("张"), Cell::Int(10)], &all).await.unwrap();
+    let whole = s.get_record(&d, &[txt("张"), Cell::Int(10)]).await.unwrap();
+    assert_eq!(found, whole);
+    let whole = whole.unwrap();
+    assert_eq!(whole.cells[2], txt("张3010"));
     assert_eq!(g, generation);
-    let (missing, g) = s.shared_record(&shared, &[txt("张"), Cell::Int(8)]).await.unwrap();
+    let (missing, g) = s.shared_record(&shared, &[txt("张"), Cell::Int(8)], &all).await.unwrap();
     assert_eq!((missing, g), (None, generation));
+    // Only the fields asked for are read (each type left out and read once); the
+    // others come back null, and the system columns as ever.
+    for read in [vec![0, 2], vec![1, 3, 4, 5]] {
+        let (part, _) = s.shared_record(&shared, &[txt("张"), Cell::Int(10)], &read).await.unwrap();
+        let part = part.unwrap();
+        for (i, c) in part.cells.iter().enumerate() {
+            let want = if read.contains(&i) { whole.cells[i].clone() } else { Cell::Null };
+            assert_eq!(c, &want, "field {i} reading {read:?}");
+        }
+        assert_eq!((part.version, part.deleted), (whole.version, whole.deleted));
+    }
 
     let key = |r: &Record| (r.cells[0].to_text(), r.cells[1].clone());
     let mut expected: Vec<(String, Cell)> = rows.iter().map(|c| (c[0].to_text(), c[1].clone())).collect();
@@ -1759,7 +1773,8 @@ pub async fn record_queries<S: Store + DeliveryStore + ?Sized>(s: &S) {
     added.schema.fields.push(field.clone());
     s.evolve_schema(&added, &SchemaEvolution::AddColumns(vec![field])).await.unwrap();
     let added = std::sync::Arc::new(added);
-    let (found, _) = s.shared_record(&added, &[txt("张"), Cell::Int(10)]).await.unwrap();
+    let all: Vec<usize> = (0..added.schema.fields.len()).collect();
+    let (found, _) = s.shared_record(&added, &[txt("张"), Cell::Int(10)], &all).await.unwrap();
     let found = found.unwrap();
     assert_eq!(found.cells.len(), 7);
     assert_eq!(found.cells[6], Cell::Null);

@@ -293,6 +293,8 @@ pub struct ReadDialect {
     pub placeholder: fn(usize, &Arg) -> String,
     /// The expression selecting a field's column (e.g. NUMERIC as float8).
     pub select: fn(FieldType, &str) -> String,
+    /// A `NULL` of a field's column type.
+    pub null: fn(FieldType) -> String,
     /// Appended to a text column in range comparisons (bytewise order).
     pub text_order: &'static str,
     /// A text-prefix test of a column against a placeholder.
@@ -323,10 +325,20 @@ impl<'d> Sql<'d> {
 /// Columns of a record row: the fields, then `_version`, `_delivery_id`, `_updated_at`,
 /// `_deleted`.
 pub fn record_select(d: &ReadDialect, layout: &Layout<'_>, prefix: &str) -> String {
+    record_select_of(d, layout, prefix, |_| true)
+}
+
+/// [`record_select`] with a typed `NULL` in place of the fields `read` leaves out (the
+/// columns keep their positions).
+fn record_select_of(d: &ReadDialect, layout: &Layout<'_>, prefix: &str, read: impl Fn(usize) -> bool) -> String {
     let mut cols: Vec<String> = layout
         .fields()
         .iter()
-        .map(|f| (d.select)(f.field_type, &format!("{prefix}{}", quote_ident(&f.name))))
+        .enumerate()
+        .map(|(i, f)| {
+            let col = if read(i) { format!("{prefix}{}", quote_ident(&f.name)) } else { (d.null)(f.field_type) };
+            (d.select)(f.field_type, &col)
+        })
         .collect();
     for c in ["_version", "_delivery_id", "_updated_at", "_deleted"] {
         cols.push(format!("{prefix}\"{c}\""));
@@ -371,13 +383,18 @@ pub fn get_record_sql<'d>(d: &'d ReadDialect, layout: &Layout<'_>, key: &[Cell])
 /// The current record of a key (as [`get_record_sql`], NULL columns when there is
 /// none) followed by the sharing generation (migration 0008), in one statement: the
 /// generation is of the same snapshot as the record.
-pub fn shared_record_sql<'d>(d: &'d ReadDialect, layout: &Layout<'_>, key: &[Cell]) -> StoreResult<Sql<'d>> {
+pub fn shared_record_sql<'d>(
+    d: &'d ReadDialect,
+    layout: &Layout<'_>,
+    key: &[Cell],
+    fields: &[usize],
+) -> StoreResult<Sql<'d>> {
     let key = layout.key_args(key)?;
     let mut sql = Sql::new(d);
     let cond = key_match(&mut sql, layout, "r.", key);
     sql.text = format!(
         "SELECT {}, g.generation FROM sharing_generation g LEFT JOIN {} r ON {cond} WHERE g.id = 1",
-        record_select(d, layout, "r."),
+        record_select_of(d, layout, "r.", |i| fields.contains(&i)),
         layout.table
     );
     Ok(sql)

@@ -329,6 +329,12 @@ async fn requests_decisions_and_the_consumer_api(app: TestApp) {
     );
     let (_, theirs) = app.get("/api/v1/audit/about-me", &app.token("citizen-x", "citizen-pass-1").await).await;
     assert_eq!(theirs, json!([]), "nobody read citizen-x's record");
+    // A read that shows only the name still names the citizen in the audit log (the
+    // lookup reads the ID number for the entry, though it does not show it).
+    let (s, r) = app.get(&format!("/api/v1/share/gaj-hjrk/records/{}?fields=xm", person(0)), &tok).await;
+    assert_eq!((s, r.as_object().map(|o| o.len())), (200, Some(1)), "{r}");
+    let (_, after) = app.get("/api/v1/audit/about-me", &app.token("citizen-0", "citizen-pass-1").await).await;
+    assert_eq!(after.as_array().map(Vec::len), Some(mine.len() + 1), "{after}");
 
     // Usage: Prometheus text for admins (not for others), JSON for the console.
     let r = app.client.get(app.url("/metrics")).send().await.unwrap();

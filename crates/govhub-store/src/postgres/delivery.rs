@@ -92,8 +92,12 @@ fn prefix(col: &str, p: &str) -> String {
     format!("starts_with({col}::text, {p})")
 }
 
+fn null(t: FieldType) -> String {
+    format!("NULL::{}", ddl::column_type(t))
+}
+
 const DIALECT: ReadDialect =
-    ReadDialect { placeholder, select, text_order: " COLLATE \"C\"", prefix, false_literal: "false" };
+    ReadDialect { placeholder, select, null, text_order: " COLLATE \"C\"", prefix, false_literal: "false" };
 
 fn params(sql: &Sql<'_>) -> Vec<Box<dyn ToSql + Sync + Send>> {
     sql.args
@@ -1009,9 +1013,10 @@ impl DeliveryStore for PostgresStore {
         &self,
         dataset: &std::sync::Arc<Dataset>,
         key: &[Cell],
+        fields: &[usize],
     ) -> StoreResult<(Option<Record>, i64)> {
         let layout = Layout::new(dataset)?;
-        let sql = shared_record_sql(&DIALECT, &layout, key)?;
+        let sql = shared_record_sql(&DIALECT, &layout, key, fields)?;
         let rows = query(&self.client().await?, &sql).await?;
         let r = rows.first().ok_or_else(|| StoreError::Corrupt("sharing_generation has no row".into()))?;
         let n = layout.fields().len();

@@ -83,7 +83,12 @@ fn prefix(col: &str, p: &str) -> String {
     format!("substr(CAST({col} AS TEXT), 1, length({p})) = {p}")
 }
 
-pub(crate) const DIALECT: ReadDialect = ReadDialect { placeholder, select, text_order: "", prefix, false_literal: "0" };
+fn null(_: govhub_core::schema::FieldType) -> String {
+    "NULL".to_string()
+}
+
+pub(crate) const DIALECT: ReadDialect =
+    ReadDialect { placeholder, select, null, text_order: "", prefix, false_literal: "0" };
 
 /// Read a stored field value back as a typed cell.
 fn cell(r: &Row<'_>, i: usize, k: Kind) -> StoreResult<Cell> {
@@ -950,10 +955,11 @@ impl DeliveryStore for SqliteStore {
         &self,
         dataset: &std::sync::Arc<Dataset>,
         key: &[Cell],
+        fields: &[usize],
     ) -> StoreResult<(Option<Record>, i64)> {
         let d = std::sync::Arc::clone(dataset);
         let key = key.to_vec();
-        let text = self.shared_record_text(dataset, &key)?;
+        let text = self.shared_record_text(dataset, &key, fields)?;
         self.read_now(move |c| {
             let layout = Layout::new(&d)?;
             let args = layout.key_args(&key)?;

@@ -210,7 +210,7 @@ struct Inner {
     /// The consumer API's lookup statement by table: `(fields, primary key, SQL)`
     /// (built once, not per request; a field added in place changes the count and
     /// rebuilds it, as would a different key under the same table name).
-    shared_sql: Mutex<std::collections::HashMap<String, SharedSql>>,
+    shared_sql: Mutex<std::collections::HashMap<String, Vec<SharedSql>>>,
 }
 
 /// The database's checkpoints, on a thread and connection of their own (as
@@ -322,8 +322,18 @@ impl Drop for Writing<'_> {
     }
 }
 
-/// A table's lookup statement: the field count and primary key it was built for.
-type SharedSql = (usize, Vec<String>, Arc<str>);
+/// A table's lookup statement: the field count, primary key and fields read it was
+/// built for.
+struct SharedSql {
+    fields: usize,
+    pk: Vec<String>,
+    read: Vec<usize>,
+    text: Arc<str>,
+}
+
+/// Lookup statements kept per table: one per set of fields read (the grants' field
+/// sets), the oldest dropped beyond this many.
+const SHARED_SQL_PER_TABLE: usize = 64;
 
 /// How much of the database file each reader connection maps.
 const READER_MMAP_BYTES: i64 = 1 << 30;
@@ -436,22 +446,32 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// The text of [`crate::delivery::shared_record_sql`] for `d` (its parameters are
-    /// the key's, in key order).
-    pub(crate) fn shared_record_text(&self, d: &Dataset, key: &[govhub_core::cells::Cell]) -> StoreResult<Arc<str>> {
+    /// The text of [`crate::delivery::shared_record_sql`] for `d` reading `read` (its
+    /// parameters are the key's, in key order).
+    pub(crate) fn shared_record_text(
+        &self,
+        d: &Dataset,
+        key: &[govhub_core::cells::Cell],
+        read: &[usize],
+    ) -> StoreResult<Arc<str>> {
         let fields = d.schema.fields.len();
-        if let Some((n, pk, text)) = lock(&self.inner.shared_sql).get(&d.table_name) {
-            if *n == fields && *pk == d.schema.primary_key {
-                return Ok(text.clone());
-            }
+        let same = |s: &SharedSql| s.fields == fields && s.pk == d.schema.primary_key && s.read == read;
+        if let Some(kept) = lock(&self.inner.shared_sql).get(&d.table_name).and_then(|v| v.iter().find(|s| same(s))) {
+            return Ok(kept.text.clone());
         }
         let layout = crate::delivery::Layout::new(d)?;
-        let text: Arc<str> = crate::delivery::shared_record_sql(&delivery::DIALECT, &layout, key)?.text.into();
+        let text: Arc<str> = crate::delivery::shared_record_sql(&delivery::DIALECT, &layout, key, read)?.text.into();
         let mut map = lock(&self.inner.shared_sql);
         if map.len() > 10_000 {
             map.clear();
         }
-        map.insert(d.table_name.clone(), (fields, d.schema.primary_key.clone(), text.clone()));
+        let kept = map.entry(d.table_name.clone()).or_default();
+        // A statement for another shape of the table (fields added) is stale for good.
+        kept.retain(|s| s.fields == fields && s.pk == d.schema.primary_key);
+        if kept.len() >= SHARED_SQL_PER_TABLE {
+            kept.remove(0);
+        }
+        kept.push(SharedSql { fields, pk: d.schema.primary_key.clone(), read: read.to_vec(), text: text.clone() });
         Ok(text)
     }
 
