@@ -34,6 +34,11 @@ struct Load {
     p50_ms: f64,
     p99_ms: f64,
     non_2xx: u64,
+    /// Requests completed in the run.
+    requests: u64,
+    /// The server's CPU time (user + system) per request, in µs: steadier from run to
+    /// run than the rate on this machine kind.
+    cpu_us: Option<f64>,
 }
 
 /// Kills the child when dropped.
@@ -67,7 +72,7 @@ async fn wait_ready(server: &mut Server, url: &str) -> Result<()> {
 
 /// Parse wrk's `--latency` output.
 fn parse_wrk(out: &str) -> Result<Load> {
-    let mut load = Load { rps: 0.0, p50_ms: 0.0, p99_ms: 0.0, non_2xx: 0 };
+    let mut load = Load { rps: 0.0, p50_ms: 0.0, p99_ms: 0.0, non_2xx: 0, requests: 0, cpu_us: None };
     let ms = |v: &str| -> f64 {
         let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
         let n: f64 = num.parse().unwrap_or(f64::NAN);
@@ -86,6 +91,7 @@ fn parse_wrk(out: &str) -> Result<Load> {
             ["50%", v] => load.p50_ms = ms(v),
             ["99%", v] => load.p99_ms = ms(v),
             ["Non-2xx", "or", "3xx", "responses:", v] => load.non_2xx = v.parse().unwrap_or(0),
+            [n, "requests", "in", ..] => load.requests = n.parse().unwrap_or(0),
             _ => {}
         }
     }
@@ -95,8 +101,29 @@ fn parse_wrk(out: &str) -> Result<Load> {
     Ok(load)
 }
 
-/// Run wrk on core 1 against `base` with a Lua script picking a random key per request.
-fn wrk(dir: &Path, base: &str, path_prefix: &str, suffix: &str, token: Option<&str>, b: &ApiBench) -> Result<Load> {
+/// CPU time (user + system) of process `pid` so far, in µs, from `/proc/<pid>/stat`
+/// (its 14th and 15th fields, in the kernel's fixed `USER_HZ` of 100 ticks a second).
+fn cpu_micros(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    // `rest` starts at field 3, so fields 14 and 15 are at 11 and 12.
+    Some((ticks(11)? + ticks(12)?) as f64 * 10_000.0)
+}
+
+/// Run wrk on core 1 against `base` (served by process `server`) with a Lua script
+/// picking a random key per request.
+fn wrk(
+    dir: &Path,
+    base: &str,
+    path_prefix: &str,
+    suffix: &str,
+    token: Option<&str>,
+    server: u32,
+    b: &ApiBench,
+) -> Result<Load> {
     let script = dir.join("lookup.lua");
     let header = token.map(|t| format!("[\"Authorization\"] = \"Bearer {t}\"")).unwrap_or_default();
     std::fs::write(
@@ -134,7 +161,12 @@ fn wrk(dir: &Path, base: &str, path_prefix: &str, suffix: &str, token: Option<&s
     if !synced.success() {
         bail!("sync failed: {synced}");
     }
-    parse_wrk(&run(b.seconds)?)
+    let before = cpu_micros(server);
+    let mut load = parse_wrk(&run(b.seconds)?)?;
+    if let (Some(a), Some(z)) = (before, cpu_micros(server)) {
+        load.cpu_us = Some((z - a) / load.requests.max(1) as f64);
+    }
+    Ok(load)
 }
 
 /// Load before each measured run, not counted.
@@ -246,7 +278,7 @@ pub async fn api(b: ApiBench) -> Result<()> {
         bail!("the probe lookup failed: {} {}", probe.status(), probe.text().await.unwrap_or_default());
     }
     println!("  probe: {}", probe.text().await.unwrap_or_default());
-    let ours = wrk(&dir, &base, &format!("/api/v1/share/{}/records/", demo::HJRK), "", Some(&token), &b)?;
+    let ours = wrk(&dir, &base, &format!("/api/v1/share/{}/records/", demo::HJRK), "", Some(&token), gov.0.id(), &b)?;
 
     // Change feed: a consumer catching up from the start.
     let client = reqwest::Client::new();
@@ -287,7 +319,7 @@ pub async fn api(b: ApiBench) -> Result<()> {
         let ds_base = format!("http://127.0.0.1:{port}");
         wait_ready(&mut server, &format!("{ds_base}/govhub.json")).await?;
         let table = format!("/govhub/ds_{}_v1/", demo::HJRK.replace('-', "_"));
-        let r = wrk(&dir, &ds_base, &table, ".json", None, &b)?;
+        let r = wrk(&dir, &ds_base, &table, ".json", None, server.0.id(), &b)?;
         drop(server);
         Some(r)
     };
@@ -299,16 +331,28 @@ pub async fn api(b: ApiBench) -> Result<()> {
         b.connections,
         b.seconds
     );
-    println!("  {:<52} {:>10} {:>9} {:>9}", "", "req/s", "p50 ms", "p99 ms");
+    let cpu = |l: &Load| l.cpu_us.map_or_else(|| "-".to_string(), |c| format!("{c:.0}"));
+    println!("  {:<52} {:>10} {:>9} {:>9} {:>12}", "", "req/s", "p50 ms", "p99 ms", "CPU µs/req");
     println!(
-        "  {:<52} {:>10.0} {:>9.2} {:>9.2}",
-        "govhub consumer API (token, grant, masking, audit)", ours.rps, ours.p50_ms, ours.p99_ms
+        "  {:<52} {:>10.0} {:>9.2} {:>9.2} {:>12}",
+        "govhub consumer API (token, grant, masking, audit)",
+        ours.rps,
+        ours.p50_ms,
+        ours.p99_ms,
+        cpu(&ours)
     );
     if ours.non_2xx > 0 {
         println!("  !! {} responses were not 2xx", ours.non_2xx);
     }
     if let Some(p) = peer {
-        println!("  {:<52} {:>10.0} {:>9.2} {:>9.2}", "Datasette (row JSON by primary key)", p.rps, p.p50_ms, p.p99_ms);
+        println!(
+            "  {:<52} {:>10.0} {:>9.2} {:>9.2} {:>12}",
+            "Datasette (row JSON by primary key)",
+            p.rps,
+            p.p50_ms,
+            p.p99_ms,
+            cpu(&p)
+        );
         println!("  govhub / Datasette = {:.1}×", ours.rps / p.rps.max(1e-9));
     }
     println!(
@@ -322,4 +366,35 @@ pub async fn api(b: ApiBench) -> Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn wrk_output_is_read() {
+        let out = "Running 15s test @ http://127.0.0.1:4000\n  1 threads and 32 connections\n\
+                   Latency Distribution\n     50%    1.88ms\n     75%    2.10ms\n     99%  812.00us\n\
+                   \x20 245123 requests in 15.00s, 80.12MB read\n  Non-2xx or 3xx responses: 3\n\
+                   Requests/sec:  16341.53\nTransfer/sec:      5.34MB\n";
+        let l = parse_wrk(out).unwrap();
+        assert_eq!((l.rps, l.p50_ms, l.p99_ms, l.non_2xx, l.requests), (16341.53, 1.88, 0.812, 3, 245_123));
+        assert!(parse_wrk("no figures here").is_err());
+    }
+
+    #[test]
+    fn this_process_has_used_cpu() {
+        let spent = cpu_micros(std::process::id()).unwrap();
+        // Burn a little CPU so that a tick passes.
+        let mut x = 0u64;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(50) {
+            x = x.wrapping_add(std::hint::black_box(1));
+        }
+        assert!(x > 0);
+        assert!(cpu_micros(std::process::id()).unwrap() > spent);
+        assert_eq!(cpu_micros(u32::MAX), None);
+    }
 }
