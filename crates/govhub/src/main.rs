@@ -421,8 +421,21 @@ fn domain(e: govhub_core::Error) -> anyhow::Error {
     anyhow::anyhow!("{} [{}]\n{}", e.message, e.code, e.message_zh)
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+/// On a single core (a one-CPU container, or `taskset`), tokio's single-threaded
+/// scheduler: no work-stealing machinery for a pool of one, and fewer wake-ups — ≈ 2 %
+/// more consumer-API requests a second on one core (docs/benchmarks.md, session 10).
+/// Otherwise a worker per core.
+fn main() -> Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let mut builder = if cores == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    builder.enable_all().build().context("starting the async runtime")?.block_on(run())
+}
+
+async fn run() -> Result<()> {
     let cli = Cli::parse();
     init_logging();
     match &cli.command {
