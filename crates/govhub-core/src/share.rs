@@ -720,7 +720,7 @@ impl Hub {
 /// `id-number` and `uscc` fields (before masking; the audit log keeps only their
 /// salted digests).
 fn subjects_of(d: &Dataset, read: &[&[Cell]]) -> Vec<String> {
-    let cols = subject_columns(d);
+    let cols: Vec<usize> = subject_columns(d).collect();
     let mut out = Vec::new();
     for cells in read {
         for &i in &cols {
@@ -733,14 +733,13 @@ fn subjects_of(d: &Dataset, read: &[&[Cell]]) -> Vec<String> {
 }
 
 /// The fields whose values are subjects (ID numbers, USCCs) for the audit log.
-fn subject_columns(d: &Dataset) -> Vec<usize> {
+fn subject_columns(d: &Dataset) -> impl Iterator<Item = usize> + '_ {
     d.schema
         .fields
         .iter()
         .enumerate()
         .filter(|(_, f)| matches!(f.format_or_default(), "id-number" | "uscc"))
         .map(|(i, _)| i)
-        .collect()
 }
 
 /// The fields a lookup reads: those shown, and the subjects the audit entry names.

@@ -547,12 +547,12 @@ fn bytes_of(v: ValueRef<'_>) -> Vec<u8> {
 fn checkpoint_row(r: &Row<'_>) -> rusqlite::Result<Checkpoint> {
     Ok(Checkpoint {
         seq: r.get(0)?,
-        head_hash: String::from_utf8_lossy(&bytes_of(r.get_ref(1)?)).into_owned(),
+        head_hash: text_of(r.get_ref(1)?),
         // A time changed into something unreadable stays a checkpoint that fails its
         // signature (so the verifier names it) rather than an error.
         at: r.get::<_, Ts>(2).map(|t| t.0).unwrap_or(DateTime::<Utc>::MIN_UTC),
         signature: bytes_of(r.get_ref(3)?),
-        key_fingerprint: String::from_utf8_lossy(&bytes_of(r.get_ref(4)?)).into_owned(),
+        key_fingerprint: text_of(r.get_ref(4)?),
     })
 }
 
