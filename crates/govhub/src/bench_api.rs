@@ -169,6 +169,69 @@ fn wrk(
     Ok(load)
 }
 
+/// The fields the benchmark's app is granted (three of them masked); the reference
+/// server answers the same columns.
+const GRANTED: [&str; 5] = ["sfzh", "xm", "xb", "csrq", "hjdz"];
+
+/// The issue's throughput target, and the bare reference's rate on the machine that
+/// `shared/design/PERFORMANCE.md` was measured on (≈ 52–55 k): the target as a share of
+/// the bare path, for machines of the same kind that run slower or faster.
+const TARGET_RPS: f64 = 25_000.0;
+const REFERENCE_RPS_THERE: f64 = 52_000.0;
+
+/// The arguments of `govhub` that serve `table` of `file` on `port` with the bare
+/// reference server: the granted columns by ID number.
+pub(crate) fn reference_args(file: &Path, table: &str, port: u16) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = ["bench", "reference", "--file"].map(Into::into).into();
+    args.push(file.into());
+    for (flag, value) in [
+        ("--table", table.to_string()),
+        ("--key", "sfzh".to_string()),
+        ("--columns", GRANTED.join(",")),
+        ("--listen", format!("127.0.0.1:{port}")),
+    ] {
+        args.push(flag.into());
+        args.push(value.into());
+    }
+    args
+}
+
+/// Start `program` with `args` pinned to core 0 (its output discarded).
+fn pinned(program: &std::ffi::OsStr, args: &[&std::ffi::OsStr]) -> Result<Server> {
+    let child = Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    Ok(Server(child))
+}
+
+/// Datasette on the PATH, installed with pip when it is not.
+fn ensure_datasette() -> Result<()> {
+    let present = || {
+        Command::new("datasette")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if present() {
+        return Ok(());
+    }
+    println!("  installing Datasette: python3 -m pip install datasette");
+    let pip = Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet", "datasette"])
+        .status()
+        .context("running python3 -m pip")?;
+    if !pip.success() || !present() {
+        bail!("could not install Datasette with pip (or pass --skip-peers)");
+    }
+    Ok(())
+}
+
 /// Load before each measured run, not counted.
 const WARM_UP_SECONDS: u32 = 3;
 
@@ -220,7 +283,7 @@ pub async fn api(b: ApiBench) -> Result<()> {
                 AccessRequestInput {
                     app: app.id,
                     dataset: demo::HJRK.into(),
-                    fields: vec!["sfzh".into(), "xm".into(), "xb".into(), "csrq".into(), "hjdz".into()],
+                    fields: GRANTED.iter().map(|f| f.to_string()).collect(),
                     clear_fields: vec![],
                     purpose: "性能测试".into(),
                     legal_basis: "测试".into(),
@@ -301,27 +364,41 @@ pub async fn api(b: ApiBench) -> Result<()> {
     let feed_secs = start.elapsed().as_secs_f64();
     drop(gov);
 
-    // Datasette on the same file, the same core.
+    // The bare reference and Datasette on the same file, the same core.
+    let dbfile = data_dir.join("govhub.db");
+    let table = format!("ds_{}_v1", demo::HJRK.replace('-', "_"));
+    let reference = {
+        let port = free_port()?;
+        let ref_base = format!("http://127.0.0.1:{port}");
+        let args = reference_args(&dbfile, &table, port);
+        let mut server = pinned(exe.as_os_str(), &args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>())
+            .context("starting the reference server")?;
+        wait_ready(&mut server, &format!("{ref_base}/{}", keys[0])).await?;
+        wrk(&dir, &ref_base, "/", "", None, server.0.id(), &b)?
+    };
     let peer = if b.skip_peers {
         None
     } else {
+        ensure_datasette()?;
         let port = free_port()?;
-        let dbfile = data_dir.join("govhub.db");
-        let child = Command::new("taskset")
-            .args(["-c", "0", "datasette", "serve", "-i"])
-            .arg(&dbfile)
-            .args(["--port", &port.to_string(), "--setting", "default_cache_ttl", "0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting datasette (pip install datasette)")?;
-        let mut server = Server(child);
+        let port_arg = port.to_string();
+        let mut server = pinned(
+            "datasette".as_ref(),
+            &[
+                "serve".as_ref(),
+                "-i".as_ref(),
+                dbfile.as_os_str(),
+                "--port".as_ref(),
+                port_arg.as_ref(),
+                "--setting".as_ref(),
+                "default_cache_ttl".as_ref(),
+                "0".as_ref(),
+            ],
+        )
+        .context("starting datasette (pip install datasette)")?;
         let ds_base = format!("http://127.0.0.1:{port}");
         wait_ready(&mut server, &format!("{ds_base}/govhub.json")).await?;
-        let table = format!("/govhub/ds_{}_v1/", demo::HJRK.replace('-', "_"));
-        let r = wrk(&dir, &ds_base, &table, ".json", None, server.0.id(), &b)?;
-        drop(server);
-        Some(r)
+        Some(wrk(&dir, &ds_base, &format!("/govhub/{table}/"), ".json", None, server.0.id(), &b)?)
     };
 
     println!(
@@ -344,6 +421,20 @@ pub async fn api(b: ApiBench) -> Result<()> {
     if ours.non_2xx > 0 {
         println!("  !! {} responses were not 2xx", ours.non_2xx);
     }
+    println!(
+        "  {:<52} {:>10.0} {:>9.2} {:>9.2} {:>12}",
+        "axum + rusqlite reference (same columns, bare)",
+        reference.rps,
+        reference.p50_ms,
+        reference.p99_ms,
+        cpu(&reference)
+    );
+    println!(
+        "  govhub / reference = {:.2} (the target, 25,000 req/s against ≈ 52,000 for the reference on the \
+         machine PERFORMANCE.md measured, is {:.2})",
+        ours.rps / reference.rps.max(1e-9),
+        TARGET_RPS / REFERENCE_RPS_THERE
+    );
     if let Some(p) = peer {
         println!(
             "  {:<52} {:>10.0} {:>9.2} {:>9.2} {:>12}",

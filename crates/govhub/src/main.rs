@@ -5,6 +5,7 @@ mod bench;
 mod bench_api;
 mod bench_audit;
 mod bench_licences;
+mod bench_reference;
 mod config;
 mod demo;
 mod keys;
@@ -237,6 +238,24 @@ enum BenchCommand {
         /// Directory for the SQLite files (default: a temporary one).
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+    /// The bare axum + rusqlite lookup server that `bench api` measures beside govhub
+    /// (started by it; `GET /{key}` answers the row's listed columns as JSON).
+    #[command(hide = true)]
+    Reference {
+        /// The SQLite file (opened read-only).
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        table: String,
+        /// The key column.
+        #[arg(long)]
+        key: String,
+        /// Columns to answer, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        columns: Vec<String>,
+        #[arg(long)]
+        listen: String,
     },
     /// Durable audit appends per second with 1 and with many concurrent callers (group commit).
     Audit {
@@ -539,6 +558,16 @@ async fn run() -> Result<()> {
             })
             .await
         }
+        Command::Bench(BenchCommand::Reference { file, table, key, columns, listen }) => {
+            bench_reference::serve(bench_reference::ReferenceArgs {
+                database: file.clone(),
+                table: table.clone(),
+                key: key.clone(),
+                columns: columns.clone(),
+                listen: listen.clone(),
+            })
+            .await
+        }
         Command::Bench(BenchCommand::Audit { entries, callers, postgres, dir }) => {
             bench_audit::audit(bench_audit::AuditBench {
                 entries: *entries,
@@ -593,7 +622,26 @@ async fn run() -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{redact, Cli};
+
+    /// clap checks the whole command tree, and the command line `bench api` starts its
+    /// reference server with parses (an argument named like a global one, as
+    /// `--database` once was, panics only when it is read).
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::{CommandFactory, Parser};
+        Cli::command().debug_assert();
+        let args = crate::bench_api::reference_args("/tmp/x.db".as_ref(), "t", 4000);
+        let cli = Cli::try_parse_from(std::iter::once("govhub".into()).chain(args)).expect("parses");
+        match cli.command {
+            super::Command::Bench(super::BenchCommand::Reference { file, table, key, columns, listen }) => {
+                assert_eq!(file, std::path::PathBuf::from("/tmp/x.db"));
+                assert_eq!((table.as_str(), key.as_str(), listen.as_str()), ("t", "sfzh", "127.0.0.1:4000"));
+                assert_eq!(columns, ["sfzh", "xm", "xb", "csrq", "hjdz"]);
+            }
+            _ => panic!("not the reference server's command"),
+        }
+    }
 
     #[test]
     fn redacts_passwords() {
