@@ -39,6 +39,9 @@ struct Load {
     /// The server's CPU time (user + system) per request, in µs: steadier from run to
     /// run than the rate on this machine kind.
     cpu_us: Option<f64>,
+    /// Of it, the audit writer thread's (govhub only): steadier still, and the part a
+    /// change to the durable append moves.
+    writer_us: Option<f64>,
 }
 
 /// Kills the child when dropped.
@@ -72,7 +75,7 @@ async fn wait_ready(server: &mut Server, url: &str) -> Result<()> {
 
 /// Parse wrk's `--latency` output.
 fn parse_wrk(out: &str) -> Result<Load> {
-    let mut load = Load { rps: 0.0, p50_ms: 0.0, p99_ms: 0.0, non_2xx: 0, requests: 0, cpu_us: None };
+    let mut load = Load { rps: 0.0, p50_ms: 0.0, p99_ms: 0.0, non_2xx: 0, requests: 0, cpu_us: None, writer_us: None };
     let ms = |v: &str| -> f64 {
         let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
         let n: f64 = num.parse().unwrap_or(f64::NAN);
@@ -104,7 +107,28 @@ fn parse_wrk(out: &str) -> Result<Load> {
 /// CPU time (user + system) of process `pid` so far, in µs, from `/proc/<pid>/stat`
 /// (its 14th and 15th fields, in the kernel's fixed `USER_HZ` of 100 ticks a second).
 fn cpu_micros(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_micros(&format!("/proc/{pid}/stat"))
+}
+
+/// The audit writer's thread name as the kernel keeps it (15 bytes of
+/// `govhub-audit-writer`).
+const WRITER_THREAD: &str = "govhub-audit-wr";
+
+/// CPU time so far of the first thread of process `pid` named `name`, in µs.
+fn thread_cpu_micros(pid: u32, name: &str) -> Option<f64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() == name {
+            return stat_cpu_micros(&task.path().join("stat").to_string_lossy());
+        }
+    }
+    None
+}
+
+/// User + system CPU time from a `stat` file of `/proc`, in µs.
+fn stat_cpu_micros(path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces.
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -161,11 +185,12 @@ fn wrk(
     if !synced.success() {
         bail!("sync failed: {synced}");
     }
-    let before = cpu_micros(server);
+    let before = (cpu_micros(server), thread_cpu_micros(server, WRITER_THREAD));
     let mut load = parse_wrk(&run(b.seconds)?)?;
-    if let (Some(a), Some(z)) = (before, cpu_micros(server)) {
-        load.cpu_us = Some((z - a) / load.requests.max(1) as f64);
-    }
+    let after = (cpu_micros(server), thread_cpu_micros(server, WRITER_THREAD));
+    let per_request = |a: Option<f64>, z: Option<f64>| Some((z? - a?) / load.requests.max(1) as f64);
+    load.cpu_us = per_request(before.0, after.0);
+    load.writer_us = per_request(before.1, after.1);
     Ok(load)
 }
 
@@ -418,6 +443,9 @@ pub async fn api(b: ApiBench) -> Result<()> {
         ours.p99_ms,
         cpu(&ours)
     );
+    if let Some(w) = ours.writer_us {
+        println!("  {:<52} {:>10} {:>9} {:>9} {:>12.0}", "  of which the audit writer thread", "", "", "", w);
+    }
     if ours.non_2xx > 0 {
         println!("  !! {} responses were not 2xx", ours.non_2xx);
     }
@@ -487,5 +515,40 @@ mod tests {
         assert!(x > 0);
         assert!(cpu_micros(std::process::id()).unwrap() > spent);
         assert_eq!(cpu_micros(u32::MAX), None);
+    }
+
+    #[test]
+    fn a_named_thread_has_its_own_cpu_time() {
+        let pid = std::process::id();
+        // An idle thread, alive while the other one burns.
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let idler =
+            std::thread::Builder::new().name("bench-idler".into()).spawn(move || stopped.recv().is_err()).unwrap();
+        // The thread spins until it reads 30 ms of its own CPU time (at most 10 s of
+        // wall time: a reading that never grows fails the test rather than hangs it).
+        let burner = std::thread::Builder::new()
+            .name("bench-burner".into())
+            .spawn(move || {
+                let start = Instant::now();
+                let mut x = 0u64;
+                while start.elapsed() < Duration::from_secs(10) {
+                    for _ in 0..100_000 {
+                        x = x.wrapping_add(std::hint::black_box(1));
+                    }
+                    if thread_cpu_micros(pid, "bench-burner").is_some_and(|t| t >= 30_000.0) {
+                        return (x, true);
+                    }
+                }
+                (x, false)
+            })
+            .unwrap();
+        let (x, reached) = burner.join().unwrap();
+        assert!(x > 0 && reached, "the thread's CPU time never reached 30 ms");
+        // Another thread's time is its own, not the process's.
+        let idle = thread_cpu_micros(pid, "bench-idler").unwrap();
+        assert!(idle < 10_000.0, "an idle thread used {idle} µs");
+        drop(stop);
+        assert!(idler.join().unwrap());
+        assert_eq!(thread_cpu_micros(pid, "no-such-thread"), None);
     }
 }
