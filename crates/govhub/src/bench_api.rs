@@ -1,9 +1,10 @@
 //! `govhub bench api`: keyed lookups through the consumer API's full path — app token,
 //! grant check, masking, a durable audit entry — against a population dataset, with
 //! the server pinned to one core and `wrk` to the other, keys spread over ≥ 100,000
-//! distinct records. In the same run it measures Datasette serving the same rows by
-//! primary key from the same SQLite file, and a consumer catching up on the change
-//! feed. Prints requests/s, p99 latency and the ratios.
+//! distinct records. In the same run it measures a bare axum + rusqlite server
+//! (`bench_reference`) and Datasette serving the same rows by primary key from the same
+//! SQLite file, and a consumer catching up on the change feed. Prints requests/s, p99
+//! latency, CPU time per request and the ratios.
 
 use crate::bench::{csv_options, fresh_sqlite, hub_for, peak_rss_mib};
 use crate::demo;
