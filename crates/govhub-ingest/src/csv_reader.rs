@@ -49,6 +49,9 @@ pub(crate) struct CsvRecords {
     pos: usize,
     /// The decoder has nothing more.
     eof: bool,
+    /// Text has been read: a BOM is stripped only at the very start, as `csv-core`
+    /// does (the decoder has stripped the encoding's own BOM already).
+    started: bool,
     /// Decoded text asked for at a time (small in tests, to cut records anywhere).
     chunk: usize,
     /// Physical line at `pos` (1-based).
@@ -89,6 +92,7 @@ impl CsvRecords {
             buf: String::new(),
             pos: 0,
             eof: false,
+            started: false,
             chunk: chunk.max(16),
             line: 1,
             after_cr: false,
@@ -143,7 +147,18 @@ impl CsvRecords {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
-        let n = self.src.read_str(&mut self.buf, self.chunk).map_err(IngestError::from_io)?;
+        let mut n = self.src.read_str(&mut self.buf, self.chunk).map_err(IngestError::from_io)?;
+        if !self.started && n > 0 {
+            self.started = true;
+            if self.buf.starts_with('\u{feff}') {
+                self.buf.drain(..'\u{feff}'.len_utf8());
+                n -= '\u{feff}'.len_utf8();
+                if n == 0 {
+                    // The BOM was all this read gave: read on.
+                    return self.fill();
+                }
+            }
+        }
         if n == 0 {
             self.eof = true;
         }
@@ -408,6 +423,7 @@ mod tests {
             "a\n\"x\"y\"z\",w\n\"q\r\n\"\r\n",
             "a,b\n1,\"2\r\n",
             "\u{feff}a,b\n1,2",
+            "\u{feff}\u{feff}\u{feff}\",\"\"",
             "",
             "  \n\t\r\n",
             "a",

@@ -36,6 +36,9 @@ struct Tracker<R> {
     /// (index of the record, line where its open quote started).
     unclosed: Option<(u64, u64)>,
     eof: bool,
+    /// Bytes have been read: `csv_core` drops a UTF-8 BOM when it is whole in its first
+    /// input, so the tracker does not step over one there either.
+    read_any: bool,
 }
 
 impl<R: Read> Tracker<R> {
@@ -50,6 +53,7 @@ impl<R: Read> Tracker<R> {
             spans: VecDeque::new(),
             unclosed: None,
             eof: false,
+            read_any: false,
         }
     }
 
@@ -138,7 +142,14 @@ impl<R: Read> Read for Tracker<R> {
         if n == 0 && !buf.is_empty() {
             self.at_eof();
         }
-        for &b in &buf[..n] {
+        let mut from = 0;
+        if !self.read_any && n > 0 {
+            self.read_any = true;
+            if buf[..n].starts_with(b"\xef\xbb\xbf") {
+                from = 3;
+            }
+        }
+        for &b in &buf[from..n] {
             self.step(b);
         }
         Ok(n)
