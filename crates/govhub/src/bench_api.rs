@@ -222,16 +222,16 @@ pub(crate) fn reference_args(file: &Path, table: &str, port: u16) -> Vec<std::ff
     args
 }
 
-/// Start `program` with `args` pinned to core 0 (its output discarded).
-fn pinned(program: &std::ffi::OsStr, args: &[&std::ffi::OsStr]) -> Result<Server> {
-    let child = Command::new("taskset")
-        .args(["-c", "0"])
-        .arg(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    Ok(Server(child))
+/// `program` to run pinned to core 0, its standard output discarded.
+fn on_core_0(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "0"]).arg(program).stdout(Stdio::null());
+    cmd
+}
+
+/// Start a server, killed when dropped.
+fn spawn_server(cmd: &mut Command, what: &str) -> Result<Server> {
+    Ok(Server(cmd.spawn().with_context(|| format!("starting {what}"))?))
 }
 
 /// Datasette on the PATH, installed with pip when it is not.
@@ -336,10 +336,8 @@ pub async fn api(b: ApiBench) -> Result<()> {
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
     let exe = std::env::current_exe()?;
-    let mut gov = {
-        let child = Command::new("taskset")
-            .args(["-c", "0"])
-            .arg(&exe)
+    let mut gov = spawn_server(
+        on_core_0(&exe)
             .arg("serve")
             .arg("--data-dir")
             .arg(&data_dir)
@@ -350,12 +348,9 @@ pub async fn api(b: ApiBench) -> Result<()> {
             .env("GOVHUB_LOG", "warn")
             .env("GOVHUB_APP_RATE_PER_SEC", "10000000")
             // A throwaway platform key for the throwaway database.
-            .env("GOVHUB_KEY_PASSPHRASE", "bench-only-passphrase")
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting govhub serve")?;
-        Server(child)
-    };
+            .env("GOVHUB_KEY_PASSPHRASE", "bench-only-passphrase"),
+        "govhub serve",
+    )?;
     wait_ready(&mut gov, &format!("{base}/api/v1/openapi.json")).await?;
     // One request by hand: the path works and answers masked records.
     let probe = reqwest::Client::new()
@@ -396,9 +391,10 @@ pub async fn api(b: ApiBench) -> Result<()> {
     let reference = {
         let port = free_port()?;
         let ref_base = format!("http://127.0.0.1:{port}");
-        let args = reference_args(&dbfile, &table, port);
-        let mut server = pinned(exe.as_os_str(), &args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>())
-            .context("starting the reference server")?;
+        let mut server = spawn_server(
+            on_core_0(&exe).args(reference_args(&dbfile, &table, port)).stderr(Stdio::null()),
+            "the reference server",
+        )?;
         wait_ready(&mut server, &format!("{ref_base}/{}", keys[0])).await?;
         wrk(&dir, &ref_base, "/", "", None, server.0.id(), &b)?
     };
@@ -407,21 +403,14 @@ pub async fn api(b: ApiBench) -> Result<()> {
     } else {
         ensure_datasette()?;
         let port = free_port()?;
-        let port_arg = port.to_string();
-        let mut server = pinned(
-            "datasette".as_ref(),
-            &[
-                "serve".as_ref(),
-                "-i".as_ref(),
-                dbfile.as_os_str(),
-                "--port".as_ref(),
-                port_arg.as_ref(),
-                "--setting".as_ref(),
-                "default_cache_ttl".as_ref(),
-                "0".as_ref(),
-            ],
-        )
-        .context("starting datasette (pip install datasette)")?;
+        let mut server = spawn_server(
+            on_core_0("datasette")
+                .args(["serve", "-i"])
+                .arg(&dbfile)
+                .args(["--port", &port.to_string(), "--setting", "default_cache_ttl", "0"])
+                .stderr(Stdio::null()),
+            "datasette (pip install datasette)",
+        )?;
         let ds_base = format!("http://127.0.0.1:{port}");
         wait_ready(&mut server, &format!("{ds_base}/govhub.json")).await?;
         Some(wrk(&dir, &ds_base, &format!("/govhub/{table}/"), ".json", None, server.0.id(), &b)?)

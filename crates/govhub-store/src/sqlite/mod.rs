@@ -207,9 +207,9 @@ struct Inner {
     readers: Arc<readers::Pool>,
     /// One permit per reader connection.
     permits: Arc<Semaphore>,
-    /// The consumer API's lookup statement by table: `(fields, primary key, SQL)`
-    /// (built once, not per request; a field added in place changes the count and
-    /// rebuilds it, as would a different key under the same table name).
+    /// The consumer API's lookup statements by table, one per set of fields read
+    /// ([`SharedSql`]; built once, not per request; a field added in place changes the
+    /// count and rebuilds them, as would a different key under the same table name).
     shared_sql: Mutex<std::collections::HashMap<String, Vec<SharedSql>>>,
 }
 
