@@ -319,6 +319,23 @@ pub trait AuditStore: Send + Sync + 'static {
     async fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError>;
     /// Up to `limit` checkpoints with `seq > after_seq`, in seq order.
     async fn list_checkpoints(&self, after_seq: i64, limit: u32) -> Result<Vec<Checkpoint>, StoreError>;
+    /// This process's group commits of the log so far.
+    fn audit_commits(&self) -> CommitStats;
+}
+
+/// Upper bounds, in seconds, of the buckets of [`CommitStats::buckets`].
+pub const COMMIT_BUCKETS: [f64; 10] = [0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5];
+
+/// The audit writer's group commits in this process: how many, how many entries they
+/// carried, and how long each took from the start of its transaction until it was
+/// durable (what the batch's callers waited once the writer had taken them).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CommitStats {
+    pub commits: u64,
+    pub entries: u64,
+    pub seconds: f64,
+    /// Cumulative: commits that took at most each bound of [`COMMIT_BUCKETS`].
+    pub buckets: [u64; COMMIT_BUCKETS.len()],
 }
 
 // ------------------------------------------------------------------ verification
@@ -789,6 +806,9 @@ mod tests {
             let mut v: Vec<Checkpoint> = self.checkpoints.lock().unwrap().clone();
             v.sort_by_key(|c| c.seq);
             Ok(v.into_iter().filter(|c| c.seq > after).take(limit as usize).collect())
+        }
+        fn audit_commits(&self) -> CommitStats {
+            CommitStats::default()
         }
     }
 

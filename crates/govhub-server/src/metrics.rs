@@ -200,6 +200,25 @@ pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Resp
     resp
 }
 
+/// The audit writer's group commits in this process: how many, the entries they carried
+/// (their ratio is the batch size) and how long each took to become durable.
+pub fn render_commits(out: &mut String, c: &govhub_core::audit::CommitStats) {
+    for (name, help, v) in [
+        ("govhub_audit_commits_total", "Group commits of the audit log by this process.", c.commits),
+        ("govhub_audit_entries_total", "Audit entries committed by this process.", c.entries),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+    }
+    let name = "govhub_audit_commit_duration_seconds";
+    let _ = writeln!(out, "# HELP {name} From a batch's transaction start until it is durable.");
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for (b, n) in govhub_core::audit::COMMIT_BUCKETS.iter().zip(c.buckets) {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {n}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", c.commits);
+    let _ = writeln!(out, "{name}_sum {}\n{name}_count {}", c.seconds, c.commits);
+}
+
 /// `GET /metrics`.
 pub async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Response {
     let bearer = headers
@@ -227,12 +246,30 @@ pub async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Response
         return (StatusCode::UNAUTHORIZED, "metrics need a platform administrator's token or GOVHUB_METRICS_TOKEN\n")
             .into_response();
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], st.metrics.render()).into_response()
+    let mut text = st.metrics.render();
+    render_commits(&mut text, &st.hub.store().audit_commits());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_commits_are_rendered() {
+        let mut c = govhub_core::audit::CommitStats { commits: 3, entries: 70, seconds: 0.0025, ..Default::default() };
+        c.buckets = [0, 1, 2, 2, 3, 3, 3, 3, 3, 3];
+        let mut text = String::new();
+        render_commits(&mut text, &c);
+        assert!(text.contains("# TYPE govhub_audit_commits_total counter\ngovhub_audit_commits_total 3\n"), "{text}");
+        assert!(text.contains("govhub_audit_entries_total 70\n"));
+        assert!(text.contains("govhub_audit_commit_duration_seconds_bucket{le=\"0.0005\"} 1\n"), "{text}");
+        assert!(text.contains("govhub_audit_commit_duration_seconds_bucket{le=\"0.005\"} 3\n"));
+        assert!(text.contains("govhub_audit_commit_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
+        assert!(text.contains(
+            "govhub_audit_commit_duration_seconds_sum 0.0025\ngovhub_audit_commit_duration_seconds_count 3\n"
+        ));
+    }
 
     #[test]
     fn histograms_are_cumulative_and_rendered() {

@@ -8,8 +8,10 @@
 //! is being made durable the next one queues up, so the cost of a durable commit is
 //! shared by all the callers that arrived meanwhile.
 
-use govhub_core::audit::{Checkpoint, EntryBody};
+use govhub_core::audit::{Checkpoint, CommitStats, EntryBody, COMMIT_BUCKETS};
 use govhub_core::store::StoreError;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// Most entries committed in one transaction.
@@ -56,4 +58,63 @@ pub async fn submit<T>(
     let (tx, rx) = oneshot::channel();
     jobs.send(make(tx)).await.map_err(|_| writer_gone())?;
     rx.await.map_err(|_| writer_gone())?
+}
+
+/// Counts a store's group commits for [`CommitStats`]: the writer records each commit,
+/// `/metrics` reads them (relaxed atomics: figures for operators, not a ledger).
+#[derive(Debug, Default)]
+pub struct CommitMeter {
+    commits: AtomicU64,
+    entries: AtomicU64,
+    micros: AtomicU64,
+    /// Commits per bucket of [`COMMIT_BUCKETS`] (not cumulative; the last is beyond them).
+    buckets: [AtomicU64; COMMIT_BUCKETS.len() + 1],
+}
+
+impl CommitMeter {
+    /// A commit of `entries` entries that took `took`.
+    pub fn record(&self, entries: usize, took: Duration) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.entries.fetch_add(entries as u64, Ordering::Relaxed);
+        self.micros.fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        let s = took.as_secs_f64();
+        let i = COMMIT_BUCKETS.iter().position(|b| s <= *b).unwrap_or(COMMIT_BUCKETS.len());
+        if let Some(b) = self.buckets.get(i) {
+            b.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn stats(&self) -> CommitStats {
+        let mut buckets = [0u64; COMMIT_BUCKETS.len()];
+        let mut below = 0u64;
+        for (slot, n) in buckets.iter_mut().zip(&self.buckets) {
+            below += n.load(Ordering::Relaxed);
+            *slot = below;
+        }
+        CommitStats {
+            commits: self.commits.load(Ordering::Relaxed),
+            entries: self.entries.load(Ordering::Relaxed),
+            seconds: self.micros.load(Ordering::Relaxed) as f64 / 1e6,
+            buckets,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_are_counted_into_cumulative_buckets() {
+        let m = CommitMeter::default();
+        assert_eq!(m.stats(), CommitStats::default());
+        m.record(32, Duration::from_micros(250));
+        m.record(30, Duration::from_micros(900));
+        m.record(1, Duration::from_secs(3));
+        let s = m.stats();
+        assert_eq!((s.commits, s.entries), (3, 63));
+        assert!((s.seconds - 3.001_15).abs() < 1e-9, "{}", s.seconds);
+        // ≤ 0.25 ms: one; ≤ 1 ms: two; the 3 s commit is beyond every bound.
+        assert_eq!(s.buckets, [1, 1, 2, 2, 2, 2, 2, 2, 2, 2]);
+    }
 }

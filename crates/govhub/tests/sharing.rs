@@ -349,6 +349,14 @@ async fn requests_decisions_and_the_consumer_api(app: TestApp) {
         "govhub_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/share/{dataset}/records/{key}\""
     ));
     assert!(!text.contains(&person(0)), "keys never appear in metrics");
+    // The audit writer's group commits: every read above was audited, in batches.
+    let counter = |name: &str| -> u64 {
+        text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0)
+    };
+    let (commits, entries) = (counter("govhub_audit_commits_total"), counter("govhub_audit_entries_total"));
+    assert!(commits >= 1 && entries >= commits && entries >= 10, "{commits} commits of {entries} entries\n{text}");
+    assert_eq!(counter("govhub_audit_commit_duration_seconds_bucket{le=\"+Inf\"}"), commits);
+    assert_eq!(counter("govhub_audit_commit_duration_seconds_count"), commits);
     let (s, usage) = app.get("/api/v1/usage", &c.admin).await;
     assert_eq!(s, 200);
     let mine = usage.as_array().unwrap().iter().find(|u| u["app"] == app_id && u["dataset"] == "gaj-hjrk").unwrap();

@@ -6,14 +6,14 @@
 //! durable.
 
 use super::{db, get, pool_err, where_clause, Args, PostgresStore};
-use crate::audit::{fail_all, new_salt, submit, Job, MAX_BATCH, QUEUE_DEPTH};
+use crate::audit::{fail_all, new_salt, submit, CommitMeter, Job, MAX_BATCH, QUEUE_DEPTH};
 use crate::records::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Object, Pool, Transaction};
 use govhub_core::audit::{
-    subject_digest, timestamp_text, AuditStore, ChainEntry, ChainHead, Checkpoint, EntryBody, GENESIS_HASH,
-    SUBJECT_SALT_KEY,
+    subject_digest, timestamp_text, AuditStore, ChainEntry, ChainHead, Checkpoint, CommitStats, EntryBody,
+    GENESIS_HASH, SUBJECT_SALT_KEY,
 };
 use govhub_core::model::{AuditEvent, AuditQuery, NewAuditEvent};
 use govhub_core::store::StoreError;
@@ -31,6 +31,7 @@ const IMPORT_PAGE: i64 = 10_000;
 pub(crate) struct AuditLog {
     salt: String,
     jobs: mpsc::Sender<Job>,
+    meter: std::sync::Arc<CommitMeter>,
 }
 
 impl AuditLog {
@@ -40,8 +41,9 @@ impl AuditLog {
         let salt = subject_salt(pool).await?;
         import_legacy(pool).await?;
         let (jobs, rx) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(writer_loop(pool.clone(), rx));
-        Ok(AuditLog { salt, jobs })
+        let meter = std::sync::Arc::new(CommitMeter::default());
+        tokio::spawn(writer_loop(pool.clone(), rx, std::sync::Arc::clone(&meter)));
+        Ok(AuditLog { salt, jobs, meter })
     }
 }
 
@@ -166,7 +168,7 @@ async fn commit_batch(client: &mut Object, bodies: Vec<EntryBody>) -> StoreResul
     Ok(entries.iter().map(|e| e.seq).collect())
 }
 
-async fn writer_loop(pool: Pool, mut jobs: mpsc::Receiver<Job>) {
+async fn writer_loop(pool: Pool, mut jobs: mpsc::Receiver<Job>, meter: std::sync::Arc<CommitMeter>) {
     // The writer keeps one connection (taken again after a failure), so audit entries
     // never queue behind a busy pool.
     let mut client: Option<Object> = None;
@@ -197,8 +199,10 @@ async fn writer_loop(pool: Pool, mut jobs: mpsc::Receiver<Job>) {
         };
         let result = match c {
             Ok(mut c) => {
+                let (entries, began) = (bodies.len(), std::time::Instant::now());
                 let r = commit_batch(&mut c, std::mem::take(&mut bodies)).await;
                 if r.is_ok() {
+                    meter.record(entries, began.elapsed());
                     client = Some(c);
                 }
                 r
@@ -498,5 +502,9 @@ impl AuditStore for PostgresStore {
             .await
             .map_err(db)?;
         rows.iter().map(checkpoint_row).collect()
+    }
+
+    fn audit_commits(&self) -> CommitStats {
+        self.audit.meter.stats()
     }
 }

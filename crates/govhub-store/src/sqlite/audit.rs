@@ -10,14 +10,14 @@
 //! with `synchronous = FULL`: when `append_audit` returns, the entry is on disk.
 
 use super::{configure, db, lock, migrate, SqliteStore, Ts};
-use crate::audit::{fail_all, new_salt, submit, Job, MAX_BATCH, QUEUE_DEPTH};
+use crate::audit::{fail_all, new_salt, submit, CommitMeter, Job, MAX_BATCH, QUEUE_DEPTH};
 use crate::migrate::Migration;
 use crate::records::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use govhub_core::audit::{
-    subject_digest, timestamp_text, AuditStore, ChainEntry, ChainHead, Checkpoint, EntryBody, GENESIS_HASH,
-    SUBJECT_SALT_KEY,
+    subject_digest, timestamp_text, AuditStore, ChainEntry, ChainHead, Checkpoint, CommitStats, EntryBody,
+    GENESIS_HASH, SUBJECT_SALT_KEY,
 };
 use govhub_core::model::{AuditEvent, AuditQuery, NewAuditEvent};
 use govhub_core::store::StoreError;
@@ -57,6 +57,7 @@ pub(crate) struct AuditDb {
     jobs: mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
+    meter: Arc<CommitMeter>,
 }
 
 impl AuditDb {
@@ -105,11 +106,14 @@ impl AuditDb {
             .spawn(move || checkpoint_loop(&checkpointer, &wal_grew, &prepared))
             .map_err(|e| refused(format!("cannot start the audit checkpointer thread: {e}")))?;
         let (jobs, rx) = mpsc::channel(QUEUE_DEPTH);
+        let meter = Arc::new(CommitMeter::default());
+        let for_meter = Arc::clone(&meter);
         std::thread::Builder::new()
             .name("govhub-audit-writer".into())
-            .spawn(move || writer_loop(writer, rx, &appended, &for_writer))
+            .spawn(move || writer_loop(writer, rx, &appended, &for_writer, &for_meter))
             .map_err(|e| refused(format!("cannot start the audit writer thread: {e}")))?;
-        Ok(AuditDb { path, salt, jobs, readers: Mutex::new(readers), permits: Arc::new(Semaphore::new(READERS)) })
+        let permits = Arc::new(Semaphore::new(READERS));
+        Ok(AuditDb { path, salt, jobs, readers: Mutex::new(readers), permits, meter })
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -429,6 +433,7 @@ fn writer_loop(
     mut jobs: mpsc::Receiver<Job>,
     appended: &std::sync::mpsc::SyncSender<()>,
     handoff: &Mutex<Handoff>,
+    meter: &CommitMeter,
 ) {
     let mut bodies = Vec::new();
     let mut replies = Vec::new();
@@ -468,8 +473,12 @@ fn writer_loop(
         expect = bodies.len();
         // Held through the commit: the checkpointer prepares no other block meanwhile.
         let mut held = lock(handoff);
+        let began = std::time::Instant::now();
         let committed = commit_batch(&mut conn, std::mem::take(&mut bodies), &mut held);
         drop(held);
+        if committed.is_ok() {
+            meter.record(expect, began.elapsed()); // `expect` is this batch's size
+        }
         match committed {
             Ok(seqs) => {
                 // Full means the checkpointer has been told already.
@@ -939,6 +948,10 @@ impl AuditStore for SqliteStore {
             rows.collect::<Result<Vec<_>, _>>().map_err(db)
         })
         .await
+    }
+
+    fn audit_commits(&self) -> CommitStats {
+        self.inner.audit.meter.stats()
     }
 }
 
