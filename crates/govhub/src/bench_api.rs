@@ -4,11 +4,15 @@
 //! distinct records. In the same run it measures a bare axum + rusqlite server
 //! (`bench_reference`) and Datasette serving the same rows by primary key from the same
 //! SQLite file, and a consumer catching up on the change feed. Prints requests/s, p99
-//! latency, CPU time per request and the ratios.
+//! latency, CPU time per request and the ratios; for govhub also its audit commits (from
+//! `/metrics`) and how core 0 spent the run (from `/proc/stat`), and the data
+//! directory's `fdatasync` time before any load: a durable answer waits for the disk,
+//! which the bare servers never do.
 
 use crate::bench::{csv_options, fresh_sqlite, hub_for, peak_rss_mib};
 use crate::demo;
 use anyhow::{bail, Context, Result};
+use govhub_core::audit::{CommitStats, COMMIT_BUCKETS};
 use govhub_core::authz::Principal;
 use govhub_core::deliver::DeliveryProgress;
 use govhub_core::service::Ctx;
@@ -43,6 +47,75 @@ struct Load {
     /// Of it, the audit writer thread's (govhub only): steadier still, and the part a
     /// change to the durable append moves.
     writer_us: Option<f64>,
+    /// How core 0 spent the run, from `/proc/stat`.
+    core: Option<CoreShares>,
+}
+
+/// Shares of a core's time over a run, in per cent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CoreShares {
+    /// Idle with a task of it waiting for the disk.
+    iowait: f64,
+    /// Idle with nothing to wait for.
+    idle: f64,
+    /// Taken by the hypervisor for other guests.
+    steal: f64,
+}
+
+/// The time counters (in ticks) of core `n` from the text of `/proc/stat`: user, nice,
+/// system, idle, iowait, irq, softirq, steal.
+fn core_ticks(stat: &str, n: usize) -> Option<[u64; 8]> {
+    let label = format!("cpu{n}");
+    let line = stat.lines().find(|l| l.split_whitespace().next() == Some(label.as_str()))?;
+    let mut t = [0u64; 8];
+    let mut fields = line.split_whitespace().skip(1);
+    for slot in &mut t {
+        *slot = fields.next()?.parse().ok()?;
+    }
+    Some(t)
+}
+
+fn core_0_ticks() -> Option<[u64; 8]> {
+    core_ticks(&std::fs::read_to_string("/proc/stat").ok()?, 0)
+}
+
+/// The shares of the time between two readings of [`core_ticks`].
+fn core_shares(before: [u64; 8], after: [u64; 8]) -> Option<CoreShares> {
+    let d: Vec<u64> = before.iter().zip(after).map(|(a, z)| z.saturating_sub(*a)).collect();
+    let total = d.iter().sum::<u64>();
+    if total == 0 {
+        return None;
+    }
+    let pct = |i: usize| d[i] as f64 * 100.0 / total as f64;
+    Some(CoreShares { iowait: pct(4), idle: pct(3), steal: pct(7) })
+}
+
+/// How long the disk under `dir` takes to make a 4 KiB overwrite durable
+/// (`fdatasync`), as SQLite's WAL is synced at each audit commit: (p50, p99) in ms
+/// over `n` syncs. Every answer of the consumer API waits for at least one.
+fn disk_sync_ms(dir: &Path, n: usize) -> Result<(f64, f64)> {
+    use std::os::unix::fs::FileExt;
+    let path = dir.join("fsync-probe");
+    let file = std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path)?;
+    let mut page = [0u8; 4096];
+    file.write_all_at(&page, 0)?;
+    file.sync_all()?;
+    let mut took = Vec::with_capacity(n);
+    for i in 0..n {
+        page[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        file.write_all_at(&page, 0)?;
+        let start = Instant::now();
+        file.sync_data()?;
+        took.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    drop(file);
+    std::fs::remove_file(&path)?;
+    took.sort_by(f64::total_cmp);
+    let at = |q: f64| took.get(((took.len() as f64 * q) as usize).min(took.len().saturating_sub(1))).copied();
+    match (at(0.5), at(0.99)) {
+        (Some(p50), Some(p99)) => Ok((p50, p99)),
+        _ => bail!("no syncs were timed"),
+    }
 }
 
 /// Kills the child when dropped.
@@ -76,7 +149,8 @@ async fn wait_ready(server: &mut Server, url: &str) -> Result<()> {
 
 /// Parse wrk's `--latency` output.
 fn parse_wrk(out: &str) -> Result<Load> {
-    let mut load = Load { rps: 0.0, p50_ms: 0.0, p99_ms: 0.0, non_2xx: 0, requests: 0, cpu_us: None, writer_us: None };
+    let mut load =
+        Load { rps: 0.0, p50_ms: 0.0, p99_ms: 0.0, non_2xx: 0, requests: 0, cpu_us: None, writer_us: None, core: None };
     let ms = |v: &str| -> f64 {
         let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
         let n: f64 = num.parse().unwrap_or(f64::NAN);
@@ -138,61 +212,132 @@ fn stat_cpu_micros(path: &str) -> Option<f64> {
     Some((ticks(11)? + ticks(12)?) as f64 * 10_000.0)
 }
 
-/// Run wrk on core 1 against `base` (served by process `server`) with a Lua script
-/// picking a random key per request.
-fn wrk(
-    dir: &Path,
-    base: &str,
-    path_prefix: &str,
-    suffix: &str,
-    token: Option<&str>,
-    server: u32,
-    b: &ApiBench,
-) -> Result<Load> {
-    let script = dir.join("lookup.lua");
-    let header = token.map(|t| format!("[\"Authorization\"] = \"Bearer {t}\"")).unwrap_or_default();
-    std::fs::write(
-        &script,
-        format!(
-            "local keys = {{}}\nfor line in io.lines(\"{}\") do keys[#keys + 1] = line end\n\
-             math.randomseed(os.time())\n\
-             request = function()\n  local k = keys[math.random(#keys)]\n  \
-             return wrk.format(\"GET\", \"{path_prefix}\" .. k .. \"{suffix}\", {{ {header} }})\nend\n",
-            dir.join("keys.txt").display()
-        ),
-    )?;
-    let run = |seconds: u32| -> Result<String> {
+/// `wrk` on core 1 against one server, with a Lua script picking a random key per
+/// request.
+struct Wrk<'a> {
+    script: PathBuf,
+    base: &'a str,
+    connections: u32,
+}
+
+impl<'a> Wrk<'a> {
+    /// Requests go to `base` + `path_prefix` + key + `suffix`, with `token` as bearer.
+    fn new(
+        dir: &Path,
+        base: &'a str,
+        path_prefix: &str,
+        suffix: &str,
+        token: Option<&str>,
+        connections: u32,
+    ) -> Result<Wrk<'a>> {
+        let script = dir.join("lookup.lua");
+        let header = token.map(|t| format!("[\"Authorization\"] = \"Bearer {t}\"")).unwrap_or_default();
+        std::fs::write(
+            &script,
+            format!(
+                "local keys = {{}}\nfor line in io.lines(\"{}\") do keys[#keys + 1] = line end\n\
+                 math.randomseed(os.time())\n\
+                 request = function()\n  local k = keys[math.random(#keys)]\n  \
+                 return wrk.format(\"GET\", \"{path_prefix}\" .. k .. \"{suffix}\", {{ {header} }})\nend\n",
+                dir.join("keys.txt").display()
+            ),
+        )?;
+        Ok(Wrk { script, base, connections })
+    }
+
+    fn run(&self, seconds: u32) -> Result<String> {
         let out = Command::new("taskset")
             .args(["-c", "1", "wrk", "-t1"])
-            .arg(format!("-c{}", b.connections))
+            .arg(format!("-c{}", self.connections))
             .arg(format!("-d{seconds}s"))
             .arg("--latency")
             .arg("-s")
-            .arg(&script)
-            .arg(base)
+            .arg(&self.script)
+            .arg(self.base)
             .output()
             .context("running wrk (apt-get install wrk)")?;
         if !out.status.success() {
             bail!("wrk failed: {}", String::from_utf8_lossy(&out.stderr));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    };
-    // Steady state, for both servers alike: a warm-up (connections, caches, the first
-    // checkpoints of fresh files), then the page cache flushed. Without the flush the
-    // measured run competed with the kernel writing back the million rows loaded just
-    // before (hundreds of MB), and its p99 was that writeback's.
-    run(WARM_UP_SECONDS)?;
-    let synced = Command::new("sync").status().context("running sync")?;
-    if !synced.success() {
-        bail!("sync failed: {synced}");
     }
-    let before = (cpu_micros(server), thread_cpu_micros(server, WRITER_THREAD));
-    let mut load = parse_wrk(&run(b.seconds)?)?;
-    let after = (cpu_micros(server), thread_cpu_micros(server, WRITER_THREAD));
-    let per_request = |a: Option<f64>, z: Option<f64>| Some((z? - a?) / load.requests.max(1) as f64);
-    load.cpu_us = per_request(before.0, after.0);
-    load.writer_us = per_request(before.1, after.1);
-    Ok(load)
+
+    /// Steady state, for every server alike: a warm-up (connections, caches, the first
+    /// checkpoints of fresh files), then the page cache flushed. Without the flush the
+    /// measured run competed with the kernel writing back the million rows loaded just
+    /// before (hundreds of MB), and its p99 was that writeback's.
+    fn settle(&self) -> Result<()> {
+        self.run(WARM_UP_SECONDS)?;
+        let synced = Command::new("sync").status().context("running sync")?;
+        if !synced.success() {
+            bail!("sync failed: {synced}");
+        }
+        Ok(())
+    }
+
+    /// The measured run of `seconds`, with the CPU time of process `server`.
+    fn measure(&self, server: u32, seconds: u32) -> Result<Load> {
+        let before = (cpu_micros(server), thread_cpu_micros(server, WRITER_THREAD), core_0_ticks());
+        let mut load = parse_wrk(&self.run(seconds)?)?;
+        let after = (cpu_micros(server), thread_cpu_micros(server, WRITER_THREAD), core_0_ticks());
+        load.core = before.2.zip(after.2).and_then(|(a, z)| core_shares(a, z));
+        let per_request = |a: Option<f64>, z: Option<f64>| Some((z? - a?) / load.requests.max(1) as f64);
+        load.cpu_us = per_request(before.0, after.0);
+        load.writer_us = per_request(before.1, after.1);
+        Ok(load)
+    }
+}
+
+/// [`Wrk`]'s warm-up and measured run against one server.
+fn wrk(dir: &Path, base: &str, path_prefix: &str, suffix: &str, server: u32, b: &ApiBench) -> Result<Load> {
+    let w = Wrk::new(dir, base, path_prefix, suffix, None, b.connections)?;
+    w.settle()?;
+    w.measure(server, b.seconds)
+}
+
+/// The audit writer's group commits so far, read from the server's `/metrics`.
+async fn audit_commits(base: &str, token: &str) -> Result<CommitStats> {
+    let text = reqwest::Client::new()
+        .get(format!("{base}/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    parse_commits(&text).context("/metrics has no audit commit figures")
+}
+
+/// [`CommitStats`] from the Prometheus text of `/metrics`.
+fn parse_commits(text: &str) -> Option<CommitStats> {
+    let value = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' '));
+    let mut c = CommitStats {
+        commits: value("govhub_audit_commits_total")?.parse().ok()?,
+        entries: value("govhub_audit_entries_total")?.parse().ok()?,
+        seconds: value("govhub_audit_commit_duration_seconds_sum")?.parse().ok()?,
+        ..Default::default()
+    };
+    for (slot, bound) in c.buckets.iter_mut().zip(COMMIT_BUCKETS) {
+        *slot = value(&format!("govhub_audit_commit_duration_seconds_bucket{{le=\"{bound}\"}}"))?.parse().ok()?;
+    }
+    Some(c)
+}
+
+/// The commits between two readings: how many, entries per commit, and the bucket
+/// bounds (ms) under which half and 99 % of them were durable (`None`: beyond them all,
+/// or no commits).
+fn commits_between(a: &CommitStats, z: &CommitStats) -> (u64, f64, Option<f64>, Option<f64>) {
+    let n = z.commits.saturating_sub(a.commits);
+    let per = z.entries.saturating_sub(a.entries) as f64 / n.max(1) as f64;
+    let within = |q: f64| {
+        let need = ((n as f64) * q).ceil().max(1.0) as u64;
+        COMMIT_BUCKETS
+            .iter()
+            .zip(a.buckets.iter().zip(z.buckets))
+            .find(|(_, (x, y))| y.saturating_sub(**x) >= need)
+            .map(|(b, _)| b * 1000.0)
+    };
+    (n, per, within(0.5), within(0.99))
 }
 
 /// The fields the benchmark's app is granted (three of them masked); the reference
@@ -260,6 +405,12 @@ fn ensure_datasette() -> Result<()> {
 
 /// Load before each measured run, not counted.
 const WARM_UP_SECONDS: u32 = 3;
+
+/// The throwaway server's scraper token, for the audit commit figures.
+const METRICS_TOKEN: &str = "bench-only-metrics-token";
+
+/// Syncs timed by [`disk_sync_ms`].
+const DISK_SYNCS: usize = 300;
 
 pub async fn api(b: ApiBench) -> Result<()> {
     if std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) < 2 {
@@ -332,6 +483,9 @@ pub async fn api(b: ApiBench) -> Result<()> {
     // The throwaway database's app token, for profiling the server by hand.
     std::fs::write(dir.join("token.txt"), &token)?;
 
+    // The disk's sync time, measured where the audit file lives, before any load.
+    let disk = disk_sync_ms(&data_dir, DISK_SYNCS)?;
+
     // govhub, pinned to core 0.
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
@@ -347,6 +501,7 @@ pub async fn api(b: ApiBench) -> Result<()> {
             .arg(format!("127.0.0.1:{port}"))
             .env("GOVHUB_LOG", "warn")
             .env("GOVHUB_APP_RATE_PER_SEC", "10000000")
+            .env("GOVHUB_METRICS_TOKEN", METRICS_TOKEN)
             // A throwaway platform key for the throwaway database.
             .env("GOVHUB_KEY_PASSPHRASE", "bench-only-passphrase"),
         "govhub serve",
@@ -362,7 +517,12 @@ pub async fn api(b: ApiBench) -> Result<()> {
         bail!("the probe lookup failed: {} {}", probe.status(), probe.text().await.unwrap_or_default());
     }
     println!("  probe: {}", probe.text().await.unwrap_or_default());
-    let ours = wrk(&dir, &base, &format!("/api/v1/share/{}/records/", demo::HJRK), "", Some(&token), gov.0.id(), &b)?;
+    let ours_wrk =
+        Wrk::new(&dir, &base, &format!("/api/v1/share/{}/records/", demo::HJRK), "", Some(&token), b.connections)?;
+    ours_wrk.settle()?;
+    let commits_before = audit_commits(&base, METRICS_TOKEN).await?;
+    let ours = ours_wrk.measure(gov.0.id(), b.seconds)?;
+    let commits = commits_between(&commits_before, &audit_commits(&base, METRICS_TOKEN).await?);
 
     // Change feed: a consumer catching up from the start.
     let client = reqwest::Client::new();
@@ -396,7 +556,7 @@ pub async fn api(b: ApiBench) -> Result<()> {
             "the reference server",
         )?;
         wait_ready(&mut server, &format!("{ref_base}/{}", keys[0])).await?;
-        wrk(&dir, &ref_base, "/", "", None, server.0.id(), &b)?
+        wrk(&dir, &ref_base, "/", "", server.0.id(), &b)?
     };
     let peer = if b.skip_peers {
         None
@@ -413,7 +573,7 @@ pub async fn api(b: ApiBench) -> Result<()> {
         )?;
         let ds_base = format!("http://127.0.0.1:{port}");
         wait_ready(&mut server, &format!("{ds_base}/govhub.json")).await?;
-        Some(wrk(&dir, &ds_base, &format!("/govhub/{table}/"), ".json", None, server.0.id(), &b)?)
+        Some(wrk(&dir, &ds_base, &format!("/govhub/{table}/"), ".json", server.0.id(), &b)?)
     };
 
     println!(
@@ -436,6 +596,24 @@ pub async fn api(b: ApiBench) -> Result<()> {
     if let Some(w) = ours.writer_us {
         println!("  {:<52} {:>10} {:>9} {:>9} {:>12.0}", "  of which the audit writer thread", "", "", "", w);
     }
+    match commits {
+        (0, ..) => println!("  !! no audit commits during the measured run"),
+        (n, per, p50, p99) => {
+            let bound = |v: Option<f64>| v.map_or_else(|| "> 2,500".to_string(), |ms| format!("≤ {ms}"));
+            println!(
+                "  {:<52} {n} audit commits of {per:.1} entries on average, durable in {} ms (p50), {} ms (p99)",
+                "",
+                bound(p50),
+                bound(p99)
+            );
+        }
+    }
+    if let Some(c) = ours.core {
+        println!(
+            "  {:<52} core 0 waited for the disk {:.1} % of the run, idle {:.1} %, stolen {:.1} %",
+            "", c.iowait, c.idle, c.steal
+        );
+    }
     if ours.non_2xx > 0 {
         println!("  !! {} responses were not 2xx", ours.non_2xx);
     }
@@ -452,6 +630,17 @@ pub async fn api(b: ApiBench) -> Result<()> {
          machine PERFORMANCE.md measured, is {:.2})",
         ours.rps / reference.rps.max(1e-9),
         TARGET_RPS / REFERENCE_RPS_THERE
+    );
+    if let (Some(g), Some(r)) = (ours.cpu_us, reference.cpu_us) {
+        println!(
+            "  by CPU time per request (what the core would do if it never waited), govhub / reference = {:.2}",
+            r / g
+        );
+    }
+    println!(
+        "  disk: fdatasync of a 4 KiB overwrite in the data directory, p50 {:.2} ms, p99 {:.2} ms ({DISK_SYNCS} syncs); \
+         every answer waits for one, so with {} connections a busy disk's waits can leave the core idle",
+        disk.0, disk.1, b.connections
     );
     if let Some(p) = peer {
         println!(
@@ -491,6 +680,46 @@ mod tests {
         let l = parse_wrk(out).unwrap();
         assert_eq!((l.rps, l.p50_ms, l.p99_ms, l.non_2xx, l.requests), (16341.53, 1.88, 0.812, 3, 245_123));
         assert!(parse_wrk("no figures here").is_err());
+    }
+
+    #[test]
+    fn commit_figures_are_read_from_metrics() {
+        let mut a = CommitStats { commits: 10, entries: 300, seconds: 0.01, ..Default::default() };
+        a.buckets = [0, 2, 8, 10, 10, 10, 10, 10, 10, 10];
+        let mut text = String::from("govhub_audit_commits_totally 7\n");
+        govhub_server::metrics::render_commits(&mut text, &a);
+        assert_eq!(parse_commits(&text), Some(a.clone()), "{text}");
+        assert_eq!(parse_commits("govhub_uptime_seconds 3\n"), None);
+        // 100 more commits of 25 entries: 60 within 0.5 ms, 39 more within 2 ms, one slow.
+        let mut z = CommitStats { commits: 110, entries: 2_800, seconds: 0.2, ..Default::default() };
+        z.buckets = [0, 62, 80, 109, 109, 109, 109, 109, 109, 109];
+        assert_eq!(commits_between(&a, &z), (100, 25.0, Some(0.5), Some(2.0)));
+        z.buckets = [0, 62, 80, 108, 108, 108, 108, 108, 108, 108];
+        assert_eq!(commits_between(&a, &z).3, None, "99 % beyond every bound");
+        assert_eq!(commits_between(&a, &a), (0, 0.0, None, None));
+    }
+
+    #[test]
+    fn core_time_is_read_from_proc_stat() {
+        let stat = "cpu  10 0 10 100 5 0 0 0 0 0\ncpu0 100 2 50 800 40 0 8 0 0 0\ncpu1 1 2 3 4 5 6 7 8 0 0\nintr 1\n";
+        assert_eq!(core_ticks(stat, 0), Some([100, 2, 50, 800, 40, 0, 8, 0]));
+        assert_eq!(core_ticks(stat, 1), Some([1, 2, 3, 4, 5, 6, 7, 8]));
+        // `cpu1` is not `cpu10`, and a short line is no reading.
+        assert_eq!(core_ticks(stat, 10), None);
+        assert_eq!(core_ticks("cpu0 1 2 3\n", 0), None);
+        let shares = core_shares([0, 0, 0, 100, 0, 0, 0, 0], [350, 0, 150, 300, 150, 0, 50, 100]).unwrap();
+        assert_eq!(shares, CoreShares { iowait: 15.0, idle: 20.0, steal: 10.0 });
+        assert_eq!(core_shares([1; 8], [1; 8]), None);
+        assert!(core_0_ticks().is_some(), "this machine has a core 0 in /proc/stat");
+    }
+
+    #[test]
+    fn the_disk_sync_probe_times_syncs_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p50, p99) = disk_sync_ms(dir.path(), 20).unwrap();
+        assert!(p50 > 0.0 && p50 <= p99, "p50 {p50} p99 {p99}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the probe file is removed");
+        assert!(disk_sync_ms(&dir.path().join("missing"), 5).is_err());
     }
 
     #[test]
