@@ -338,6 +338,41 @@ pub struct CommitStats {
     pub buckets: [u64; COMMIT_BUCKETS.len()],
 }
 
+impl CommitStats {
+    /// The commits since `earlier`, a reading of the same meter.
+    pub fn since(&self, earlier: &CommitStats) -> CommitStats {
+        let mut buckets = self.buckets;
+        for (b, e) in buckets.iter_mut().zip(earlier.buckets) {
+            *b = b.saturating_sub(e);
+        }
+        CommitStats {
+            commits: self.commits.saturating_sub(earlier.commits),
+            entries: self.entries.saturating_sub(earlier.entries),
+            seconds: (self.seconds - earlier.seconds).max(0.0),
+            buckets,
+        }
+    }
+
+    /// Entries a commit carried on average (0 without commits).
+    pub fn entries_per_commit(&self) -> f64 {
+        if self.commits == 0 {
+            0.0
+        } else {
+            self.entries as f64 / self.commits as f64
+        }
+    }
+
+    /// The bound, in seconds, of the first bucket within which at least `q` of the
+    /// commits were durable; `None` without commits or when that is beyond every bound.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        if self.commits == 0 {
+            return None;
+        }
+        let need = ((self.commits as f64) * q).ceil().max(1.0) as u64;
+        COMMIT_BUCKETS.iter().zip(self.buckets).find(|(_, n)| *n >= need).map(|(b, _)| *b)
+    }
+}
+
 // ------------------------------------------------------------------ verification
 
 /// The first thing wrong with a chain. [`Fault::seq`] names the first bad entry.
@@ -773,6 +808,25 @@ mod tests {
         assert!(!p.due(Some(&head(9)), Some(&cp(5, t0)), t0));
         assert!(p.due(Some(&head(15)), Some(&cp(5, t0)), t0));
         assert!(p.due(Some(&head(6)), Some(&cp(5, t0)), t0 + chrono::Duration::minutes(5)));
+    }
+
+    #[test]
+    fn commit_figures_between_two_readings() {
+        let mut a = CommitStats { commits: 10, entries: 300, seconds: 0.01, ..Default::default() };
+        a.buckets = [0, 2, 8, 10, 10, 10, 10, 10, 10, 10];
+        // 100 more commits of 25 entries: 60 within 0.5 ms, 39 more within 2 ms, one slow.
+        let mut z = CommitStats { commits: 110, entries: 2_800, seconds: 0.21, ..Default::default() };
+        z.buckets = [0, 62, 80, 109, 109, 109, 109, 109, 109, 109];
+        let d = z.since(&a);
+        assert_eq!((d.commits, d.entries, d.buckets[1], d.buckets[3]), (100, 2_500, 60, 99));
+        assert!((d.seconds - 0.2).abs() < 1e-12);
+        assert_eq!((d.entries_per_commit(), d.quantile(0.5), d.quantile(0.99)), (25.0, Some(0.0005), Some(0.002)));
+        z.buckets = [0, 62, 80, 108, 108, 108, 108, 108, 108, 108];
+        assert_eq!(z.since(&a).quantile(0.99), None, "99 % beyond every bound");
+        let none = a.since(&a);
+        assert_eq!((none.commits, none.entries_per_commit(), none.quantile(0.5)), (0, 0.0, None));
+        // A reading older than the earlier one (another meter) does not underflow.
+        assert_eq!(a.since(&z).commits, 0);
     }
 
     /// An in-memory store for the verifier.

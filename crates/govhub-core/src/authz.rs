@@ -105,6 +105,8 @@ pub enum Action<'a> {
     ReadShared,
     /// Make a signed audit checkpoint on demand.
     CheckpointAudit,
+    /// See how the consumer API is used, by dataset and app (platform administrators).
+    ReadUsage,
     /// See who read records about oneself (citizens, enterprises: their own
     /// `subject_id` only).
     ReadOwnAccesses,
@@ -156,6 +158,7 @@ impl Action<'_> {
             Action::ManageCalendar => "calendar.manage",
             Action::ReadShared => "share.read",
             Action::CheckpointAudit => "audit.checkpoint",
+            Action::ReadUsage => "usage.read",
             Action::ReadOwnAccesses => "audit.read_own",
             Action::ManageLicenceTypes { .. } => "licence_type.manage",
             Action::ReadLicenceTypes => "licence_type.read",
@@ -270,7 +273,11 @@ pub fn decide(p: &Principal, action: &Action<'_>) -> Decision {
                 }
             }
         }
-        Action::CreateOrg | Action::ReadAudit | Action::ManageResponsibilities | Action::CheckpointAudit => {
+        Action::CreateOrg
+        | Action::ReadAudit
+        | Action::ManageResponsibilities
+        | Action::CheckpointAudit
+        | Action::ReadUsage => {
             if admin {
                 Decision::Allow { on_behalf_of: None }
             } else {

@@ -245,6 +245,7 @@ impl Hub {
                         | Action::ReadOwnAccesses
                         | Action::ReadLicences { .. }
                         | Action::ReadLicenceTypes
+                        | Action::ReadUsage
                 );
                 if is_read {
                     let what =

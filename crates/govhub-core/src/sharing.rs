@@ -496,6 +496,13 @@ impl Hub {
         Ok(app)
     }
 
+    /// Every organisation's apps, for the usage page, which counts requests by app
+    /// (platform administrators).
+    pub async fn usage_apps(&self, p: &Principal, ctx: &Ctx) -> Result<Vec<App>> {
+        self.authorize(p, Action::ReadUsage, "apps", ctx).await?;
+        self.store().list_apps(None).await.map_err(store_err)
+    }
+
     pub async fn list_apps(&self, p: &Principal, org: Option<&str>, ctx: &Ctx) -> Result<Vec<App>> {
         let org = match org.or(p.org.as_ref().map(OrgCode::as_str)) {
             Some(o) => Some(

@@ -53,6 +53,22 @@ pub struct ShareUsage {
     pub latency: Histogram,
 }
 
+impl ShareUsage {
+    /// Mean latency in ms (0 before the first request).
+    pub fn mean_ms(&self) -> f64 {
+        if self.latency.count == 0 {
+            0.0
+        } else {
+            self.latency.sum_seconds * 1000.0 / self.latency.count as f64
+        }
+    }
+
+    /// Upper bound, in ms, of the latency bucket holding the 99th percentile.
+    pub fn p99_ms(&self) -> Option<f64> {
+        self.latency.quantile(0.99).map(|s| s * 1000.0)
+    }
+}
+
 /// One route's requests of one method answered with one status.
 type HttpSeries = (Method, u16, Histogram);
 
@@ -114,6 +130,11 @@ impl Metrics {
     /// Rows streamed by an export, counted when it ends.
     pub fn share_rows(&self, dataset: &str, app: i64, rows: u64) {
         self.with_share(dataset, app, |u| u.rows += rows);
+    }
+
+    /// Time since the process started counting.
+    pub fn uptime(&self) -> Option<Duration> {
+        self.started.map(|t| t.elapsed())
     }
 
     /// Usage by dataset and app, in that order.

@@ -323,23 +323,6 @@ fn parse_commits(text: &str) -> Option<CommitStats> {
     Some(c)
 }
 
-/// The commits between two readings: how many, entries per commit, and the bucket
-/// bounds (ms) under which half and 99 % of them were durable (`None`: beyond them all,
-/// or no commits).
-fn commits_between(a: &CommitStats, z: &CommitStats) -> (u64, f64, Option<f64>, Option<f64>) {
-    let n = z.commits.saturating_sub(a.commits);
-    let per = z.entries.saturating_sub(a.entries) as f64 / n.max(1) as f64;
-    let within = |q: f64| {
-        let need = ((n as f64) * q).ceil().max(1.0) as u64;
-        COMMIT_BUCKETS
-            .iter()
-            .zip(a.buckets.iter().zip(z.buckets))
-            .find(|(_, (x, y))| y.saturating_sub(**x) >= need)
-            .map(|(b, _)| b * 1000.0)
-    };
-    (n, per, within(0.5), within(0.99))
-}
-
 /// The fields the benchmark's app is granted (three of them masked); the reference
 /// server answers the same columns.
 const GRANTED: [&str; 5] = ["sfzh", "xm", "xb", "csrq", "hjdz"];
@@ -522,7 +505,7 @@ pub async fn api(b: ApiBench) -> Result<()> {
     ours_wrk.settle()?;
     let commits_before = audit_commits(&base, METRICS_TOKEN).await?;
     let ours = ours_wrk.measure(gov.0.id(), b.seconds)?;
-    let commits = commits_between(&commits_before, &audit_commits(&base, METRICS_TOKEN).await?);
+    let commits = audit_commits(&base, METRICS_TOKEN).await?.since(&commits_before);
 
     // Change feed: a consumer catching up from the start.
     let client = reqwest::Client::new();
@@ -596,17 +579,18 @@ pub async fn api(b: ApiBench) -> Result<()> {
     if let Some(w) = ours.writer_us {
         println!("  {:<52} {:>10} {:>9} {:>9} {:>12.0}", "  of which the audit writer thread", "", "", "", w);
     }
-    match commits {
-        (0, ..) => println!("  !! no audit commits during the measured run"),
-        (n, per, p50, p99) => {
-            let bound = |v: Option<f64>| v.map_or_else(|| "> 2,500".to_string(), |ms| format!("≤ {ms}"));
-            println!(
-                "  {:<52} {n} audit commits of {per:.1} entries on average, durable in {} ms (p50), {} ms (p99)",
-                "",
-                bound(p50),
-                bound(p99)
-            );
-        }
+    if commits.commits == 0 {
+        println!("  !! no audit commits during the measured run");
+    } else {
+        let bound = |v: Option<f64>| v.map_or_else(|| "> 2,500".to_string(), |s| format!("≤ {}", s * 1000.0));
+        println!(
+            "  {:<52} {} audit commits of {:.1} entries on average, durable in {} ms (p50), {} ms (p99)",
+            "",
+            commits.commits,
+            commits.entries_per_commit(),
+            bound(commits.quantile(0.5)),
+            bound(commits.quantile(0.99))
+        );
     }
     if let Some(c) = ours.core {
         println!(
@@ -690,13 +674,6 @@ mod tests {
         govhub_server::metrics::render_commits(&mut text, &a);
         assert_eq!(parse_commits(&text), Some(a.clone()), "{text}");
         assert_eq!(parse_commits("govhub_uptime_seconds 3\n"), None);
-        // 100 more commits of 25 entries: 60 within 0.5 ms, 39 more within 2 ms, one slow.
-        let mut z = CommitStats { commits: 110, entries: 2_800, seconds: 0.2, ..Default::default() };
-        z.buckets = [0, 62, 80, 109, 109, 109, 109, 109, 109, 109];
-        assert_eq!(commits_between(&a, &z), (100, 25.0, Some(0.5), Some(2.0)));
-        z.buckets = [0, 62, 80, 108, 108, 108, 108, 108, 108, 108];
-        assert_eq!(commits_between(&a, &z).3, None, "99 % beyond every bound");
-        assert_eq!(commits_between(&a, &a), (0, 0.0, None, None));
     }
 
     #[test]

@@ -361,6 +361,7 @@ async fn requests_decisions_and_the_consumer_api(app: TestApp) {
     assert_eq!(s, 200);
     let mine = usage.as_array().unwrap().iter().find(|u| u["app"] == app_id && u["dataset"] == "gaj-hjrk").unwrap();
     assert!(mine["rows"].as_u64().unwrap() >= 5 + 5, "{usage}");
+    assert_eq!(mine["app_name"], "社保资格认证系统", "{usage}");
     assert!(mine["errors"].as_u64().unwrap() >= 1);
     assert_eq!(app.get("/api/v1/usage", &c.dev).await.0, 403);
 

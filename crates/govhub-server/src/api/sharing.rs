@@ -718,6 +718,8 @@ pub async fn share_changes(
 pub struct UsageView {
     pub dataset: String,
     pub app: i64,
+    /// The app's name (absent if the app is gone).
+    pub app_name: Option<String>,
     pub requests: u64,
     pub rows: u64,
     pub errors: u64,
@@ -727,16 +729,12 @@ pub struct UsageView {
 }
 
 /// Usage of the consumer API by dataset and app (platform admins; also in Prometheus
-/// form at `/metrics`).
+/// form at `/metrics`, and as the console's page `/sharing/usage`).
 #[utoipa::path(get, path = "/api/v1/usage", tag = "sharing", security(("bearer" = [])),
     responses((status = 200, body = [UsageView]), (status = 403, body = ErrorBody)))]
 pub async fn usage_report(State(st): State<AppState>, auth: Auth) -> Result<Json<Vec<UsageView>>, ApiError> {
-    if auth.principal.role != govhub_core::model::Role::PlatformAdmin || auth.principal.app.is_some() {
-        return Err(ApiError(Error::forbidden(
-            "usage is visible to platform administrators",
-            "使用情况仅平台管理员可见",
-        )));
-    }
+    let apps = st.hub.usage_apps(&auth.principal, &auth.ctx).await?;
+    let names: std::collections::HashMap<i64, String> = apps.into_iter().map(|a| (a.id, a.name)).collect();
     Ok(Json(
         st.metrics
             .share_usage()
@@ -744,15 +742,12 @@ pub async fn usage_report(State(st): State<AppState>, auth: Auth) -> Result<Json
             .map(|(dataset, app, u)| UsageView {
                 dataset,
                 app,
+                app_name: names.get(&app).cloned(),
                 requests: u.requests,
                 rows: u.rows,
                 errors: u.errors,
-                mean_ms: if u.latency.count == 0 {
-                    0.0
-                } else {
-                    u.latency.sum_seconds * 1000.0 / u.latency.count as f64
-                },
-                p99_ms: u.latency.quantile(0.99).map(|s| s * 1000.0),
+                mean_ms: u.mean_ms(),
+                p99_ms: u.p99_ms(),
             })
             .collect(),
     ))

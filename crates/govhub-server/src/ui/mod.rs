@@ -49,6 +49,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("sharing_inbox.html", include_str!("../../templates/sharing_inbox.html")),
     ("sharing_request.html", include_str!("../../templates/sharing_request.html")),
     ("sharing_apps.html", include_str!("../../templates/sharing_apps.html")),
+    ("sharing_usage.html", include_str!("../../templates/sharing_usage.html")),
     ("sharing_app.html", include_str!("../../templates/sharing_app.html")),
 ];
 
@@ -289,6 +290,7 @@ pub fn router() -> Router<AppState> {
         .route("/sharing/apps/{id}/tokens/{token}/revoke", post(sharing::revoke_token))
         .route("/sharing/apps/{id}/requests", post(sharing::request_access))
         .route("/sharing/grants/{id}/revoke", post(sharing::revoke_grant))
+        .route("/sharing/usage", get(sharing::usage))
         .route("/static/app.css", get(stylesheet))
         .route("/static/favicon.svg", get(favicon))
         .layer(axum::middleware::from_fn(lang_switch))

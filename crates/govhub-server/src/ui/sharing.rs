@@ -1,6 +1,6 @@
 //! Sharing pages (共享): the approver's inbox and the decision form, an app
-//! developer's apps with their tokens, requests and grants, and the consumers section
-//! of a dataset page. Every read and every action goes through one `Hub` call, which
+//! developer's apps with their tokens, requests and grants, the consumers section
+//! of a dataset page, and the consumer API's usage (platform administrators). Every read and every action goes through one `Hub` call, which
 //! authorizes and audits; the `decide` calls here only choose which buttons to show.
 
 use super::i18n::Lang;
@@ -839,4 +839,66 @@ pub async fn consumers_section(
         reads_href: format!("/audit?action=share.read&target={}", urlencode(d.code.as_str())),
         revoked,
     }))
+}
+
+/// One dataset's use by one app, as the usage page shows it. The bar's parts are widths
+/// in a 0–1000 view box, scaled to the busiest row.
+#[derive(Debug, Serialize)]
+struct UsageRow {
+    dataset: String,
+    app: i64,
+    app_name: String,
+    requests: u64,
+    rows: u64,
+    errors: u64,
+    mean_ms: String,
+    p99_ms: String,
+    ok_width: String,
+    err_width: String,
+}
+
+/// `GET /sharing/usage`: the consumer API's use in this process by dataset and app, and
+/// the audit writer's group commits (platform administrators).
+pub async fn usage(State(st): State<AppState>, user: WebUser) -> Response {
+    let result = usage_page(&st, &user.page, &user.viewer).await;
+    respond(&st, &user.page, Some(&user.viewer), result)
+}
+
+async fn usage_page(st: &AppState, page: &PageCtx, v: &Viewer) -> Result<Response> {
+    let names: HashMap<i64, String> =
+        st.hub.usage_apps(&v.principal, &page.ctx).await?.into_iter().map(|a| (a.id, a.name)).collect();
+    let usage = st.metrics.share_usage();
+    let busiest = usage.iter().map(|(_, _, u)| u.requests).max().unwrap_or(0).max(1);
+    let width = |n: u64| format!("{:.1}", n as f64 * 1000.0 / busiest as f64);
+    let rows: Vec<UsageRow> = usage
+        .into_iter()
+        .map(|(dataset, app, u)| UsageRow {
+            app_name: names.get(&app).cloned().unwrap_or_else(|| format!("#{app}")),
+            mean_ms: format!("{:.2}", u.mean_ms()),
+            p99_ms: u.p99_ms().map_or_else(|| "-".to_string(), |ms| format!("≤ {ms}")),
+            ok_width: width(u.requests.saturating_sub(u.errors)),
+            err_width: width(u.errors.min(u.requests)),
+            requests: u.requests,
+            rows: u.rows,
+            errors: u.errors,
+            dataset,
+            app,
+        })
+        .collect();
+    let c = st.hub.store().audit_commits();
+    let bound = |q: f64| match (c.commits, c.quantile(q)) {
+        (0, _) => "-".to_string(),
+        (_, Some(s)) => format!("≤ {} ms", s * 1000.0),
+        (_, None) => pick(page.lang, "超过 2.5 秒", "over 2.5 s").to_string(),
+    };
+    let extra = context! {
+        rows => rows,
+        minutes => st.metrics.uptime().map_or(0, |d| d.as_secs() / 60),
+        commits => c.commits,
+        entries => c.entries,
+        per_commit => format!("{:.1}", c.entries_per_commit()),
+        commit_p50 => bound(0.5),
+        commit_p99 => bound(0.99),
+    };
+    render_page(st, page, Some(v), "sharing_usage.html", "sharing_usage", StatusCode::OK, extra)
 }

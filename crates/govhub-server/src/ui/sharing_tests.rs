@@ -391,3 +391,54 @@ async fn the_app_page_lists_webhooks_with_their_state() {
     assert!(page.body.contains("badge-amber\">retrying") && page.body.contains("HTTP 503"), "{}", page.body);
     assert!(page.body.contains("next attempt"));
 }
+
+#[tokio::test]
+async fn the_usage_page_shows_each_app_s_use_and_the_audit_commits_to_admins_only() {
+    let w = world().await;
+    w.sharing_world().await;
+    let app = w.rsj_app().await;
+    // What the consumer API records for each request (three answered, one refused).
+    for _ in 0..3 {
+        w.state.metrics.share("ga-hjrk", app.id, 4, false, std::time::Duration::from_micros(1500));
+    }
+    w.state.metrics.share("ga-hjrk", app.id, 0, true, std::time::Duration::from_micros(500));
+
+    let admin = w.sign_in("admin").await;
+    let page = w.get("/sharing/usage", &admin).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let b = &page.body;
+    assert!(b.contains("共享接口使用情况") && b.contains("href=\"/sharing/usage\""), "{b}");
+    assert!(b.contains(&format!("<a href=\"/sharing/apps/{}\">社保待遇资格认证系统</a>", app.id)), "{b}");
+    // 4 requests, 12 rows, 1 error; the bar is the busiest row, a quarter of it red.
+    assert!(b.contains("<td class=\"num\">4</td>") && b.contains("<td class=\"num\">12</td>"), "{b}");
+    assert!(b.contains("<td class=\"num\">1</td>") && b.contains("<td class=\"num\">1.25</td>"), "{b}");
+    assert!(b.contains("class=\"seg-ok\" x=\"0\" y=\"0\" width=\"750.0\""), "{b}");
+    assert!(b.contains("class=\"seg-error\" x=\"750.0\" y=\"0\" width=\"250.0\""), "{b}");
+    // Setting up this world was audited, so the writer had committed before the page
+    // was drawn (and has committed at least as often since).
+    let shown: u64 = b
+        .split("<dd id=\"commits\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(shown >= 1 && shown <= w.state.hub.store().audit_commits().commits, "{shown}\n{b}");
+    let en = w.get("/sharing/usage", &format!("{admin}; govhub_lang=en")).await;
+    assert!(en.body.contains("Consumer API usage") && en.body.contains("Time to durable, p99"), "{}", en.body);
+
+    // Nobody else: not the provider's data officer, not the app's developer.
+    for who in ["gaj-officer", "rsj-dev"] {
+        let jar = w.sign_in(who).await;
+        let page = w.get("/sharing/usage", &jar).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{who}: {}", page.body);
+        assert!(!page.body.contains("社保待遇资格认证系统"), "{who}");
+        let home = w.get("/", &jar).await;
+        assert!(!home.body.contains("href=\"/sharing/usage\""), "{who} has no usage link");
+    }
+    // Each decision is on the audit log.
+    let q =
+        govhub_core::model::AuditQuery { action_prefix: Some("usage.read".into()), limit: 10, ..Default::default() };
+    let seen = w.state.hub.store().list_audit(&q).await.unwrap();
+    let outcomes: Vec<&str> = seen.iter().map(|e| e.event.outcome.as_str()).collect();
+    assert!(outcomes.contains(&"allowed") && outcomes.contains(&"denied"), "{outcomes:?}");
+}
