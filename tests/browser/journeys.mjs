@@ -393,6 +393,45 @@ const journeys = [
     await context.close();
   }],
 
+  ['an app reads masked records with a new token and the admin sees it on the usage page', async () => {
+    const { context, page } = await newPage();
+    await signIn(page, 'rsj-dev');
+    await page.goto(`${BASE}/sharing/apps`, { waitUntil: 'networkidle' });
+    const app = page.locator('#apps table.data a', { hasText: /^社保待遇资格认证系统$/ }).first();
+    await Promise.all([page.waitForURL(/\/sharing\/apps\/\d+$/), app.click()]);
+    await clickAndWait(page, '#create-token');
+    const token = (await page.textContent('#token-secret')).trim();
+    assert.match(token, /^gha_/);
+    const auth = { Authorization: `Bearer ${token}` };
+    const resp = await page.request.get(`${BASE}/api/v1/share/${HJRK}/records?limit=3`, { headers: auth });
+    assert.equal(resp.status(), 200, await resp.text());
+    const { items } = await resp.json();
+    assert.equal(items.length, 3);
+    for (const r of items) {
+      assert.match(r.sfzh, /^\d{6}\*{8}\d{3}[\dX]$/, `ID number masked: ${r.sfzh}`);
+      assert.ok(!('sjhm' in r) && !('hjdz' in r), 'no field outside the grant');
+    }
+    const refused = await page.request.get(`${BASE}/api/v1/share/${HJRK}/records?limit=1&sjhm=eq:1`, { headers: auth });
+    assert.equal(refused.status(), 400, 'a filter on a field outside the grant');
+    await shot(page, 'm1-token-once');
+    await context.close();
+
+    const { context: c2, page: admin } = await newPage();
+    await signIn(admin, ADMIN.username);
+    await clickAndWait(admin, 'nav.mainnav a[href="/sharing/usage"]');
+    assert.match(await admin.textContent('h1'), /共享接口使用情况/);
+    const row = admin.locator('#usage tbody tr', { hasText: '社保待遇资格认证系统' }).first();
+    assert.ok(await row.count(), 'a row for the app');
+    const cells = await row.locator('td.num').allTextContents();
+    assert.ok(Number(cells[0]) >= 2 && Number(cells[1]) >= 3 && Number(cells[2]) >= 1, `requests, rows, errors: ${cells}`);
+    const bar = await row.locator('svg.usage-bar rect.seg-ok').getAttribute('width');
+    assert.ok(Number(bar) > 0, `the bar is drawn (${bar})`);
+    assert.ok(Number(await admin.textContent('#commits')) > 0, 'the audit writer has committed');
+    await shot(admin, 'm2-usage');
+    assertNoProblems(admin);
+    await c2.close();
+  }],
+
   ['a citizen is refused the catalog', async () => {
     const { context, page } = await newPage();
     await signIn(page, CITIZEN.username);
