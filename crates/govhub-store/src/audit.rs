@@ -64,17 +64,17 @@ pub async fn submit<T>(
 /// `/metrics` reads them (relaxed atomics: figures for operators, not a ledger).
 #[derive(Debug, Default)]
 pub struct CommitMeter {
-    commits: AtomicU64,
     entries: AtomicU64,
     micros: AtomicU64,
-    /// Commits per bucket of [`COMMIT_BUCKETS`] (not cumulative; the last is beyond them).
+    /// Commits per bucket of [`COMMIT_BUCKETS`] (not cumulative; the last is beyond
+    /// them). Their sum is the number of commits, so a reading's count and buckets agree
+    /// however it interleaves with the writer.
     buckets: [AtomicU64; COMMIT_BUCKETS.len() + 1],
 }
 
 impl CommitMeter {
     /// A commit of `entries` entries that took `took`.
     pub fn record(&self, entries: usize, took: Duration) {
-        self.commits.fetch_add(1, Ordering::Relaxed);
         self.entries.fetch_add(entries as u64, Ordering::Relaxed);
         self.micros.fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
         let s = took.as_secs_f64();
@@ -87,12 +87,14 @@ impl CommitMeter {
     pub fn stats(&self) -> CommitStats {
         let mut buckets = [0u64; COMMIT_BUCKETS.len()];
         let mut below = 0u64;
-        for (slot, n) in buckets.iter_mut().zip(&self.buckets) {
+        for (i, n) in self.buckets.iter().enumerate() {
             below += n.load(Ordering::Relaxed);
-            *slot = below;
+            if let Some(slot) = buckets.get_mut(i) {
+                *slot = below;
+            }
         }
         CommitStats {
-            commits: self.commits.load(Ordering::Relaxed),
+            commits: below,
             entries: self.entries.load(Ordering::Relaxed),
             seconds: self.micros.load(Ordering::Relaxed) as f64 / 1e6,
             buckets,

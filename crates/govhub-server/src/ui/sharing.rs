@@ -1,7 +1,8 @@
 //! Sharing pages (共享): the approver's inbox and the decision form, an app
-//! developer's apps with their tokens, requests and grants, the consumers section
-//! of a dataset page, and the consumer API's usage (platform administrators). Every read and every action goes through one `Hub` call, which
-//! authorizes and audits; the `decide` calls here only choose which buttons to show.
+//! developer's apps with their tokens, requests and grants, the consumers section of a
+//! dataset page, and the consumer API's usage (platform administrators). Every read and
+//! every action goes through one `Hub` call, which authorizes and audits; the `decide`
+//! calls here only choose which buttons to show.
 
 use super::i18n::Lang;
 use super::session::{csrf_failed, csrf_ok, see_other, urlencode, PageCtx, Viewer, WebUser};
