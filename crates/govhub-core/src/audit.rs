@@ -365,12 +365,20 @@ impl CommitStats {
     /// The bound, in seconds, of the first bucket within which at least `q` of the
     /// commits were durable; `None` without commits or when that is beyond every bound.
     pub fn quantile(&self, q: f64) -> Option<f64> {
-        if self.commits == 0 {
-            return None;
-        }
-        let need = ((self.commits as f64) * q).ceil().max(1.0) as u64;
-        COMMIT_BUCKETS.iter().zip(self.buckets).find(|(_, n)| *n >= need).map(|(b, _)| *b)
+        bucket_quantile(&COMMIT_BUCKETS, &self.buckets, self.commits, q)
     }
+}
+
+/// The upper bound of the first histogram bucket holding at least `q` of `count`
+/// observations, given each bucket's cumulative count; `None` without observations or
+/// when that is beyond every bound. (The audit commits here, the server's latency
+/// histograms too.)
+pub fn bucket_quantile(bounds: &[f64], cumulative: &[u64], count: u64, q: f64) -> Option<f64> {
+    if count == 0 {
+        return None;
+    }
+    let need = ((count as f64) * q).ceil().max(1.0) as u64;
+    bounds.iter().zip(cumulative).find(|(_, n)| **n >= need).map(|(b, _)| *b)
 }
 
 // ------------------------------------------------------------------ verification

@@ -39,8 +39,7 @@ impl Histogram {
 
     /// The latency under which `q` of the requests finished (bucket upper bound).
     pub fn quantile(&self, q: f64) -> Option<f64> {
-        let target = (self.count as f64 * q).ceil() as u64;
-        BUCKETS.iter().zip(self.buckets).find(|(_, n)| *n >= target.max(1)).map(|(b, _)| *b)
+        govhub_core::audit::bucket_quantile(&BUCKETS, &self.buckets, self.count, q)
     }
 }
 
@@ -151,12 +150,7 @@ impl Metrics {
         let mut out = String::new();
         let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
         let hist = |out: &mut String, name: &str, labels: &str, h: &Histogram| {
-            for (b, n) in BUCKETS.iter().zip(h.buckets) {
-                let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{b}\"}} {n}");
-            }
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum_seconds);
-            let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
+            write_histogram(out, name, labels, &BUCKETS, &h.buckets, h.count, h.sum_seconds);
         };
         if let Some(t) = self.started {
             let _ = writeln!(out, "# HELP govhub_uptime_seconds Seconds since this process started.");
@@ -233,11 +227,28 @@ pub fn render_commits(out: &mut String, c: &govhub_core::audit::CommitStats) {
     let name = "govhub_audit_commit_duration_seconds";
     let _ = writeln!(out, "# HELP {name} From a batch's transaction start until it is durable.");
     let _ = writeln!(out, "# TYPE {name} histogram");
-    for (b, n) in govhub_core::audit::COMMIT_BUCKETS.iter().zip(c.buckets) {
-        let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {n}");
+    write_histogram(out, name, "", &govhub_core::audit::COMMIT_BUCKETS, &c.buckets, c.commits, c.seconds);
+}
+
+/// One histogram series in the Prometheus text format: its cumulative buckets, `+Inf`,
+/// sum and count; `labels` (already escaped, comma-separated) may be empty.
+fn write_histogram(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    bounds: &[f64],
+    cumulative: &[u64],
+    count: u64,
+    sum: f64,
+) {
+    let (open, sep) = if labels.is_empty() { ("", "") } else { ("{", ",") };
+    let close = if labels.is_empty() { "" } else { "}" };
+    for (b, n) in bounds.iter().zip(cumulative) {
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {n}");
     }
-    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", c.commits);
-    let _ = writeln!(out, "{name}_sum {}\n{name}_count {}", c.seconds, c.commits);
+    let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+    let _ = writeln!(out, "{name}_sum{open}{labels}{close} {sum}");
+    let _ = writeln!(out, "{name}_count{open}{labels}{close} {count}");
 }
 
 /// `GET /metrics`.
