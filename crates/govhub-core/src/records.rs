@@ -59,48 +59,52 @@ pub fn parse_key(schema: &TableSchema, key: &str) -> Result<Vec<Cell>> {
 }
 
 /// Parse `field=op:value` query parameters: `eq:`, `in:a|b|c`, `range:lo..hi` (either
-/// side may be empty), `prefix:`, `null:true|false`. A bare value means `eq`.
+/// side may be empty), `prefix:`, `null:true|false`. A bare value means `eq`. An error
+/// names the parameter it is about in its `field`.
 pub fn parse_filters(schema: &TableSchema, params: &[(String, String)]) -> Result<Vec<Filter>> {
-    let mut out = Vec::new();
-    for (name, spec) in params {
-        let Some(fi) = schema.fields.iter().position(|f| &f.name == name) else {
-            return Err(bad(format!("unknown field \"{name}\" in filter"), format!("筛选条件中的字段“{name}”不存在")));
-        };
-        let f = &schema.fields[fi];
-        let (op, value) = spec.split_once(':').unwrap_or(("eq", spec.as_str()));
-        let op = match op {
-            "eq" => FilterOp::Eq(cast_value(f, value)?),
-            "in" => {
-                let vals = value.split('|').map(|v| cast_value(f, v)).collect::<Result<Vec<_>>>()?;
-                if vals.is_empty() || vals.len() > 1000 {
-                    return Err(bad("in: takes 1-1000 values".into(), "in:条件应包含1-1000个值".into()));
-                }
-                FilterOp::In(vals)
+    params
+        .iter()
+        .map(|(name, spec)| parse_filter(schema, name, spec).map_err(|e| e.with_field(name.as_str())))
+        .collect()
+}
+
+fn parse_filter(schema: &TableSchema, name: &str, spec: &str) -> Result<Filter> {
+    let Some(fi) = schema.fields.iter().position(|f| f.name == name) else {
+        return Err(bad(format!("unknown field \"{name}\" in filter"), format!("筛选条件中的字段“{name}”不存在")));
+    };
+    let f = &schema.fields[fi];
+    let (op, value) = spec.split_once(':').unwrap_or(("eq", spec));
+    let op = match op {
+        "eq" => FilterOp::Eq(cast_value(f, value)?),
+        "in" => {
+            let vals = value.split('|').map(|v| cast_value(f, v)).collect::<Result<Vec<_>>>()?;
+            if vals.is_empty() || vals.len() > 1000 {
+                return Err(bad("in: takes 1-1000 values".into(), "in:条件应包含1-1000个值".into()));
             }
-            "range" => {
-                let (lo, hi) = value
-                    .split_once("..")
-                    .ok_or_else(|| bad("range: is written lo..hi".into(), "range:条件格式应为“下限..上限”".into()))?;
-                let lo = if lo.is_empty() { None } else { Some(cast_value(f, lo)?) };
-                let hi = if hi.is_empty() { None } else { Some(cast_value(f, hi)?) };
-                FilterOp::Range(lo, hi)
-            }
-            "prefix" => FilterOp::Prefix(value.to_string()),
-            "null" => match value {
-                "true" => FilterOp::IsNull(true),
-                "false" => FilterOp::IsNull(false),
-                _ => return Err(bad("null: takes true or false".into(), "null:条件取值应为true或false".into())),
-            },
-            other => {
-                return Err(bad(
-                    format!("unknown filter operator \"{other}\" (use eq, in, range, prefix, null)"),
-                    format!("未知的筛选运算符“{other}”（可用：eq、in、range、prefix、null）"),
-                ))
-            }
-        };
-        out.push(Filter { field: fi, op });
-    }
-    Ok(out)
+            FilterOp::In(vals)
+        }
+        "range" => {
+            let (lo, hi) = value
+                .split_once("..")
+                .ok_or_else(|| bad("range: is written lo..hi".into(), "range:条件格式应为“下限..上限”".into()))?;
+            let lo = if lo.is_empty() { None } else { Some(cast_value(f, lo)?) };
+            let hi = if hi.is_empty() { None } else { Some(cast_value(f, hi)?) };
+            FilterOp::Range(lo, hi)
+        }
+        "prefix" => FilterOp::Prefix(value.to_string()),
+        "null" => match value {
+            "true" => FilterOp::IsNull(true),
+            "false" => FilterOp::IsNull(false),
+            _ => return Err(bad("null: takes true or false".into(), "null:条件取值应为true或false".into())),
+        },
+        other => {
+            return Err(bad(
+                format!("unknown filter operator \"{other}\" (use eq, in, range, prefix, null)"),
+                format!("未知的筛选运算符“{other}”（可用：eq、in、range、prefix、null）"),
+            ))
+        }
+    };
+    Ok(Filter { field: fi, op })
 }
 
 /// Opaque pagination cursor: the last key's cells as text, base64url-encoded JSON.
@@ -274,9 +278,11 @@ mod tests {
         let f = parse_filters(&s, &[("nl".into(), "range:18..60".into()), ("xm".into(), "prefix:张".into())]).unwrap();
         assert_eq!(f[0].op, FilterOp::Range(Some(Cell::Int(18)), Some(Cell::Int(60))));
         assert_eq!(f[1].op, FilterOp::Prefix("张".into()));
-        assert!(parse_filters(&s, &[("nl".into(), "eq:abc".into())]).is_err());
-        assert!(parse_filters(&s, &[("nl".into(), "like:1".into())]).is_err());
-        assert!(parse_filters(&s, &[("nope".into(), "1".into())]).is_err());
+        // Each refusal names the parameter it is about, whatever went wrong with it.
+        for (name, spec) in [("nl", "eq:abc"), ("nl", "like:1"), ("nope", "1"), ("nl", "range:1"), ("xm", "null:x")] {
+            let e = parse_filters(&s, &[("xm".into(), "prefix:张".into()), (name.into(), spec.into())]).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(name), "{name}={spec}: {e}");
+        }
         let inj = parse_filters(&s, &[("xm".into(), "eq:' OR 1=1 --".into())]).unwrap();
         assert_eq!(inj[0].op, FilterOp::Eq(Cell::Text("' OR 1=1 --".into())));
     }

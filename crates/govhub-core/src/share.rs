@@ -156,7 +156,7 @@ impl Projection {
                 let mut v = Vec::new();
                 for n in w.split(',').map(str::trim).filter(|n| !n.is_empty()) {
                     if !g.fields.iter().any(|f| f == n) {
-                        return Err(not_granted(n));
+                        return Err(not_granted(n, "fields"));
                     }
                     v.push(n.to_string());
                 }
@@ -251,13 +251,14 @@ fn refuse_licence_dataset(code: &str) -> Result<()> {
     Ok(())
 }
 
-fn not_granted(name: &str) -> Error {
+/// `param`: the query parameter that named the field (`fields`, or the filter itself).
+fn not_granted(name: &str, param: &str) -> Error {
     Error::new(
         Code::InvalidRequest,
         format!("field \"{name}\" is not in this app's grant"),
         format!("字段“{name}”不在本应用的授权范围内"),
     )
-    .with_field("fields")
+    .with_field(param)
 }
 
 fn bad_cursor() -> Error {
@@ -755,7 +756,7 @@ fn fields_read(d: &Dataset, proj: &Projection) -> Vec<usize> {
 fn granted_query(d: &Dataset, g: &Grant, req: &ShareRequest<'_>) -> Result<(Projection, Vec<Filter>, Vec<String>)> {
     let proj = Projection::new(d, g, req.fields)?;
     if let Some((name, _)) = req.filters.iter().find(|(name, _)| !g.fields.iter().any(|f| f == name)) {
-        return Err(not_granted(name));
+        return Err(not_granted(name, name));
     }
     let filters = parse_filters(&d.schema, req.filters)?;
     let desc = req.filters.iter().map(|(k, v)| format!("{k}={}", masked_filter(d, k, v))).collect();
