@@ -9,7 +9,7 @@
 //! directory's `fdatasync` time before any load: a durable answer waits for the disk,
 //! which the bare servers never do.
 
-use crate::bench::{csv_options, fresh_sqlite, hub_for, peak_rss_mib};
+use crate::bench::{csv_options, fresh_database, fresh_sqlite, hub_for, peak_rss_mib};
 use crate::demo;
 use anyhow::{bail, Context, Result};
 use govhub_core::audit::{CommitStats, COMMIT_BUCKETS};
@@ -30,6 +30,8 @@ pub struct ApiBench {
     pub connections: u32,
     pub dir: Option<PathBuf>,
     pub skip_peers: bool,
+    /// A PostgreSQL server's URL: also measure the same path on a fresh database there.
+    pub postgres: Option<String>,
 }
 
 /// What wrk reported.
@@ -275,11 +277,15 @@ impl<'a> Wrk<'a> {
         Ok(())
     }
 
-    /// The measured run of `seconds`, with the CPU time of process `server`.
-    fn measure(&self, server: u32, seconds: u32) -> Result<Load> {
-        let before = (cpu_micros(server), thread_cpu_micros(server, WRITER_THREAD), core_0_ticks());
+    /// The measured run of `seconds`, with the CPU time of the server's processes
+    /// (`pids`: the server first, whose audit writer thread is timed too; then any
+    /// database processes serving it).
+    fn measure(&self, pids: &[u32], seconds: u32) -> Result<Load> {
+        let server = pids.first().copied().context("no server process to measure")?;
+        let cpu = || pids.iter().map(|p| cpu_micros(*p)).sum::<Option<f64>>();
+        let before = (cpu(), thread_cpu_micros(server, WRITER_THREAD), core_0_ticks());
         let mut load = parse_wrk(&self.run(seconds)?)?;
-        let after = (cpu_micros(server), thread_cpu_micros(server, WRITER_THREAD), core_0_ticks());
+        let after = (cpu(), thread_cpu_micros(server, WRITER_THREAD), core_0_ticks());
         load.core = before.2.zip(after.2).and_then(|(a, z)| core_shares(a, z));
         let per_request = |a: Option<f64>, z: Option<f64>| Some((z? - a?) / load.requests.max(1) as f64);
         load.cpu_us = per_request(before.0, after.0);
@@ -292,7 +298,7 @@ impl<'a> Wrk<'a> {
 fn wrk(dir: &Path, base: &str, path_prefix: &str, suffix: &str, server: u32, b: &ApiBench) -> Result<Load> {
     let w = Wrk::new(dir, base, path_prefix, suffix, None, b.connections)?;
     w.settle()?;
-    w.measure(server, b.seconds)
+    w.measure(&[server], b.seconds)
 }
 
 /// The audit writer's group commits so far, read from the server's `/metrics`.
@@ -419,116 +425,20 @@ pub async fn api(b: ApiBench) -> Result<()> {
     }
     std::fs::write(dir.join("keys.txt"), keys.join("\n") + "\n")?;
     println!("  {} distinct keys", keys.len());
+    let probe_key = keys.first().context("the population file has no rows")?;
 
-    let data_dir = dir.join("data");
-    let _ = std::fs::remove_dir_all(&data_dir);
-    std::fs::create_dir_all(&data_dir)?;
+    let data_dir = fresh_dir(&dir.join("data"))?;
     let url = fresh_sqlite(&data_dir, "govhub.db");
-    let token = {
-        let hub = hub_for(&url).await?;
-        let system = Principal::system();
-        let ctx = Ctx::default();
-        let source: Box<dyn std::io::Read + Send> =
-            Box::new(std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&file)?));
-        let start = Instant::now();
-        let report = hub
-            .deliver(&system, demo::HJRK, source, csv_options(), Arc::new(DeliveryProgress::default()), &ctx)
-            .await?;
-        println!("  delivered {} rows in {:.1} s", report.rows_inserted, start.elapsed().as_secs_f64());
-        let app = hub.create_app(&system, AppInput { name: "压测应用".into(), org: "cz-dsj".into() }, &ctx).await?;
-        let today = govhub_core::sharing::china_date(chrono::Utc::now());
-        let req = hub
-            .request_access(
-                &system,
-                AccessRequestInput {
-                    app: app.id,
-                    dataset: demo::HJRK.into(),
-                    fields: GRANTED.iter().map(|f| f.to_string()).collect(),
-                    clear_fields: vec![],
-                    purpose: "性能测试".into(),
-                    legal_basis: "测试".into(),
-                    valid_until: today + chrono::Duration::days(30),
-                },
-                &ctx,
-            )
-            .await?;
-        hub.decide_access(
-            &system,
-            req.id,
-            DecisionInput {
-                approve: true, fields: None, clear_fields: None, valid_until: None, reason: "测试".into()
-            },
-            &ctx,
-        )
-        .await?;
-        hub.issue_app_token(&system, app.id, &ctx).await?.token
-    };
+    let token = prepare(&url, &file).await?;
     // The throwaway database's app token, for profiling the server by hand.
     std::fs::write(dir.join("token.txt"), &token)?;
 
     // The disk's sync time, measured where the audit file lives, before any load.
     let disk = disk_sync_ms(&data_dir, DISK_SYNCS)?;
-
-    // govhub, pinned to core 0.
-    let port = free_port()?;
-    let base = format!("http://127.0.0.1:{port}");
-    let exe = std::env::current_exe()?;
-    let mut gov = spawn_server(
-        on_core_0(&exe)
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .arg("--database")
-            .arg(&url)
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .env("GOVHUB_LOG", "warn")
-            .env("GOVHUB_APP_RATE_PER_SEC", "10000000")
-            .env("GOVHUB_METRICS_TOKEN", METRICS_TOKEN)
-            // A throwaway platform key for the throwaway database.
-            .env("GOVHUB_KEY_PASSPHRASE", "bench-only-passphrase"),
-        "govhub serve",
-    )?;
-    wait_ready(&mut gov, &format!("{base}/api/v1/openapi.json")).await?;
-    // One request by hand: the path works and answers masked records.
-    let probe = reqwest::Client::new()
-        .get(format!("{base}/api/v1/share/{}/records/{}", demo::HJRK, keys[0]))
-        .bearer_auth(&token)
-        .send()
-        .await?;
-    if !probe.status().is_success() {
-        bail!("the probe lookup failed: {} {}", probe.status(), probe.text().await.unwrap_or_default());
-    }
-    println!("  probe: {}", probe.text().await.unwrap_or_default());
-    let ours_wrk =
-        Wrk::new(&dir, &base, &format!("/api/v1/share/{}/records/", demo::HJRK), "", Some(&token), b.connections)?;
-    ours_wrk.settle()?;
-    let commits_before = audit_commits(&base, METRICS_TOKEN).await?;
-    let ours = ours_wrk.measure(gov.0.id(), b.seconds)?;
-    let commits = audit_commits(&base, METRICS_TOKEN).await?.since(&commits_before);
-
-    // Change feed: a consumer catching up from the start.
-    let client = reqwest::Client::new();
-    let start = Instant::now();
-    let mut since: Option<String> = None;
-    let mut changes = 0usize;
-    loop {
-        let mut req = client.get(format!("{base}/api/v1/share/{}/changes?limit=1000", demo::HJRK)).bearer_auth(&token);
-        if let Some(s) = &since {
-            req = req.query(&[("since", s)]);
-        }
-        let page: serde_json::Value = req.send().await?.error_for_status()?.json().await?;
-        let n = page["items"].as_array().map_or(0, Vec::len);
-        if n == 0 {
-            break;
-        }
-        changes += n;
-        since = page["next_cursor"].as_str().map(str::to_string);
-    }
-    let feed_secs = start.elapsed().as_secs_f64();
-    drop(gov);
+    let ours = run_govhub(&b, &dir, &data_dir, &url, &token, probe_key, false).await?;
 
     // The bare reference and Datasette on the same file, the same core.
+    let exe = std::env::current_exe()?;
     let dbfile = data_dir.join("govhub.db");
     let table = format!("ds_{}_v1", demo::HJRK.replace('-', "_"));
     let reference = {
@@ -538,7 +448,7 @@ pub async fn api(b: ApiBench) -> Result<()> {
             on_core_0(&exe).args(reference_args(&dbfile, &table, port)).stderr(Stdio::null()),
             "the reference server",
         )?;
-        wait_ready(&mut server, &format!("{ref_base}/{}", keys[0])).await?;
+        wait_ready(&mut server, &format!("{ref_base}/{probe_key}")).await?;
         wrk(&dir, &ref_base, "/", "", server.0.id(), &b)?
     };
     let peer = if b.skip_peers {
@@ -559,6 +469,18 @@ pub async fn api(b: ApiBench) -> Result<()> {
         Some(wrk(&dir, &ds_base, &format!("/govhub/{table}/"), ".json", server.0.id(), &b)?)
     };
 
+    // The same rows and path on PostgreSQL.
+    let on_postgres = match &b.postgres {
+        Some(base) => {
+            let pg_url = fresh_database(base).await?;
+            println!("  PostgreSQL: {}", crate::redact(&pg_url));
+            let pg_token = prepare(&pg_url, &file).await?;
+            let pg_dir = fresh_dir(&dir.join("data-pg"))?;
+            Some(run_govhub(&b, &dir, &pg_dir, &pg_url, &pg_token, probe_key, true).await?)
+        }
+        None => None,
+    };
+
     println!(
         "\nKeyed lookups, {} rows, {} keys, server on core 0, wrk -t1 -c{} on core 1, {} s",
         b.rows,
@@ -566,56 +488,16 @@ pub async fn api(b: ApiBench) -> Result<()> {
         b.connections,
         b.seconds
     );
-    let cpu = |l: &Load| l.cpu_us.map_or_else(|| "-".to_string(), |c| format!("{c:.0}"));
     println!("  {:<52} {:>10} {:>9} {:>9} {:>12}", "", "req/s", "p50 ms", "p99 ms", "CPU µs/req");
-    println!(
-        "  {:<52} {:>10.0} {:>9.2} {:>9.2} {:>12}",
-        "govhub consumer API (token, grant, masking, audit)",
-        ours.rps,
-        ours.p50_ms,
-        ours.p99_ms,
-        cpu(&ours)
-    );
-    if let Some(w) = ours.writer_us {
-        println!("  {:<52} {:>10} {:>9} {:>9} {:>12.0}", "  of which the audit writer thread", "", "", "", w);
-    }
-    if commits.commits == 0 {
-        println!("  !! no audit commits during the measured run");
-    } else {
-        let bound = |v: Option<f64>| v.map_or_else(|| "> 2,500".to_string(), |s| format!("≤ {}", s * 1000.0));
-        println!(
-            "  {:<52} {} audit commits of {:.1} entries on average, durable in {} ms (p50), {} ms (p99)",
-            "",
-            commits.commits,
-            commits.entries_per_commit(),
-            bound(commits.quantile(0.5)),
-            bound(commits.quantile(0.99))
-        );
-    }
-    if let Some(c) = ours.core {
-        println!(
-            "  {:<52} core 0 waited for the disk {:.1} % of the run, idle {:.1} %, stolen {:.1} %",
-            "", c.iowait, c.idle, c.steal
-        );
-    }
-    if ours.non_2xx > 0 {
-        println!("  !! {} responses were not 2xx", ours.non_2xx);
-    }
-    println!(
-        "  {:<52} {:>10.0} {:>9.2} {:>9.2} {:>12}",
-        "axum + rusqlite reference (same columns, bare)",
-        reference.rps,
-        reference.p50_ms,
-        reference.p99_ms,
-        cpu(&reference)
-    );
+    print_govhub(&ours, "govhub consumer API (token, grant, masking, audit)");
+    print_load("axum + rusqlite reference (same columns, bare)", &reference);
     println!(
         "  govhub / reference = {:.2} (the target, 25,000 req/s against ≈ 52,000 for the reference on the \
          machine PERFORMANCE.md measured, is {:.2})",
-        ours.rps / reference.rps.max(1e-9),
+        ours.load.rps / reference.rps.max(1e-9),
         TARGET_RPS / REFERENCE_RPS_THERE
     );
-    if let (Some(g), Some(r)) = (ours.cpu_us, reference.cpu_us) {
+    if let (Some(g), Some(r)) = (ours.load.cpu_us, reference.cpu_us) {
         println!(
             "  by CPU time per request (what the core would do if it never waited), govhub / reference = {:.2}",
             r / g
@@ -627,20 +509,23 @@ pub async fn api(b: ApiBench) -> Result<()> {
         disk.0, disk.1, b.connections
     );
     if let Some(p) = peer {
-        println!(
-            "  {:<52} {:>10.0} {:>9.2} {:>9.2} {:>12}",
-            "Datasette (row JSON by primary key)",
-            p.rps,
-            p.p50_ms,
-            p.p99_ms,
-            cpu(&p)
-        );
-        println!("  govhub / Datasette = {:.1}×", ours.rps / p.rps.max(1e-9));
+        print_load("Datasette (row JSON by primary key)", &p);
+        println!("  govhub / Datasette = {:.1}×", ours.load.rps / p.rps.max(1e-9));
     }
-    println!(
-        "\nChange feed: {changes} changes caught up in {feed_secs:.1} s = {:.0} changes/s (pages of 1000)",
-        changes as f64 / feed_secs.max(1e-9)
-    );
+    if let Some(pg) = &on_postgres {
+        print_govhub(pg, "govhub consumer API on PostgreSQL (same path)");
+        if let Some((pinned, backends)) = pg.backends_pinned {
+            println!(
+                "  {:<52} CPU counts govhub and the database's {backends} PostgreSQL backends ({pinned} pinned to core 0); \
+                 the cluster's own processes (WAL writer, checkpointer) are neither counted nor pinned",
+                ""
+            );
+        }
+    }
+    print_feed("Change feed", &ours);
+    if let Some(pg) = &on_postgres {
+        print_feed("Change feed on PostgreSQL", pg);
+    }
     if let Some(mib) = peak_rss_mib() {
         println!("peak memory (VmHWM) of the benchmark process: {mib:.0} MiB");
     }
@@ -648,6 +533,214 @@ pub async fn api(b: ApiBench) -> Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
+}
+
+/// `dir`, emptied (created when missing).
+fn fresh_dir(dir: &Path) -> Result<PathBuf> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)?;
+    Ok(dir.to_path_buf())
+}
+
+/// Deliver the population file into the store at `url` through the real path, and give
+/// a throwaway app a grant on [`GRANTED`] and a token; returns the token.
+async fn prepare(url: &str, file: &Path) -> Result<String> {
+    let hub = hub_for(url).await?;
+    let system = Principal::system();
+    let ctx = Ctx::default();
+    let source: Box<dyn std::io::Read + Send> =
+        Box::new(std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(file)?));
+    let start = Instant::now();
+    let report =
+        hub.deliver(&system, demo::HJRK, source, csv_options(), Arc::new(DeliveryProgress::default()), &ctx).await?;
+    println!("  delivered {} rows in {:.1} s", report.rows_inserted, start.elapsed().as_secs_f64());
+    let app = hub.create_app(&system, AppInput { name: "压测应用".into(), org: "cz-dsj".into() }, &ctx).await?;
+    let today = govhub_core::sharing::china_date(chrono::Utc::now());
+    let req = hub
+        .request_access(
+            &system,
+            AccessRequestInput {
+                app: app.id,
+                dataset: demo::HJRK.into(),
+                fields: GRANTED.iter().map(|f| f.to_string()).collect(),
+                clear_fields: vec![],
+                purpose: "性能测试".into(),
+                legal_basis: "测试".into(),
+                valid_until: today + chrono::Duration::days(30),
+            },
+            &ctx,
+        )
+        .await?;
+    hub.decide_access(
+        &system,
+        req.id,
+        DecisionInput { approve: true, fields: None, clear_fields: None, valid_until: None, reason: "测试".into() },
+        &ctx,
+    )
+    .await?;
+    Ok(hub.issue_app_token(&system, app.id, &ctx).await?.token)
+}
+
+/// What one govhub server gave.
+struct GovhubRun {
+    load: Load,
+    /// The audit writer's group commits during the measured run.
+    commits: CommitStats,
+    /// A consumer catching up on the change feed from the start.
+    changes: usize,
+    feed_secs: f64,
+    /// On PostgreSQL: the database's backends pinned to core 0, of how many.
+    backends_pinned: Option<(usize, usize)>,
+}
+
+/// govhub serving `url` on core 0: one probe lookup (the path works and masks), the
+/// warm-up, the measured run with its audit commits, then a consumer catching up on
+/// the change feed. On PostgreSQL the database's backends are pinned to core 0 after
+/// the warm-up, as far as this user may, and their CPU time is counted with govhub's.
+async fn run_govhub(
+    b: &ApiBench,
+    dir: &Path,
+    data_dir: &Path,
+    url: &str,
+    token: &str,
+    probe_key: &str,
+    postgres: bool,
+) -> Result<GovhubRun> {
+    let port = free_port()?;
+    let base = format!("http://127.0.0.1:{port}");
+    let exe = std::env::current_exe()?;
+    let mut gov = spawn_server(
+        on_core_0(&exe)
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--database")
+            .arg(url)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .env("GOVHUB_LOG", "warn")
+            .env("GOVHUB_APP_RATE_PER_SEC", "10000000")
+            .env("GOVHUB_METRICS_TOKEN", METRICS_TOKEN)
+            // A throwaway platform key for the throwaway database.
+            .env("GOVHUB_KEY_PASSPHRASE", "bench-only-passphrase"),
+        "govhub serve",
+    )?;
+    wait_ready(&mut gov, &format!("{base}/api/v1/openapi.json")).await?;
+    let probe = reqwest::Client::new()
+        .get(format!("{base}/api/v1/share/{}/records/{probe_key}", demo::HJRK))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    if !probe.status().is_success() {
+        bail!("the probe lookup failed: {} {}", probe.status(), probe.text().await.unwrap_or_default());
+    }
+    println!("  probe: {}", probe.text().await.unwrap_or_default());
+    let w = Wrk::new(dir, &base, &format!("/api/v1/share/{}/records/", demo::HJRK), "", Some(token), b.connections)?;
+    w.settle()?;
+    let mut pids = vec![gov.0.id()];
+    let mut backends_pinned = None;
+    if postgres {
+        let backends = postgres_backends(url).await?;
+        let pinned = backends.iter().filter(|pid| pin_to_core_0(**pid)).count();
+        backends_pinned = Some((pinned, backends.len()));
+        pids.extend(backends);
+    }
+    let before = audit_commits(&base, METRICS_TOKEN).await?;
+    let load = w.measure(&pids, b.seconds)?;
+    let commits = audit_commits(&base, METRICS_TOKEN).await?.since(&before);
+    let (changes, feed_secs) = catch_up(&base, token).await?;
+    drop(gov);
+    Ok(GovhubRun { load, commits, changes, feed_secs, backends_pinned })
+}
+
+/// A consumer catching up on the whole change feed from the start, in pages of 1000:
+/// how many changes and how long.
+async fn catch_up(base: &str, token: &str) -> Result<(usize, f64)> {
+    let client = reqwest::Client::new();
+    let start = Instant::now();
+    let mut since: Option<String> = None;
+    let mut changes = 0usize;
+    loop {
+        let mut req = client.get(format!("{base}/api/v1/share/{}/changes?limit=1000", demo::HJRK)).bearer_auth(token);
+        if let Some(s) = &since {
+            req = req.query(&[("since", s)]);
+        }
+        let page: serde_json::Value = req.send().await?.error_for_status()?.json().await?;
+        let n = page["items"].as_array().map_or(0, Vec::len);
+        if n == 0 {
+            break;
+        }
+        changes += n;
+        since = page["next_cursor"].as_str().map(str::to_string);
+    }
+    Ok((changes, start.elapsed().as_secs_f64()))
+}
+
+/// The server processes of the database at `url` other than this connection's own (the
+/// serving govhub's pool, once it has warmed up).
+async fn postgres_backends(url: &str) -> Result<Vec<u32>> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    let rows = client
+        .query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()", &[])
+        .await?;
+    Ok(rows.iter().filter_map(|r| u32::try_from(r.get::<_, i32>(0)).ok()).collect())
+}
+
+/// Pin process `pid` to core 0 (`taskset -p`); false when this user may not.
+fn pin_to_core_0(pid: u32) -> bool {
+    Command::new("taskset")
+        .args(["-p", "-c", "0", &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// One row of the table: a server's rate, latency and CPU time a request.
+fn print_load(label: &str, l: &Load) {
+    let cpu = l.cpu_us.map_or_else(|| "-".to_string(), |c| format!("{c:.0}"));
+    println!("  {label:<52} {:>10.0} {:>9.2} {:>9.2} {cpu:>12}", l.rps, l.p50_ms, l.p99_ms);
+    if l.non_2xx > 0 {
+        println!("  !! {} responses were not 2xx", l.non_2xx);
+    }
+}
+
+/// govhub's row, its audit writer's share, its commits and how core 0 spent the run.
+fn print_govhub(run: &GovhubRun, label: &str) {
+    print_load(label, &run.load);
+    if let Some(w) = run.load.writer_us {
+        println!("  {:<52} {:>10} {:>9} {:>9} {:>12.0}", "  of which the audit writer thread", "", "", "", w);
+    }
+    let c = &run.commits;
+    if c.commits == 0 {
+        println!("  !! no audit commits during the measured run");
+    } else {
+        let bound = |v: Option<f64>| v.map_or_else(|| "> 2,500".to_string(), |s| format!("≤ {}", s * 1000.0));
+        println!(
+            "  {:<52} {} audit commits of {:.1} entries on average, durable in {} ms (p50), {} ms (p99)",
+            "",
+            c.commits,
+            c.entries_per_commit(),
+            bound(c.quantile(0.5)),
+            bound(c.quantile(0.99))
+        );
+    }
+    if let Some(core) = run.load.core {
+        println!(
+            "  {:<52} core 0 waited for the disk {:.1} % of the run, idle {:.1} %, stolen {:.1} %",
+            "", core.iowait, core.idle, core.steal
+        );
+    }
+}
+
+fn print_feed(title: &str, run: &GovhubRun) {
+    println!(
+        "\n{title}: {} changes caught up in {:.1} s = {:.0} changes/s (pages of 1000)",
+        run.changes,
+        run.feed_secs,
+        run.changes as f64 / run.feed_secs.max(1e-9)
+    );
 }
 
 #[cfg(test)]
@@ -711,6 +804,34 @@ mod tests {
         assert!(x > 0);
         assert!(cpu_micros(std::process::id()).unwrap() > spent);
         assert_eq!(cpu_micros(u32::MAX), None);
+    }
+
+    #[test]
+    fn another_process_is_pinned_to_core_0() {
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+            return; // one core: nothing to tell apart
+        }
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id();
+        let allowed = || {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+            status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap().trim().to_string()
+        };
+        let before = allowed();
+        if !before.starts_with("0-") && !before.starts_with("0,") {
+            // Core 0 is not ours to use here (a cpuset without it), or is all we have.
+            let _ = child.kill();
+            let _ = child.wait();
+            return;
+        }
+        let pinned = pin_to_core_0(pid);
+        let after = allowed();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(pinned);
+        assert_eq!(after, "0");
+        // A process that is gone cannot be pinned, and says so.
+        assert!(!pin_to_core_0(pid));
     }
 
     #[test]

@@ -201,6 +201,10 @@ enum BenchCommand {
         /// Only govhub, without Datasette.
         #[arg(long)]
         skip_peers: bool,
+        /// Also serve the same rows from PostgreSQL (a server URL; a fresh database is
+        /// created on it) and measure the same path there.
+        #[arg(long, env = "GOVHUB_BENCH_POSTGRES_URL")]
+        postgres: Option<String>,
     },
     /// Deliver a generated population file and time sqlite3 .import and PostgreSQL COPY on the same file.
     Ingest {
@@ -527,7 +531,7 @@ async fn run() -> Result<()> {
             .await?;
             std::process::exit(code)
         }
-        Command::Bench(BenchCommand::Api { rows, keys, seconds, connections, dir, skip_peers }) => {
+        Command::Bench(BenchCommand::Api { rows, keys, seconds, connections, dir, skip_peers, postgres }) => {
             bench_api::api(bench_api::ApiBench {
                 rows: *rows,
                 keys: *keys,
@@ -535,6 +539,7 @@ async fn run() -> Result<()> {
                 connections: *connections,
                 dir: dir.clone(),
                 skip_peers: *skip_peers,
+                postgres: postgres.clone(),
             })
             .await
         }
