@@ -61,7 +61,8 @@ async fn subject_salt(pool: &Pool) -> StoreResult<String> {
 }
 
 async fn head(tx: &Transaction<'_>) -> StoreResult<(i64, String)> {
-    let row = tx.query_opt("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", &[]).await.map_err(db)?;
+    let stmt = tx.prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").await.map_err(db)?;
+    let row = tx.query_opt(&stmt, &[]).await.map_err(db)?;
     match row {
         Some(r) => Ok((get(&r, 0)?, get(&r, 1)?)),
         None => Ok((0, GENESIS_HASH.to_string())),
@@ -114,12 +115,19 @@ async fn insert_entries(tx: &Transaction<'_>, entries: &[ChainEntry]) -> StoreRe
             sub_seq.push(e.seq);
         }
     }
-    tx.execute(
-        "INSERT INTO audit_log (seq, prev_hash, hash, at, actor, actor_role, actor_org, on_behalf_of, action, target,
+    // The writer's statements are prepared once on its connection (cached).
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO audit_log (seq, prev_hash, hash, at, actor, actor_role, actor_org, on_behalf_of, action, target,
              outcome, detail, request_id, app, purpose, row_count)
          SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
              $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
              $15::text[], $16::bigint[])",
+        )
+        .await
+        .map_err(db)?;
+    tx.execute(
+        &insert,
         &[
             &seq,
             &prev_hash,
@@ -142,19 +150,19 @@ async fn insert_entries(tx: &Transaction<'_>, entries: &[ChainEntry]) -> StoreRe
     .await
     .map_err(db)?;
     if !sub_digest.is_empty() {
-        tx.execute(
-            "INSERT INTO audit_subjects (digest, seq) SELECT * FROM UNNEST($1::text[], $2::bigint[])",
-            &[&sub_digest, &sub_seq],
-        )
-        .await
-        .map_err(db)?;
+        let stmt = tx
+            .prepare_cached("INSERT INTO audit_subjects (digest, seq) SELECT * FROM UNNEST($1::text[], $2::bigint[])")
+            .await
+            .map_err(db)?;
+        tx.execute(&stmt, &[&sub_digest, &sub_seq]).await.map_err(db)?;
     }
     Ok(())
 }
 
 async fn commit_batch(client: &mut Object, bodies: Vec<EntryBody>) -> StoreResult<Vec<i64>> {
     let tx = client.transaction().await.map_err(db)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK_KEY]).await.map_err(db)?;
+    let lock = tx.prepare_cached("SELECT pg_advisory_xact_lock($1)").await.map_err(db)?;
+    tx.execute(&lock, &[&AUDIT_LOCK_KEY]).await.map_err(db)?;
     let (mut seq, mut prev) = head(&tx).await?;
     let mut entries = Vec::with_capacity(bodies.len());
     for body in bodies {

@@ -13,7 +13,7 @@
 //!   previous versions of changed rows go to the history table, changed rows are
 //!   updated in place, new keys inserted, and (snapshot) absent keys marked deleted.
 
-use super::{db, ddl, get, Args, PostgresStore};
+use super::{db, ddl, get, prepared, Args, PostgresStore};
 use crate::ddl::quote_ident;
 use crate::delivery::*;
 use crate::records::*;
@@ -1017,7 +1017,11 @@ impl DeliveryStore for PostgresStore {
     ) -> StoreResult<(Option<Record>, i64)> {
         let layout = Layout::new(dataset)?;
         let sql = shared_record_sql(&DIALECT, &layout, key, fields)?;
-        let rows = query(&self.client().await?, &sql).await?;
+        let c = self.client().await?;
+        let stmt = prepared(&c, &sql.text).await?;
+        let owned = params(&sql);
+        let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
+        let rows = c.query(&stmt, &refs).await.map_err(db)?;
         let r = rows.first().ok_or_else(|| StoreError::Corrupt("sharing_generation has no row".into()))?;
         let n = layout.fields().len();
         let generation: i64 = get(r, n + 4)?;

@@ -31,6 +31,20 @@ pub(crate) fn db(e: tokio_postgres::Error) -> StoreError {
     StoreError::backend(e)
 }
 
+/// Statements one connection keeps prepared at most. The hot queries are prepared once
+/// per connection rather than parsed and planned at every call (which cost a keyed
+/// lookup more of the server's CPU than executing it); some of them take their shape
+/// from what a caller asks for (a lookup's fields), so the cache starts again when full.
+const STATEMENT_CACHE_MAX: usize = 256;
+
+/// `sql` prepared on `c`, from its statement cache when it was prepared before.
+pub(crate) async fn prepared(c: &deadpool_postgres::Object, sql: &str) -> StoreResult<tokio_postgres::Statement> {
+    if c.statement_cache.size() >= STATEMENT_CACHE_MAX {
+        c.statement_cache.clear();
+    }
+    c.prepare_cached(sql).await.map_err(db)
+}
+
 pub(crate) fn pool_err(e: PoolError) -> StoreError {
     StoreError::backend(e)
 }
@@ -424,12 +438,10 @@ impl Store for PostgresStore {
     }
 
     async fn get_dataset(&self, code: &DatasetCode) -> StoreResult<Option<Dataset>> {
-        let row = self
-            .client()
-            .await?
-            .query_opt(&format!("SELECT {DATASET_COLUMNS} FROM datasets WHERE code = $1"), &[&code.as_str()])
-            .await
-            .map_err(db)?;
+        // Every consumer API request reads its dataset.
+        let c = self.client().await?;
+        let stmt = prepared(&c, &format!("SELECT {DATASET_COLUMNS} FROM datasets WHERE code = $1")).await?;
+        let row = c.query_opt(&stmt, &[&code.as_str()]).await.map_err(db)?;
         row.as_ref().map(dataset_row).transpose()
     }
 
@@ -662,5 +674,38 @@ impl Store for PostgresStore {
 
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
         self.list_audit_entries(q).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// With `GOVHUB_TEST_POSTGRES_URL` set: a connection's statement cache never holds
+    /// more than its bound however many shapes of statement it is asked for, and a
+    /// statement prepared after the cache started again still runs.
+    #[tokio::test]
+    async fn the_statement_cache_is_bounded() {
+        let Ok(url) = std::env::var("GOVHUB_TEST_POSTGRES_URL") else { return };
+        let config: tokio_postgres::Config = url.parse().unwrap();
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager).max_size(1).build().unwrap();
+        let c = pool.get().await.unwrap();
+        let mut largest = 0;
+        for i in 0..(STATEMENT_CACHE_MAX + 44) {
+            let stmt = prepared(&c, &format!("SELECT $1::bigint + {i}")).await.unwrap();
+            largest = largest.max(c.statement_cache.size());
+            if i % 50 == 0 || i == STATEMENT_CACHE_MAX + 43 {
+                let v: i64 = c.query_one(&stmt, &[&1i64]).await.unwrap().get(0);
+                assert_eq!(v, 1 + i as i64);
+            }
+        }
+        assert_eq!(largest, STATEMENT_CACHE_MAX);
+        assert!(c.statement_cache.size() < STATEMENT_CACHE_MAX);
+        // The same text again comes from the cache: nothing new is prepared.
+        let before = c.statement_cache.size();
+        prepared(&c, &format!("SELECT $1::bigint + {}", STATEMENT_CACHE_MAX + 43)).await.unwrap();
+        assert_eq!(c.statement_cache.size(), before);
     }
 }
