@@ -113,9 +113,18 @@ fn params(sql: &Sql<'_>) -> Vec<Box<dyn ToSql + Sync + Send>> {
 }
 
 async fn query<C: GenericClient>(c: &C, sql: &Sql<'_>) -> StoreResult<Vec<Row>> {
+    query_with(c, sql.text.as_str(), sql).await
+}
+
+/// `sql`'s rows through `statement`: its text, or the statement prepared from it.
+async fn query_with<C, T>(c: &C, statement: &T, sql: &Sql<'_>) -> StoreResult<Vec<Row>>
+where
+    C: GenericClient,
+    T: ?Sized + tokio_postgres::ToStatement + Sync + Send,
+{
     let owned = params(sql);
     let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
-    c.query(sql.text.as_str(), &refs).await.map_err(db)
+    c.query(statement, &refs).await.map_err(db)
 }
 
 fn cell(r: &Row, i: usize, k: Kind) -> StoreResult<Cell> {
@@ -1018,10 +1027,7 @@ impl DeliveryStore for PostgresStore {
         let layout = Layout::new(dataset)?;
         let sql = shared_record_sql(&DIALECT, &layout, key, fields)?;
         let c = self.client().await?;
-        let stmt = prepared(&c, &sql.text).await?;
-        let owned = params(&sql);
-        let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
-        let rows = c.query(&stmt, &refs).await.map_err(db)?;
+        let rows = query_with(&c, &prepared(&c, &sql.text).await?, &sql).await?;
         let r = rows.first().ok_or_else(|| StoreError::Corrupt("sharing_generation has no row".into()))?;
         let n = layout.fields().len();
         let generation: i64 = get(r, n + 4)?;
